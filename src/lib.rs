@@ -1,0 +1,22 @@
+//! voxflow: a tensor engine for 3D volumes (channels-last `[N, D, H, W, C]`, `f32`) with
+//! reverse-mode autograd and Adam, and the deformable-registration training system built on it.
+//!
+//! Layers, from the bottom: [`tensor`] (data, shapes, devices), [`backend`] (what a device
+//! computes), [`ops`] (differentiable operations), [`autograd`] (the tape), [`nn`] (layers and
+//! named parameters), [`train`] (optimizer). Nothing imports upward except that the CPU backend
+//! dispatches to the per-op CPU math kept beside each op in `ops/<family>/cpu.rs`.
+//!
+//! # Determinism
+//! On the CPU backend the same inputs give bitwise identical results run after run, and for any
+//! number of threads: parallel work is split at fixed boundaries and reductions add their
+//! partial sums in a fixed order.
+
+pub mod autograd;
+pub mod backend;
+pub mod error;
+pub mod ops;
+pub mod tensor;
+
+pub use autograd::{Grads, Tape};
+pub use error::{Error, Result};
+pub use tensor::{Device, Rng, Shape, Tensor};

@@ -1,0 +1,138 @@
+//! Dense (fully connected, no bias) layer math: `y[N, out] = x[N, in] · w[in, out]`, and the
+//! general matrix product it and its backward pass are built on.
+
+pub mod cpu;
+
+use crate::autograd::{BackwardOp, record};
+use crate::backend::MatmulGeom;
+use crate::error::{Error, Result};
+use crate::ops::same_device;
+use crate::tensor::{Shape, Tensor};
+
+fn matmul(a: &Tensor, b: &Tensor, g: MatmulGeom) -> Result<Tensor> {
+    let y = a.backend()?.matmul(a.buffer(), b.buffer(), g)?;
+    Ok(Tensor::from_buffer(y, Shape::new([g.m, g.n])))
+}
+
+/// `x [N, Cin] · w [Cin, Cout]` → `[N, Cout]`.
+pub fn dense(x: &Tensor, w: &Tensor) -> Result<Tensor> {
+    let op = "dense";
+    same_device(op, &[x, w])?;
+    let [n, cin] = x.shape().dims_n::<2>(op, " [N, Cin] input")?;
+    let [win, cout] = w.shape().dims_n::<2>(op, " [Cin, Cout] weight")?;
+    if win != cin {
+        return Err(Error::Shape {
+            op,
+            msg: format!(
+                "input {} has {cin} features but weight {} expects {win}",
+                x.shape(),
+                w.shape()
+            ),
+        });
+    }
+    let g = MatmulGeom {
+        m: n,
+        k: cin,
+        n: cout,
+        trans_a: false,
+        trans_b: false,
+    };
+    let y = matmul(x, w, g)?;
+    record(
+        y,
+        &[x, w],
+        DenseBwd {
+            x: x.detach(),
+            w: w.detach(),
+        },
+    )
+}
+
+struct DenseBwd {
+    x: Tensor,
+    w: Tensor,
+}
+
+impl BackwardOp for DenseBwd {
+    fn name(&self) -> &'static str {
+        "dense"
+    }
+    fn backward(&self, dy: &Tensor) -> Result<Vec<Option<Tensor>>> {
+        let [n, cin] = [self.x.dims()[0], self.x.dims()[1]];
+        let cout = self.w.dims()[1];
+        // dx = dy · wᵀ, dw = xᵀ · dy
+        let dx = matmul(
+            dy,
+            &self.w,
+            MatmulGeom {
+                m: n,
+                k: cout,
+                n: cin,
+                trans_a: false,
+                trans_b: true,
+            },
+        )?;
+        let dw = matmul(
+            &self.x,
+            dy,
+            MatmulGeom {
+                m: cin,
+                k: n,
+                n: cout,
+                trans_a: true,
+                trans_b: false,
+            },
+        )?;
+        Ok(vec![Some(dx), Some(dw)])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops::testing::{Check, check_op, uniform};
+    use crate::tensor::{Device, Rng};
+
+    fn reference(x: &[f64], w: &[f64], n: usize, cin: usize, cout: usize) -> Vec<f64> {
+        let mut y = vec![0.0; n * cout];
+        for i in 0..n {
+            for o in 0..cout {
+                y[i * cout + o] = (0..cin).map(|c| x[i * cin + c] * w[c * cout + o]).sum();
+            }
+        }
+        y
+    }
+
+    #[test]
+    fn dense_matches_reference_and_gradients() {
+        for &(n, cin, cout) in &[(1, 290, 18), (3, 18, 290), (130, 5, 7)] {
+            let mut rng = Rng::new(n as u64);
+            let x = uniform(&mut rng, n * cin, -1.0, 1.0);
+            let w = uniform(&mut rng, cin * cout, -1.0, 1.0);
+            check_op(
+                &[(Shape::new([n, cin]), x), (Shape::new([cin, cout]), w)],
+                |t| dense(&t[0], &t[1]),
+                |v| reference(&v[0], &v[1], n, cin, cout),
+                Check {
+                    fwd_tol: 1e-5,
+                    ..Check::default()
+                },
+            );
+        }
+    }
+
+    #[test]
+    fn dense_rejects_mismatched_features() {
+        let x = Tensor::zeros([2, 3], Device::Cpu).unwrap();
+        let w = Tensor::zeros([4, 5], Device::Cpu).unwrap();
+        let e = dense(&x, &w).unwrap_err().to_string();
+        assert!(
+            e.contains("dense") && e.contains("[2, 3]") && e.contains("[4, 5]"),
+            "{e}"
+        );
+        let e = dense(&w.reshape([20]).unwrap(), &w)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("rank-2"), "{e}");
+    }
+}

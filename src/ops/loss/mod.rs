@@ -1,0 +1,119 @@
+//! Reductions and losses, each to a one-element tensor: `sum`, `l1` (the kernel regularizer
+//! `Σ|w|`), and the registration losses of [`LossKind`] between a prediction and a target.
+
+pub mod cpu;
+
+use crate::autograd::{BackwardOp, record};
+use crate::backend::{LossKind, VolGeom};
+use crate::error::{Error, Result};
+use crate::ops::{same_device, same_shape};
+use crate::tensor::{Shape, Tensor};
+
+fn scalar_out(buf: crate::backend::Buffer) -> Tensor {
+    Tensor::from_buffer(buf, Shape::new(vec![]))
+}
+
+/// Sum of all elements, as a `[]` tensor.
+pub fn sum(x: &Tensor) -> Result<Tensor> {
+    let y = x.backend()?.sum(x.buffer())?;
+    record(
+        scalar_out(y),
+        &[x],
+        SumBwd {
+            shape: x.shape().clone(),
+        },
+    )
+}
+
+struct SumBwd {
+    shape: Shape,
+}
+
+impl BackwardOp for SumBwd {
+    fn name(&self) -> &'static str {
+        "sum"
+    }
+    fn backward(&self, dy: &Tensor) -> Result<Vec<Option<Tensor>>> {
+        let dx = dy
+            .backend()?
+            .broadcast_scalar(dy.buffer(), self.shape.numel())?;
+        Ok(vec![Some(Tensor::from_buffer(dx, self.shape.clone()))])
+    }
+}
+
+/// `Σ|x|` (the L1 kernel regularizer before its weight).
+pub fn l1(x: &Tensor) -> Result<Tensor> {
+    let y = x.backend()?.l1(x.buffer())?;
+    record(scalar_out(y), &[x], L1Bwd { x: x.detach() })
+}
+
+struct L1Bwd {
+    x: Tensor,
+}
+
+impl BackwardOp for L1Bwd {
+    fn name(&self) -> &'static str {
+        "l1"
+    }
+    fn backward(&self, dy: &Tensor) -> Result<Vec<Option<Tensor>>> {
+        let dx = self.x.backend()?.l1_bwd(self.x.buffer(), dy.buffer())?;
+        Ok(vec![Some(Tensor::from_buffer(dx, self.x.shape().clone()))])
+    }
+}
+
+/// The loss `kind` between prediction `a` and target `b`, both `[N, D, H, W, C]`.
+/// Gradients flow to both.
+pub fn loss(kind: LossKind, a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    let op = "loss";
+    same_device(op, &[a, b])?;
+    same_shape(op, a, b)?;
+    let g = VolGeom::from5(a.shape().dims5(op)?);
+    if let LossKind::Lncc { window } = kind {
+        if window == 0 || window % 2 == 0 {
+            return Err(Error::Invalid {
+                op,
+                msg: format!("lncc window must be odd, got {window}"),
+            });
+        }
+    }
+    let y = a.backend()?.loss(kind, a.buffer(), b.buffer(), g)?;
+    record(
+        scalar_out(y),
+        &[a, b],
+        LossBwd {
+            kind,
+            a: a.detach(),
+            b: b.detach(),
+            g,
+        },
+    )
+}
+
+struct LossBwd {
+    kind: LossKind,
+    a: Tensor,
+    b: Tensor,
+    g: VolGeom,
+}
+
+impl BackwardOp for LossBwd {
+    fn name(&self) -> &'static str {
+        "loss"
+    }
+    fn backward(&self, dy: &Tensor) -> Result<Vec<Option<Tensor>>> {
+        let (da, db) = self.a.backend()?.loss_bwd(
+            self.kind,
+            self.a.buffer(),
+            self.b.buffer(),
+            dy.buffer(),
+            self.g,
+        )?;
+        Ok(vec![
+            Some(Tensor::from_buffer(da, self.a.shape().clone())),
+            Some(Tensor::from_buffer(db, self.b.shape().clone())),
+        ])
+    }
+}
+
+#[cfg(test)]
+mod tests;

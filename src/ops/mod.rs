@@ -1,0 +1,54 @@
+//! The differentiable operations, one folder per op family: `mod.rs` holds the API (shape checks,
+//! autograd recording, docs, tests) and `cpu.rs` the CPU math the CPU backend dispatches to.
+//!
+//! Every op validates its inputs and returns a typed [`Error`](crate::Error) naming itself and
+//! the shapes at fault; nothing reachable from the public API panics on bad shapes.
+
+pub mod adam;
+pub mod conv3d;
+pub mod dense;
+pub mod elementwise;
+pub mod loss;
+pub mod norm;
+pub mod resample;
+pub mod warp;
+
+#[cfg(test)]
+pub(crate) mod testing;
+
+pub use conv3d::conv3d;
+pub use dense::dense;
+pub use elementwise::{add, affine, bias_add, channel_mul, leaky_relu, mul, relu, sigmoid, sub};
+pub use loss::{l1, loss, sum};
+pub use norm::{normalize, normalize_with};
+pub use resample::{concat_channels, global_avg_pool, max_pool, split_channels, upsample_nearest};
+pub use warp::{affine_grid, cumsum, grid_sample};
+
+use crate::error::{Error, Result};
+use crate::tensor::{Device, Tensor};
+
+/// The common device of an op's inputs, or a device-mismatch error naming `op`.
+pub(crate) fn same_device(op: &'static str, ts: &[&Tensor]) -> Result<Device> {
+    let d = ts[0].device();
+    for t in &ts[1..] {
+        if t.device() != d {
+            return Err(Error::DeviceMismatch {
+                op,
+                a: d,
+                b: t.device(),
+            });
+        }
+    }
+    Ok(d)
+}
+
+/// An error unless `a` and `b` have the same shape.
+pub(crate) fn same_shape(op: &'static str, a: &Tensor, b: &Tensor) -> Result<()> {
+    if a.shape() != b.shape() {
+        return Err(Error::Shape {
+            op,
+            msg: format!("{} and {} differ", a.shape(), b.shape()),
+        });
+    }
+    Ok(())
+}
