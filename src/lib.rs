@@ -1,4 +1,8 @@
-//! voxflow: a tensor engine for 3D volumes (channels-last `[N, D, H, W, C]`, `f32`) with
+#![doc = include_str!("../README.md")]
+//!
+//! # Crate layout
+//!
+//! voxflow is a tensor engine for 3D volumes (channels-last `[N, D, H, W, C]`, `f32`) with
 //! reverse-mode autograd and Adam, and the deformable-registration training system built on it.
 //!
 //! Layers, from the bottom: [`tensor`] (data, shapes, devices), [`backend`] (what a device
@@ -14,8 +18,10 @@
 pub mod autograd;
 pub mod backend;
 pub mod error;
+pub mod nn;
 pub mod ops;
 pub mod tensor;
+pub mod train;
 
 pub use autograd::{Grads, Tape};
 pub use error::{Error, Result};

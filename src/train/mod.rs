@@ -1,0 +1,5 @@
+//! Training: the optimizer (the trainer, losses and callbacks arrive with the training system).
+
+pub mod optim;
+
+pub use optim::{Adam, AdamConfig};
