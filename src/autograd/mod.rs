@@ -51,7 +51,7 @@ pub(crate) struct Node {
 }
 
 /// Gradients of the watched leaves, keyed by the tracked tensors [`Tape::watch`] returned.
-#[derive(Default)]
+#[derive(Default, Debug)]
 pub struct Grads {
     map: HashMap<usize, Tensor>,
 }
@@ -216,3 +216,6 @@ pub fn record(output: Tensor, inputs: &[&Tensor], op: impl BackwardOp + 'static)
     };
     Ok(output.with_node(Node { tape, id }))
 }
+
+#[cfg(test)]
+mod tests;

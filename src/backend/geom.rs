@@ -32,7 +32,7 @@ impl Conv3dGeom {
         dilation: usize,
     ) -> Result<Self> {
         let op = "conv3d";
-        if k == 0 || k % 2 == 0 {
+        if k == 0 || k.is_multiple_of(2) {
             return Err(Error::Invalid {
                 op,
                 msg: format!("kernel size must be odd, got {k}"),

@@ -133,6 +133,12 @@ impl Tensor {
         &self.buf
     }
 
+    /// The shared buffer itself (tests observe when it is freed).
+    #[cfg(test)]
+    pub(crate) fn buf_arc(&self) -> Arc<Buffer> {
+        self.buf.clone()
+    }
+
     /// The backend of this tensor's device.
     pub(crate) fn backend(&self) -> Result<&'static dyn Backend> {
         backend::backend(self.device())
@@ -211,5 +217,40 @@ impl Tensor {
                 .iter()
                 .zip(other.to_vec()?.iter())
                 .all(|(a, b)| a.to_bits() == b.to_bits()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unavailable_devices_are_errors_naming_the_device() {
+        for d in [Device::Cuda(0), Device::Emu] {
+            let e = Tensor::zeros([2], d).unwrap_err().to_string();
+            assert!(e.contains(&d.to_string()) && e.contains("CPU"), "{e}");
+        }
+    }
+
+    #[test]
+    fn scalars_and_host_round_trips() {
+        let t = Tensor::from_vec(vec![1.5, -2.0, 3.25], [3, 1], Device::Cpu).unwrap();
+        assert_eq!(t.to_vec().unwrap(), [1.5, -2.0, 3.25]);
+        assert_eq!(t.dims(), [3, 1]);
+        let e = t.to_scalar().unwrap_err().to_string();
+        assert!(e.contains("[3, 1]"), "{e}");
+        assert_eq!(
+            Tensor::scalar(4.0, Device::Cpu)
+                .unwrap()
+                .to_scalar()
+                .unwrap(),
+            4.0
+        );
+        assert!(t.bitwise_eq(&t.to_device(Device::Cpu).unwrap()).unwrap());
+        let mut r1 = Rng::new(9);
+        let mut r2 = Rng::new(9);
+        let a = Tensor::randn([50], 0.0, 1.0, &mut r1, Device::Cpu).unwrap();
+        let b = Tensor::randn([50], 0.0, 1.0, &mut r2, Device::Cpu).unwrap();
+        assert!(a.bitwise_eq(&b).unwrap());
     }
 }

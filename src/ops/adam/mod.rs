@@ -69,8 +69,8 @@ mod tests {
         let m_want = [0.9 * 0.1 + 0.1 * 0.5, 0.1 * -4.0];
         let v_want = [0.999 * 0.01 + 0.001 * 0.25, 0.999 + 0.001 * 16.0];
         let p_want = [
-            1.0 - 0.01 * m_want[0] / ((v_want[0] as f64).sqrt() + 1e-7),
-            -2.0 - 0.01 * m_want[1] / ((v_want[1] as f64).sqrt() + 1e-7),
+            1.0 - 0.01 * m_want[0] / (v_want[0].sqrt() + 1e-7),
+            -2.0 - 0.01 * m_want[1] / (v_want[1].sqrt() + 1e-7),
         ];
         for i in 0..2 {
             assert!((m1.to_vec().unwrap()[i] as f64 - m_want[i]).abs() < 1e-7);
