@@ -67,7 +67,7 @@ mod tests {
         };
         let (p1, m1, v1) = adam_update(&p, &g, &m, &v, s).unwrap();
         let m_want = [0.9 * 0.1 + 0.1 * 0.5, 0.1 * -4.0];
-        let v_want = [0.999 * 0.01 + 0.001 * 0.25, 0.999 + 0.001 * 16.0];
+        let v_want: [f64; 2] = [0.999 * 0.01 + 0.001 * 0.25, 0.999 + 0.001 * 16.0];
         let p_want = [
             1.0 - 0.01 * m_want[0] / (v_want[0].sqrt() + 1e-7),
             -2.0 - 0.01 * m_want[1] / (v_want[1].sqrt() + 1e-7),
