@@ -2,6 +2,7 @@
 //! `Σ|w|`), and the registration losses of [`LossKind`] between a prediction and a target.
 
 pub mod cpu;
+mod lncc;
 
 use crate::autograd::{BackwardOp, record};
 use crate::backend::{LossKind, VolGeom};
@@ -61,20 +62,26 @@ impl BackwardOp for L1Bwd {
     }
 }
 
-/// The loss `kind` between prediction `a` and target `b`, both `[N, D, H, W, C]`.
-/// Gradients flow to both.
+/// The loss `kind` between prediction `a` and target `b`, both `[N, D, H, W, C]` and not
+/// empty; an `Lncc` window must be odd. Gradients flow to both.
 pub fn loss(kind: LossKind, a: &Tensor, b: &Tensor) -> Result<Tensor> {
     let op = "loss";
     same_device(op, &[a, b])?;
     same_shape(op, a, b)?;
     let g = VolGeom::from5(a.shape().dims5(op)?);
-    if let LossKind::Lncc { window } = kind {
-        if window == 0 || window % 2 == 0 {
-            return Err(Error::Invalid {
-                op,
-                msg: format!("lncc window must be odd, got {window}"),
-            });
-        }
+    if g.is_empty() {
+        return Err(Error::Invalid {
+            op,
+            msg: format!("loss of an empty tensor {}", a.shape()),
+        });
+    }
+    if let LossKind::Lncc { window } = kind
+        && window.is_multiple_of(2)
+    {
+        return Err(Error::Invalid {
+            op,
+            msg: format!("lncc window must be odd, got {window}"),
+        });
     }
     let y = a.backend()?.loss(kind, a.buffer(), b.buffer(), g)?;
     record(
