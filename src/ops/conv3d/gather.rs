@@ -1,5 +1,9 @@
-//! The im2col gather: one row of a convolution's implicit-GEMM left-hand matrix, copied from a
-//! channels-last volume for one voxel, with zeros where the kernel reaches past the border.
+//! The left-hand matrix of a convolution's implicit GEMM: which values of a channels-last
+//! volume make the im2col row of a voxel. Rows are either copied (the im2col gather, with
+//! zeros where the kernel reaches past the border) or, for the voxels of a line whose taps are
+//! all inside along W, described in place as [`Seg`]ments.
+
+use super::kernel::Seg;
 
 /// The positions a gathered row reads along each axis, `base + offset` for each offset, in
 /// row order (depth taps outermost, then height, then width, then the `c` channels).
@@ -25,6 +29,68 @@ impl Taps {
     /// contiguous copy.
     fn w_contiguous(&self) -> bool {
         self.offs[2].windows(2).all(|p| p[1] == p[0] + 1)
+    }
+
+    /// The rows `j < rows` of a line whose W positions `w0 + j·step + offset` are inside
+    /// `0..width` for every offset, as a range (empty when there are none).
+    pub fn interior(&self, rows: usize, w0: i64, step: usize, width: usize) -> (usize, usize) {
+        let ow = &self.offs[2];
+        let (first, last) = (w0 + ow[0], w0 + ow[ow.len() - 1]);
+        let step = step as i64;
+        let lo = if first >= 0 {
+            0
+        } else {
+            (-first + step - 1) / step
+        };
+        let hi = if last >= width as i64 {
+            0
+        } else {
+            (width as i64 - 1 - last) / step + 1
+        };
+        let (lo, hi) = (lo as usize, (hi as usize).min(rows));
+        if lo < hi { (lo, hi) } else { (0, 0) }
+    }
+
+    /// Appends the segments of a row at base `[d, h, w]` of a sample of `[dims, c]` whose W
+    /// taps are all inside: one per in-range (D, H) tap pair (one per tap when the W offsets
+    /// are not consecutive); out-of-range pairs read zeros and are left out.
+    pub fn segments(&self, dims: [usize; 3], base: [i64; 3], out: &mut Vec<Seg>) {
+        let c = self.c;
+        let [od, oh, ow] = &self.offs;
+        let (nh, nw) = (oh.len(), ow.len());
+        let inside = |v: i64, n: usize| v >= 0 && (v as usize) < n;
+        let contiguous = self.w_contiguous();
+        for (td, &dd) in od.iter().enumerate() {
+            let d = base[0] + dd;
+            if !inside(d, dims[0]) {
+                continue;
+            }
+            for (th, &dh) in oh.iter().enumerate() {
+                let h = base[1] + dh;
+                if !inside(h, dims[1]) {
+                    continue;
+                }
+                let line = (d as usize * dims[1] + h as usize) * dims[2];
+                let k0 = (td * nh + th) * nw * c;
+                if contiguous {
+                    let w = (base[2] + ow[0]) as usize;
+                    out.push(Seg {
+                        a_off: (line + w) * c,
+                        k0,
+                        len: nw * c,
+                    });
+                } else {
+                    for (tw, &dw) in ow.iter().enumerate() {
+                        let w = (base[2] + dw) as usize;
+                        out.push(Seg {
+                            a_off: (line + w) * c,
+                            k0: k0 + tw * c,
+                            len: c,
+                        });
+                    }
+                }
+            }
+        }
     }
 }
 

@@ -1,9 +1,13 @@
 //! 3D convolution of channels-last volumes with a cubic, odd kernel, Keras/TensorFlow "same"
 //! padding, stride and dilation, and its gradients to the input, the weight and the bias.
 
+#[cfg(target_arch = "x86_64")]
+mod avx;
 pub mod cpu;
+mod direct;
 mod gather;
 mod kernel;
+mod tiled;
 
 #[cfg(test)]
 mod tests;
@@ -35,7 +39,10 @@ pub fn conv3d(
     if k != k1 || k != k2 {
         return Err(Error::Shape {
             op,
-            msg: format!("weight {} is not a cubic kernel [k,k,k,Cin,Cout]", w.shape()),
+            msg: format!(
+                "weight {} is not a cubic kernel [k,k,k,Cin,Cout]",
+                w.shape()
+            ),
         });
     }
     if wcin != xd[4] {
@@ -54,7 +61,11 @@ pub fn conv3d(
     {
         return Err(Error::Shape {
             op,
-            msg: format!("bias {} should be [{cout}] for weight {}", b.shape(), w.shape()),
+            msg: format!(
+                "bias {} should be [{cout}] for weight {}",
+                b.shape(),
+                w.shape()
+            ),
         });
     }
     let g = Conv3dGeom::same(xd, k, cout, stride, dilation)?;
@@ -102,7 +113,10 @@ impl BackwardOp for Conv3dBwd {
         let dw = match &self.x {
             Some(x) => {
                 let dw = be.conv3d_bwd_filter(x.buffer(), dy.buffer(), g)?;
-                Some(Tensor::from_buffer(dw, Shape::new([g.k, g.k, g.k, g.cin, g.cout])))
+                Some(Tensor::from_buffer(
+                    dw,
+                    Shape::new([g.k, g.k, g.k, g.cin, g.cout]),
+                ))
             }
             None => None,
         };

@@ -3,9 +3,7 @@
 
 use super::kernel::Path;
 use super::*;
-use crate::ops::testing::{
-    Check, assert_close, assert_close_f32, check_op, load_fixture, uniform,
-};
+use crate::ops::testing::{Check, assert_close, assert_close_f32, check_op, load_fixture, uniform};
 use crate::tensor::{Device, Rng};
 
 /// One convolution problem: input `[n, d, h, w, cin]`, kernel `k`, `cout`, stride, dilation.
@@ -126,6 +124,12 @@ const CASES: &[Case] = &[
     case([1, 4, 4, 5, 16], 3, 1, 1, 1),
     case([1, 3, 5, 4, 1], 3, 24, 1, 2),
     case([1, 5, 4, 3, 8], 3, 16, 1, 1),
+    case([1, 6, 5, 20, 8], 3, 16, 1, 1),
+    case([1, 6, 7, 21, 5], 3, 9, 2, 1),
+    case([1, 4, 5, 23, 6], 3, 3, 1, 2),
+    case([1, 5, 4, 30, 3], 3, 8, 2, 3),
+    case([3, 2, 3, 4, 2], 3, 5, 2, 1),
+    case([1, 1, 3, 1, 2], 3, 3, 1, 2),
 ];
 
 #[test]
@@ -162,8 +166,14 @@ fn conv3d_gradients_match_finite_differences() {
         let g = c.geom();
         let mut rng = Rng::new(200 + i as u64);
         let mut inputs = vec![
-            (Shape::new(c.x), uniform(&mut rng, c.x.iter().product(), -1.0, 1.0)),
-            (Shape::new(c.w_shape()), uniform(&mut rng, g.weight_len(), -1.0, 1.0)),
+            (
+                Shape::new(c.x),
+                uniform(&mut rng, c.x.iter().product(), -1.0, 1.0),
+            ),
+            (
+                Shape::new(c.w_shape()),
+                uniform(&mut rng, g.weight_len(), -1.0, 1.0),
+            ),
         ];
         if with_bias {
             inputs.push((Shape::new([c.cout]), uniform(&mut rng, c.cout, -1.0, 1.0)));
@@ -223,7 +233,10 @@ fn conv3d_is_bitwise_identical_for_any_thread_count() {
         };
         let (one, three) = (run(1), run(3));
         for (a, b) in one.iter().zip(&three) {
-            assert!(a.iter().zip(b).all(|(a, b)| a.to_bits() == b.to_bits()), "{c:?}");
+            assert!(
+                a.iter().zip(b).all(|(a, b)| a.to_bits() == b.to_bits()),
+                "{c:?}"
+            );
         }
     }
 }
@@ -243,7 +256,11 @@ fn conv3d_matches_pytorch_fixtures() {
             Tensor::from_vec(v, s, Device::Cpu).unwrap()
         };
         let tape = crate::autograd::Tape::new();
-        let (x, w, b) = (tape.watch(&t("x")), tape.watch(&t("w")), tape.watch(&t("b")));
+        let (x, w, b) = (
+            tape.watch(&t("x")),
+            tape.watch(&t("w")),
+            tape.watch(&t("b")),
+        );
         let y = conv3d(&x, &w, Some(&b), stride, dil).unwrap();
         assert_eq!(y.shape(), &f["y"].0, "{name}");
         assert_close_f32(&format!("{name} y"), &y.to_vec().unwrap(), &f["y"].1, 1e-5);
@@ -282,15 +299,24 @@ fn conv3d_rejects_bad_shapes() {
     let x = t(&[1, 4, 5, 6, 3]);
     let err = |r: Result<Tensor>| r.unwrap_err().to_string();
     let e = err(conv3d(&t(&[4, 5, 6, 3]), &t(&[3, 3, 3, 3, 2]), None, 1, 1));
-    assert!(e.contains("conv3d") && e.contains("rank-5") && e.contains("[4, 5, 6, 3]"), "{e}");
+    assert!(
+        e.contains("conv3d") && e.contains("rank-5") && e.contains("[4, 5, 6, 3]"),
+        "{e}"
+    );
     let e = err(conv3d(&x, &t(&[3, 3, 3, 4, 2]), None, 1, 1));
-    assert!(e.contains("conv3d") && e.contains("[1, 4, 5, 6, 3]") && e.contains("[3, 3, 3, 4, 2]"), "{e}");
+    assert!(
+        e.contains("conv3d") && e.contains("[1, 4, 5, 6, 3]") && e.contains("[3, 3, 3, 4, 2]"),
+        "{e}"
+    );
     let e = err(conv3d(&x, &t(&[3, 3, 1, 3, 2]), None, 1, 1));
     assert!(e.contains("cubic") && e.contains("[3, 3, 1, 3, 2]"), "{e}");
     let e = err(conv3d(&x, &t(&[2, 2, 2, 3, 2]), None, 1, 1));
     assert!(e.contains("conv3d") && e.contains("odd"), "{e}");
     let e = err(conv3d(&x, &t(&[3, 3, 3, 3, 2]), Some(&t(&[3])), 1, 1));
-    assert!(e.contains("bias") && e.contains("[3]") && e.contains("[2]"), "{e}");
+    assert!(
+        e.contains("bias") && e.contains("[3]") && e.contains("[2]"),
+        "{e}"
+    );
     let e = err(conv3d(&x, &t(&[3, 3, 3, 3, 2]), None, 0, 1));
     assert!(e.contains("stride"), "{e}");
     let e = err(conv3d(&x, &t(&[3, 3, 3, 3, 2, 1]), None, 1, 1));
