@@ -2,8 +2,10 @@
 //! ("wgrad") on U-Net-like shapes, in GFLOP/s (2·M·K·N / time), next to a rayon-parallel
 //! `matrixmultiply::sgemm` of a comparable GEMM measured in the same run.
 //!
-//! Run: `cargo bench --bench conv3d`. Criterion reports each pass (its throughput in
-//! "elem/s" is FLOP/s); a summary table (best of a few runs) prints the ratio to sgemm.
+//! Run: `cargo bench --bench conv3d` (about a minute). Criterion reports each pass (its
+//! throughput in "elem/s" is FLOP/s); a summary table (best of a few runs) prints the ratio
+//! to sgemm, then the same for the portable im2col + sgemm path, checking both paths agree.
+//! `CONV3D_ONLY=<case>,<pass>` runs one pass alone (for profiling).
 
 use criterion::{Criterion, Throughput};
 use rayon::prelude::*;
