@@ -1,8 +1,28 @@
-//! 3D convolution (TO BE WRITTEN).
+//! 3D convolution of channels-last volumes with a cubic, odd kernel, Keras/TensorFlow "same"
+//! padding, stride and dilation, and its gradients to the input, the weight and the bias.
+
+#[cfg(target_arch = "x86_64")]
+mod avx;
 pub mod cpu;
-use crate::error::Result;
-use crate::tensor::Tensor;
+mod direct;
+mod gather;
+mod kernel;
+mod tiled;
+
+#[cfg(test)]
+mod tests;
+
+use crate::autograd::{BackwardOp, record};
+use crate::backend::Conv3dGeom;
+use crate::error::{Error, Result};
+use crate::ops::same_device;
+use crate::tensor::{Shape, Tensor};
+
 /// `x [N,D,H,W,Cin]` * `w [k,k,k,Cin,Cout]` (+ `bias [Cout]`), "same" padding → `[N,D',H',W',Cout]`.
+///
+/// `k` must be odd; `D' = ⌈D / stride⌉` (likewise H', W'), and the padding of each axis is
+/// split as [`Conv3dGeom::same`] documents (the smaller half before). The weight is laid out
+/// like Keras' `Conv3D` kernel (DHWIO). Differentiable in `x`, `w` and `bias`.
 pub fn conv3d(
     x: &Tensor,
     w: &Tensor,
@@ -10,6 +30,105 @@ pub fn conv3d(
     stride: usize,
     dilation: usize,
 ) -> Result<Tensor> {
-    let _ = (x, w, bias, stride, dilation);
-    todo!()
+    let op = "conv3d";
+    let mut all = vec![x, w];
+    all.extend(bias);
+    same_device(op, &all)?;
+    let xd = x.shape().dims5(op)?;
+    let [k, k1, k2, wcin, cout] = w.shape().dims_n::<5>(op, " [k,k,k,Cin,Cout] weight")?;
+    if k != k1 || k != k2 {
+        return Err(Error::Shape {
+            op,
+            msg: format!(
+                "weight {} is not a cubic kernel [k,k,k,Cin,Cout]",
+                w.shape()
+            ),
+        });
+    }
+    if wcin != xd[4] {
+        return Err(Error::Shape {
+            op,
+            msg: format!(
+                "input {} has {} channels but weight {} expects {wcin}",
+                x.shape(),
+                xd[4],
+                w.shape()
+            ),
+        });
+    }
+    if let Some(b) = bias
+        && b.dims() != [cout]
+    {
+        return Err(Error::Shape {
+            op,
+            msg: format!(
+                "bias {} should be [{cout}] for weight {}",
+                b.shape(),
+                w.shape()
+            ),
+        });
+    }
+    let g = Conv3dGeom::same(xd, k, cout, stride, dilation)?;
+    let y = x
+        .backend()?
+        .conv3d(x.buffer(), w.buffer(), bias.map(|b| b.buffer()), &g)?;
+    let [od, oh, ow] = g.out_dims;
+    let y = Tensor::from_buffer(y, Shape::new([g.n, od, oh, ow, cout]));
+    // Keep only what the wanted gradients need: dx needs w, dw needs x.
+    let back = Conv3dBwd {
+        x: w.is_tracked().then(|| x.detach()),
+        w: x.is_tracked().then(|| w.detach()),
+        bias: bias.map(Tensor::is_tracked),
+        g,
+    };
+    record(y, &all, back)
+}
+
+struct Conv3dBwd {
+    /// The input, when the weight's gradient is wanted.
+    x: Option<Tensor>,
+    /// The weight, when the input's gradient is wanted.
+    w: Option<Tensor>,
+    /// With a bias: whether its gradient is wanted.
+    bias: Option<bool>,
+    g: Conv3dGeom,
+}
+
+impl BackwardOp for Conv3dBwd {
+    fn name(&self) -> &'static str {
+        "conv3d"
+    }
+
+    fn backward(&self, dy: &Tensor) -> Result<Vec<Option<Tensor>>> {
+        let g = &self.g;
+        let be = dy.backend()?;
+        let dx = match &self.w {
+            Some(w) => {
+                let [d, h, ww] = g.in_dims;
+                let dx = be.conv3d_bwd_data(dy.buffer(), w.buffer(), g)?;
+                Some(Tensor::from_buffer(dx, Shape::new([g.n, d, h, ww, g.cin])))
+            }
+            None => None,
+        };
+        let dw = match &self.x {
+            Some(x) => {
+                let dw = be.conv3d_bwd_filter(x.buffer(), dy.buffer(), g)?;
+                Some(Tensor::from_buffer(
+                    dw,
+                    Shape::new([g.k, g.k, g.k, g.cin, g.cout]),
+                ))
+            }
+            None => None,
+        };
+        let mut grads = vec![dx, dw];
+        match self.bias {
+            Some(true) => {
+                let db = be.channel_sum(dy.buffer(), g.cout)?;
+                grads.push(Some(Tensor::from_buffer(db, Shape::new([g.cout]))));
+            }
+            Some(false) => grads.push(None),
+            None => {}
+        }
+        Ok(grads)
+    }
 }
