@@ -89,16 +89,7 @@ impl UNet {
         let up = ops::upsample_nearest(&x, spatial(&x_in))?;
         x = self.tail[2].forward(p, &ops::concat_channels(&[&up, &x_in])?)?;
         let phi = ops::affine(&ops::sigmoid(&self.flow.forward(p, &x)?)?, 2.0, 0.0)?;
-        let coords: Vec<Tensor> = (0..3)
-            .map(|c| {
-                ops::affine(
-                    &ops::cumsum(&ops::split_channels(&phi, c, 1)?, 2 - c)?,
-                    1.0,
-                    -1.0,
-                )
-            })
-            .collect::<Result<_>>()?;
-        let grid = ops::concat_channels(&coords.iter().collect::<Vec<_>>())?;
+        let grid = ops::warp::integrate_gradient(&phi)?;
         ops::grid_sample(src, &grid, Padding::Border)
     }
 }

@@ -77,17 +77,7 @@ impl Net {
             h = b.forward(p, &h)?;
         }
         let phi = ops::affine(&ops::sigmoid(&self.head.forward(p, &h)?)?, 2.0, 0.0)?;
-        // Channel c integrates along axis 2 - c: x along W, y along H, z along D.
-        let coords: Vec<Tensor> = (0..3)
-            .map(|c| {
-                ops::affine(
-                    &ops::cumsum(&ops::split_channels(&phi, c, 1)?, 2 - c)?,
-                    1.0,
-                    -1.0,
-                )
-            })
-            .collect::<Result<_>>()?;
-        let grid = ops::concat_channels(&coords.iter().collect::<Vec<_>>())?;
+        let grid = ops::warp::integrate_gradient(&phi)?;
         ops::grid_sample(src, &grid, Padding::Border)
     }
 }

@@ -51,6 +51,22 @@ impl BackwardOp for CumsumBwd {
     }
 }
 
+/// Integrates a spatial gradient `phi [N,D,H,W,3]` (channels x, y, z) into sampling
+/// coordinates: channel 0 is summed along W, 1 along H, 2 along D, and each sum starts at 0
+/// (`coord[i] = Σ_{j ≤ i} phi[j] − 1`), so `phi = 1` everywhere gives exactly the identity grid
+/// (SPEC §4.1; the original's inclusive sum shifted everything by one voxel). Composed of
+/// differentiable ops, so gradients flow back to `phi`.
+pub fn integrate_gradient(phi: &Tensor) -> Result<Tensor> {
+    coords_geom("integrate_gradient", "gradient", phi)?;
+    let coords = (0..3)
+        .map(|c| {
+            let along = crate::ops::split_channels(phi, c, 1)?;
+            crate::ops::affine(&cumsum(&along, 2 - c)?, 1.0, -1.0)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    crate::ops::concat_channels(&coords.iter().collect::<Vec<_>>())
+}
+
 /// A `[N, D, H, W, 3]` coordinate tensor's geometry, or an error naming `op` and `what`.
 fn coords_geom(op: &'static str, what: &str, t: &Tensor) -> Result<VolGeom> {
     let g = VolGeom::from5(t.shape().dims_n::<5>(op, " [N,D,H,W,3]")?);

@@ -1,9 +1,9 @@
-//! `cumsum` and `affine_grid`.
+//! `cumsum`, `integrate_gradient` and `affine_grid`.
 
 use super::{bits, identity_grid, vals, with_threads};
 use crate::backend::VolGeom;
 use crate::ops::testing::{Check, assert_close, check_op, uniform};
-use crate::ops::warp::{affine_grid, cpu, cumsum};
+use crate::ops::warp::{affine_grid, cpu, cumsum, integrate_gradient};
 use crate::tensor::{Device, Rng, Shape, Tensor};
 
 /// Inclusive cumulative sum of `x [n, d, h, w, c]` along `axis`, in `f64`.
@@ -233,5 +233,57 @@ fn integrate_ops_reject_bad_shapes() {
     assert!(
         e.contains("affine_grid") && e.contains("[1, 2, 3, 4, 2]") && e.contains("3 coordinate"),
         "{e}"
+    );
+}
+
+#[test]
+fn integrating_the_identity_gradient_gives_the_identity_grid() {
+    let (d, h, w) = (3, 4, 5);
+    let phi = Tensor::full(1.0, [2, d, h, w, 3], Device::Cpu).unwrap();
+    let grid = integrate_gradient(&phi).unwrap().to_vec().unwrap();
+    for n in 0..2 {
+        for z in 0..d {
+            for y in 0..h {
+                for x in 0..w {
+                    let i = (((n * d + z) * h + y) * w + x) * 3;
+                    assert_eq!(
+                        &grid[i..i + 3],
+                        &[x as f32, y as f32, z as f32],
+                        "at n{n} z{z} y{y} x{x}"
+                    );
+                }
+            }
+        }
+    }
+    let e = integrate_gradient(&Tensor::zeros([1, 2, 2, 2, 2], Device::Cpu).unwrap()).unwrap_err();
+    assert!(e.to_string().contains("3 coordinate channels"), "{e}");
+}
+
+#[test]
+fn integrate_gradient_matches_reference_and_gradients() {
+    let (n, d, h, w) = (1, 3, 4, 5);
+    let mut rng = Rng::new(21);
+    let shape = Shape::new([n, d, h, w, 3]);
+    let phi = uniform(&mut rng, shape.numel(), 0.0, 2.0);
+    check_op(
+        &[(shape, phi)],
+        |t| integrate_gradient(&t[0]),
+        |x| {
+            let p = &x[0];
+            let at = |z: usize, y: usize, xx: usize, c: usize| p[((z * h + y) * w + xx) * 3 + c];
+            let mut out = vec![0.0; p.len()];
+            for z in 0..d {
+                for y in 0..h {
+                    for xx in 0..w {
+                        let i = ((z * h + y) * w + xx) * 3;
+                        out[i] = (0..=xx).map(|j| at(z, y, j, 0)).sum::<f64>() - 1.0;
+                        out[i + 1] = (0..=y).map(|j| at(z, j, xx, 1)).sum::<f64>() - 1.0;
+                        out[i + 2] = (0..=z).map(|j| at(j, y, xx, 2)).sum::<f64>() - 1.0;
+                    }
+                }
+            }
+            out
+        },
+        Check::default(),
     );
 }
