@@ -2,7 +2,9 @@
 //! loading, the training generators, and the built-in phantom dataset (SPEC section 5).
 
 pub mod error;
+pub mod generators;
 pub mod io;
+pub mod loader;
 pub mod volume;
 
 pub use error::{DataError, DataResult};
