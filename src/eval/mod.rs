@@ -1,0 +1,3 @@
+//! Evaluation: registration metrics (Dice, Jacobian folding, SDlogJ).
+
+pub mod metrics;
