@@ -23,6 +23,7 @@ pub mod error;
 pub mod eval;
 pub mod nn;
 pub mod ops;
+pub mod session;
 pub mod tensor;
 pub mod train;
 

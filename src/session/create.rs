@@ -1,0 +1,105 @@
+//! Creating a session (`voxflow new`, or `train` on a session that does not exist) and opening
+//! an existing one.
+//!
+//! Creating never destroys a session: an existing directory is an error unless `force`. With
+//! `force` only builder.toml, config.toml and the three id lists are rewritten (each
+//! atomically); checkpoints, TensorBoard events, observations, scores, the training history
+//! and logs.txt are never deleted or touched. Checkpoints of an earlier builder stay loadable
+//! only if the new builder.toml matches their builder hash; otherwise they are refused at load.
+
+use super::ids::write_ids;
+use super::paths::SessionPaths;
+use super::split::{SplitFractions, split_ids};
+use super::{IdSet, Result, SessionError, atomic_write};
+use crate::train::config::TrainConfig;
+use std::path::Path;
+
+/// Creates the session `root/name`: writes `builder_toml` (the builder's text, as written by
+/// the models module), `config` (validated), and the seeded split of `ids` into the three id
+/// lists, and creates the empty subfolders. Everything is checked before anything is written.
+#[allow(clippy::too_many_arguments)]
+pub fn create_session(
+    root: &Path,
+    name: &str,
+    builder_toml: &str,
+    config: &TrainConfig,
+    ids: &[String],
+    fractions: SplitFractions,
+    seed: u64,
+    force: bool,
+) -> Result<SessionPaths> {
+    let paths = SessionPaths::new(root, name)?;
+    config.validate(&paths.config())?;
+    if let Err(e) = builder_toml.parse::<toml::Table>() {
+        return Err(SessionError::Usage(format!(
+            "the builder text for {} is not valid TOML: {}",
+            paths.builder().display(),
+            e.message()
+        )));
+    }
+    let split = split_ids(ids, fractions, seed)?;
+    std::fs::create_dir_all(root).map_err(|e| SessionError::io(root, e))?;
+    let dir = paths.dir();
+    let fresh = match std::fs::create_dir(dir) {
+        Ok(()) => true,
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            if !force {
+                return Err(SessionError::Usage(format!(
+                    "session {} already exists; use --force to rewrite its builder.toml, \
+                     config.toml and id lists (checkpoints and logs are kept)",
+                    dir.display()
+                )));
+            }
+            if !dir.is_dir() {
+                return Err(SessionError::invalid(dir, "exists and is not a directory"));
+            }
+            false
+        }
+        Err(e) => return Err(SessionError::io(dir, e)),
+    };
+    let write = || -> Result<()> {
+        paths.ensure_dirs()?;
+        atomic_write(&paths.builder(), builder_toml.as_bytes())?;
+        atomic_write(&paths.config(), config.to_toml().as_bytes())?;
+        write_ids(&paths.ids(IdSet::Train), &split.train)?;
+        write_ids(&paths.ids(IdSet::Val), &split.val)?;
+        write_ids(&paths.ids(IdSet::Test), &split.test)
+    };
+    if let Err(e) = write() {
+        if fresh {
+            // Only what this call created is removed: the directory did not exist before.
+            let _ = std::fs::remove_dir_all(dir);
+        }
+        return Err(e);
+    }
+    Ok(paths)
+}
+
+/// Opens the existing session `root/name`: the directory, builder.toml, config.toml and the
+/// three id lists must exist (the error lists everything missing). Missing subfolders are
+/// created.
+pub fn open_session(root: &Path, name: &str) -> Result<SessionPaths> {
+    let paths = SessionPaths::new(root, name)?;
+    let dir = paths.dir();
+    if !dir.is_dir() {
+        return Err(SessionError::Usage(format!(
+            "no session {name:?}: {} is not a directory (create it with `voxflow new {name}`)",
+            dir.display()
+        )));
+    }
+    let mut files = vec![paths.builder(), paths.config()];
+    files.extend(IdSet::ALL.map(|s| paths.ids(s)));
+    let missing: Vec<String> = files
+        .iter()
+        .filter(|f| !f.is_file())
+        .filter_map(|f| f.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .collect();
+    if !missing.is_empty() {
+        return Err(SessionError::invalid(
+            dir,
+            format!("incomplete session: missing {}", missing.join(", ")),
+        ));
+    }
+    paths.ensure_dirs()?;
+    Ok(paths)
+}

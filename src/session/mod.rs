@@ -1,0 +1,92 @@
+//! The training session directory (SPEC section 1): one folder holding everything needed to
+//! reproduce and inspect a run.
+//!
+//! ```text
+//! <root>/<name>/
+//!   builder.toml  config.toml  train_ids.csv  val_ids.csv  test_ids.csv
+//!   checkpoints/chkpt_XX.safetensors  tensorboard/  observations/observations_XX/
+//!   scores/{train,val,test}_scores.csv  training_history.json  logs.txt
+//! ```
+//!
+//! - [`paths`]: where each file lives ([`SessionPaths`], [`sessions_root`]).
+//! - [`ids`]: the id lists, read exactly as written.
+//! - [`split`]: the seeded train/val/test split.
+//! - [`create`]: creating (never destroying) and opening a session.
+//! - [`checkpoint`]: safetensors checkpoints with everything an exact resume needs.
+//! - [`history`]: the file `training_history.json`.
+//!
+//! Every file is written to a temporary file in the same directory and renamed over its name,
+//! so an interrupted write never leaves a half-written file.
+
+pub mod checkpoint;
+pub mod create;
+pub mod history;
+pub mod ids;
+pub mod paths;
+pub mod split;
+
+#[cfg(test)]
+mod tests;
+
+pub use checkpoint::{
+    CheckpointData, CheckpointInfo, CheckpointMeta, builder_hash, load_checkpoint,
+    read_checkpoint_info, save_checkpoint,
+};
+pub use create::{create_session, open_session};
+pub use history::TrainingHistory;
+pub use ids::{read_ids, write_ids};
+pub use paths::{IdSet, SessionPaths, latest_checkpoint, sessions_root};
+pub use split::{Split, SplitFractions, split_ids};
+
+use crate::configfile::ConfigError;
+use std::path::{Path, PathBuf};
+
+/// A problem with a session, its files or its arguments; file problems name the file.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    /// The operating system refused (missing file, permission, disk full ...).
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A file exists but its content is wrong: malformed, truncated, inconsistent.
+    #[error("{}: {msg}", path.display())]
+    Invalid { path: PathBuf, msg: String },
+    /// builder.toml or config.toml.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// A bad argument: a session name, split fractions, an id list.
+    #[error("{0}")]
+    Usage(String),
+}
+
+impl SessionError {
+    /// An `Io` error for `path`.
+    pub fn io(path: &Path, source: std::io::Error) -> Self {
+        SessionError::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+
+    /// An `Invalid` error for `path`.
+    pub fn invalid(path: &Path, msg: impl Into<String>) -> Self {
+        SessionError::Invalid {
+            path: path.to_path_buf(),
+            msg: msg.into(),
+        }
+    }
+}
+
+/// Shorthand for `Result<T, SessionError>`.
+pub type Result<T> = std::result::Result<T, SessionError>;
+
+/// Writes `bytes` to `path` atomically (temporary file in the same directory, fsync, rename).
+pub fn atomic_write(path: &Path, bytes: &[u8]) -> Result<()> {
+    crate::data::io::atomic_write(path, bytes).map_err(|e| match e {
+        crate::data::DataError::Io { path, source } => SessionError::Io { path, source },
+        other => SessionError::invalid(path, other.to_string()),
+    })
+}

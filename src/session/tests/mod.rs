@@ -1,0 +1,195 @@
+//! Tests of session creation (here) and checkpoints (`checkpoint.rs`); paths, ids, split and
+//! history test themselves.
+
+mod checkpoint;
+
+use super::*;
+use crate::data::generators::GenKind;
+use crate::train::config::{BuilderKind, TrainConfig};
+use std::path::{Path, PathBuf};
+
+/// A fresh scratch directory for one test.
+pub(crate) fn scratch(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("voxflow-session-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn files_in(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+const BUILDER: &str = "format_version = 1\nkind = \"unet\"\n# encoder\nenc_nf = [16, 32]\n";
+
+fn ids(n: usize) -> Vec<String> {
+    (0..n).map(|i| format!("1.3.6.{i:02}")).collect()
+}
+
+#[test]
+fn create_writes_everything_and_open_finds_it() {
+    let root = scratch("create");
+    let cfg = TrainConfig::defaults(BuilderKind::Unet, GenKind::Luna);
+    let all = ids(10);
+    let p = create_session(
+        &root,
+        "run",
+        BUILDER,
+        &cfg,
+        &all,
+        SplitFractions::default(),
+        777,
+        false,
+    )
+    .unwrap();
+    assert_eq!(p.dir(), root.join("run"));
+    assert_eq!(
+        files_in(p.dir()),
+        [
+            "builder.toml",
+            "checkpoints",
+            "config.toml",
+            "observations",
+            "scores",
+            "tensorboard",
+            "test_ids.csv",
+            "train_ids.csv",
+            "val_ids.csv"
+        ]
+    );
+    assert_eq!(std::fs::read_to_string(p.builder()).unwrap(), BUILDER);
+    assert_eq!(TrainConfig::load(&p.config()).unwrap(), cfg);
+    let split = split_ids(&all, SplitFractions::default(), 777).unwrap();
+    assert_eq!(read_ids(&p.ids(IdSet::Train)).unwrap(), split.train);
+    assert_eq!(read_ids(&p.ids(IdSet::Val)).unwrap(), split.val);
+    assert_eq!(read_ids(&p.ids(IdSet::Test)).unwrap(), split.test);
+    assert_eq!(open_session(&root, "run").unwrap(), p);
+
+    std::fs::remove_file(p.config()).unwrap();
+    std::fs::remove_file(p.ids(IdSet::Val)).unwrap();
+    let e = open_session(&root, "run").unwrap_err().to_string();
+    assert!(
+        e.contains("config.toml") && e.contains("val_ids.csv") && !e.contains("builder.toml"),
+        "{e}"
+    );
+    let e = open_session(&root, "nope").unwrap_err().to_string();
+    assert!(e.contains("nope"), "{e}");
+    std::fs::remove_dir_all(&root).unwrap();
+}
+
+#[test]
+fn create_refuses_an_existing_session_and_force_keeps_checkpoints_and_logs() {
+    let root = scratch("force");
+    let cfg = TrainConfig::defaults(BuilderKind::Unet, GenKind::Luna);
+    let fr = SplitFractions::default();
+    let p = create_session(&root, "run", BUILDER, &cfg, &ids(6), fr, 1, false).unwrap();
+    let chk = p.checkpoint_path(3);
+    std::fs::write(&chk, b"weights").unwrap();
+    std::fs::write(p.logs(), b"log line\n").unwrap();
+    std::fs::write(p.history(), b"{}").unwrap();
+
+    let mut cfg2 = cfg.clone();
+    cfg2.epochs = 5;
+    let e = create_session(
+        &root,
+        "run",
+        "kind = \"marianet\"\n",
+        &cfg2,
+        &ids(8),
+        fr,
+        1,
+        false,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("already exists") && e.contains("--force"), "{e}");
+    assert_eq!(
+        std::fs::read_to_string(p.builder()).unwrap(),
+        BUILDER,
+        "untouched"
+    );
+    assert_eq!(TrainConfig::load(&p.config()).unwrap().epochs, 200);
+
+    create_session(
+        &root,
+        "run",
+        "kind = \"marianet\"\n",
+        &cfg2,
+        &ids(8),
+        fr,
+        1,
+        true,
+    )
+    .unwrap();
+    assert_eq!(
+        std::fs::read_to_string(p.builder()).unwrap(),
+        "kind = \"marianet\"\n"
+    );
+    assert_eq!(TrainConfig::load(&p.config()).unwrap().epochs, 5);
+    let n: usize = IdSet::ALL
+        .iter()
+        .map(|s| read_ids(&p.ids(*s)).unwrap().len())
+        .sum();
+    assert_eq!(n, 8);
+    assert_eq!(std::fs::read(&chk).unwrap(), b"weights");
+    assert_eq!(std::fs::read(p.logs()).unwrap(), b"log line\n");
+    assert_eq!(std::fs::read(p.history()).unwrap(), b"{}");
+    assert_eq!(latest_checkpoint(&p).unwrap(), Some((3, chk)));
+    std::fs::remove_dir_all(&root).unwrap();
+}
+
+#[test]
+fn create_checks_everything_before_writing() {
+    let root = scratch("checks");
+    let fr = SplitFractions::default();
+    let good = TrainConfig::defaults(BuilderKind::Unet, GenKind::Luna);
+    let atlas = TrainConfig::defaults(BuilderKind::Unet, GenKind::Atlas); // no atlas_id
+    let e = create_session(&root, "a", BUILDER, &atlas, &ids(5), fr, 1, false)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("config.toml") && e.contains("atlas_id"), "{e}");
+    let e = create_session(&root, "b", "kind = ", &good, &ids(5), fr, 1, false)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("builder.toml"), "{e}");
+    assert!(create_session(&root, "c", BUILDER, &good, &[], fr, 1, false).is_err());
+    assert!(create_session(&root, "../d", BUILDER, &good, &ids(5), fr, 1, false).is_err());
+    assert!(
+        files_in(&root).is_empty(),
+        "nothing written: {:?}",
+        files_in(&root)
+    );
+    std::fs::remove_dir_all(&root).unwrap();
+}
+
+#[test]
+fn latest_checkpoint_takes_the_highest_canonical_name() {
+    let root = scratch("latest");
+    let p = SessionPaths::new(&root, "s").unwrap();
+    assert_eq!(
+        latest_checkpoint(&p).unwrap(),
+        None,
+        "no checkpoints folder yet"
+    );
+    p.ensure_dirs().unwrap();
+    assert_eq!(latest_checkpoint(&p).unwrap(), None);
+    for name in [
+        "chkpt_02.safetensors",
+        "chkpt_10.safetensors",
+        "chkpt_9.safetensors",
+        ".chkpt_11.safetensors.tmp1",
+        "chkpt_12.h5",
+    ] {
+        std::fs::write(p.checkpoints_dir().join(name), b"x").unwrap();
+    }
+    assert_eq!(
+        latest_checkpoint(&p).unwrap(),
+        Some((10, p.checkpoint_path(10)))
+    );
+    std::fs::remove_dir_all(&root).unwrap();
+}

@@ -1,0 +1,280 @@
+use super::*;
+use crate::configfile::parse_toml;
+
+fn p() -> &'static Path {
+    Path::new("sessions/demo/config.toml")
+}
+
+/// Parses `text` as config.toml and validates it; the error text.
+fn err(text: &str) -> String {
+    match parse_toml::<TrainConfig>(text, p()).and_then(|c| c.validate(p()).map(|_| c)) {
+        Ok(c) => panic!("accepted: {c:?}"),
+        Err(e) => e.to_string(),
+    }
+}
+
+fn roundtrip(c: &TrainConfig) -> TrainConfig {
+    parse_toml::<TrainConfig>(&c.to_toml(), p()).unwrap()
+}
+
+#[test]
+fn defaults_follow_the_spec() {
+    let c = TrainConfig::defaults(BuilderKind::Unet, GenKind::Luna);
+    let terms: Vec<_> = c
+        .losses
+        .iter()
+        .map(|t| (t.output, t.loss, t.weight))
+        .collect();
+    assert_eq!(
+        terms,
+        [
+            (OutputName::Deformed, LossName::Mse, 1.0),
+            (OutputName::Gradient, LossName::Mae, 1e-5)
+        ]
+    );
+    assert_eq!(
+        (c.epochs, c.batch_size, c.seed, c.workers, c.prefetch),
+        (200, 1, 777, 2, 4)
+    );
+    assert_eq!(c.l1_kernel, 1e-5);
+    assert_eq!(c.adam(), AdamConfig::default());
+    assert_eq!(c.adam().eps, 1e-7);
+    assert_eq!(
+        c.early_stopping,
+        EarlyStopping {
+            monitor: Monitor::Loss,
+            min_delta: 1e-3,
+            patience: 20
+        }
+    );
+    assert_eq!((c.steps(30), c.val_steps(30), c.val_steps(4)), (30, 6, 1));
+    c.validate(p()).unwrap();
+
+    let m = TrainConfig::defaults(BuilderKind::MariaNet, GenKind::LunaSeg);
+    let outs: Vec<_> = m
+        .losses
+        .iter()
+        .map(|t| (t.output, t.loss, t.weight))
+        .collect();
+    assert_eq!(outs[2], (OutputName::Linear, LossName::Mse, 1e-2));
+    assert_eq!(outs[3], (OutputName::DeformedSeg, LossName::Dice, 0.1));
+    m.validate(p()).unwrap();
+    m.check_builder(BuilderKind::MariaNet, p()).unwrap();
+    let e = m
+        .check_builder(BuilderKind::Unet, p())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("config.toml") && e.contains("losses[2].output") && e.contains("marianet"),
+        "{e}"
+    );
+
+    // Atlas generators need the atlas id.
+    let a = TrainConfig::defaults(BuilderKind::Unet, GenKind::Atlas);
+    let e = a.validate(p()).unwrap_err().to_string();
+    assert!(e.contains("config.toml") && e.contains("atlas_id"), "{e}");
+}
+
+#[test]
+fn commented_file_parses_back_identically() {
+    let c = TrainConfig::defaults(BuilderKind::Unet, GenKind::Luna);
+    let text = c.to_toml();
+    assert!(text.contains("# Number of epochs.\nepochs = 200"), "{text}");
+    assert!(
+        text.contains("# atlas_id = "),
+        "unset optional keys are shown commented out"
+    );
+    assert_eq!(roundtrip(&c), c);
+
+    // Every field away from its default, odd strings and odd floats.
+    let mut m = TrainConfig::defaults(BuilderKind::MariaNet, GenKind::AtlasSeg);
+    m.shape = [48, 96, 80];
+    m.data_dir = Some(PathBuf::from("/data/my \"luna\"\\ set"));
+    m.atlas_id = Some("1.3.6.1.4.1.14519.5.2.1.6279.6001.105756658031515062000744821260".into());
+    m.observation_ids = Some(["a\tb".into(), "c#d".into()]);
+    m.l1_kernel = 3.3e-7;
+    m.epochs = 7;
+    m.steps_per_epoch = 11;
+    m.validation_steps = 3;
+    m.batch_size = 2;
+    m.seed = u64::MAX;
+    m.device = DeviceChoice::Cuda;
+    m.gpu_id = 3;
+    m.workers = 5;
+    m.prefetch = 9;
+    m.optimizer = OptimizerConfig {
+        lr: 0.1 + 0.2,
+        beta1: 0.85,
+        beta2: 0.9999,
+        eps: 1.17e-38,
+        decay: 0.0,
+    };
+    m.early_stopping = EarlyStopping {
+        monitor: Monitor::ValLoss,
+        min_delta: 0.1 + 0.2,
+        patience: 0,
+    };
+    m.losses[0].weight = 1.0 / 3.0;
+    m.losses.push(LossTerm {
+        output: OutputName::Deformed,
+        loss: LossName::Lncc,
+        weight: 12345.678,
+    });
+    m.validate(p()).unwrap();
+    let back = roundtrip(&m);
+    assert_eq!(back, m);
+    assert_eq!(back.optimizer.lr.to_bits(), m.optimizer.lr.to_bits());
+}
+
+#[test]
+fn save_and_load_through_a_file() {
+    let dir = std::env::temp_dir().join(format!("voxflow-cfg-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("config.toml");
+    let mut c = TrainConfig::defaults(BuilderKind::Unet, GenKind::LunaSeg);
+    c.epochs = 3;
+    c.save(&path).unwrap();
+    assert_eq!(TrainConfig::load(&path).unwrap(), c);
+    let names: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names, ["config.toml"], "no temporary file left");
+    // An invalid configuration is not written.
+    c.epochs = 0;
+    let e = c.save(&path).unwrap_err().to_string();
+    assert!(e.contains("epochs"), "{e}");
+    assert_eq!(TrainConfig::load(&path).unwrap().epochs, 3);
+    let e = TrainConfig::load(&dir.join("missing.toml"))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("missing.toml"), "{e}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+const MINIMAL: &str = "format_version = 1\ngenerator = \"luna\"\nshape = [8, 8, 8]\n\
+    [[losses]]\noutput = \"deformed\"\nloss = \"mse\"\nweight = 1\n";
+
+#[test]
+fn left_out_keys_take_the_defaults() {
+    let c: TrainConfig = parse_toml(MINIMAL, p()).unwrap();
+    c.validate(p()).unwrap();
+    assert_eq!(
+        (c.epochs, c.seed, c.workers, c.prefetch, c.batch_size),
+        (200, 777, 2, 4, 1)
+    );
+    assert_eq!(c.optimizer, OptimizerConfig::default());
+    assert_eq!(
+        c.losses[0].weight, 1.0,
+        "an integer weight reads as a float"
+    );
+    let e = err(
+        "generator = \"luna\"\nshape = [8, 8, 8]\n[[losses]]\noutput = \"deformed\"\nloss = \"mse\"\nweight = 1\n",
+    );
+    assert!(e.contains("format_version"), "{e}");
+}
+
+#[test]
+fn bad_values_name_the_file_and_the_key() {
+    let with = |old: &str, new: &str| {
+        assert!(MINIMAL.contains(old), "{old}");
+        MINIMAL.replacen(old, new, 1)
+    };
+    let cases: Vec<(String, &[&str])> = vec![
+        (format!("{MINIMAL}epohcs = 3\n"), &["epohcs"]),
+        (
+            with("shape = [8, 8, 8]", "shape = [8, 8, 8]\nepochs = \"ten\""),
+            &["epochs", "integer"],
+        ),
+        (
+            with("shape = [8, 8, 8]", "shape = [8, 8, 8]\nepochs = 0"),
+            &["epochs", "at least 1"],
+        ),
+        (
+            with("shape = [8, 8, 8]", "shape = [8, 0, 8]"),
+            &["shape", "dimension 1"],
+        ),
+        (with("shape = [8, 8, 8]", "shape = [8, 8]"), &["shape", "3"]),
+        (with("shape = [8, 8, 8]", "shape = [8, -8, 8]"), &["shape"]),
+        (with("\"luna\"", "\"lunar\""), &["generator", "lunar"]),
+        (
+            with("format_version = 1", "format_version = 2"),
+            &["format_version = 2"],
+        ),
+        (
+            with("weight = 1", "weight = -0.5"),
+            &["losses[0]", "weight", "-0.5"],
+        ),
+        (with("weight = 1", "weight = nan"), &["losses[0]", "weight"]),
+        (
+            with("weight = 1", "weight = 0"),
+            &["losses", "every weight is 0"],
+        ),
+        (with("\"deformed\"", "\"deformd\""), &["output", "deformd"]),
+        (with("\"mse\"", "\"dice\""), &["losses[0].loss", "dice"]),
+        (with("weight = 1", "weight = 1\nextra = 2"), &["extra"]),
+        (
+            with("\"deformed\"", "\"deformed_seg\""),
+            &["losses[0].output", "_seg"],
+        ),
+        (
+            format!("{MINIMAL}[[losses]]\noutput = \"deformed\"\nloss = \"mse\"\nweight = 2\n"),
+            &["losses[1]", "losses[0]"],
+        ),
+        (format!("{MINIMAL}[optimizer]\nlr = 0\n"), &["optimizer.lr"]),
+        (
+            format!("{MINIMAL}[optimizer]\nlr = -1e-3\n"),
+            &["optimizer.lr"],
+        ),
+        (
+            format!("{MINIMAL}[optimizer]\nbeta2 = 1.0\n"),
+            &["optimizer.beta2"],
+        ),
+        (
+            format!("{MINIMAL}[optimizer]\nmomentum = 0.9\n"),
+            &["momentum"],
+        ),
+        (
+            format!("{MINIMAL}[early_stopping]\nmonitor = \"acc\"\n"),
+            &["monitor", "acc"],
+        ),
+        (
+            format!("{MINIMAL}[early_stopping]\nmin_delta = -1.0\n"),
+            &["early_stopping.min_delta"],
+        ),
+        (
+            with("shape = [8, 8, 8]", "shape = [8, 8, 8]\nl1_kernel = inf"),
+            &["l1_kernel"],
+        ),
+        (
+            with("shape = [8, 8, 8]", "shape = [8, 8, 8]\nworkers = 0"),
+            &["workers"],
+        ),
+        (
+            with("shape = [8, 8, 8]", "shape = [8, 8, 8]\ndevice = \"tpu\""),
+            &["device", "tpu"],
+        ),
+        (
+            with(
+                "shape = [8, 8, 8]",
+                "shape = [8, 8, 8]\nobservation_ids = [\"a\", \"a\"]",
+            ),
+            &["observation_ids", "distinct"],
+        ),
+        (
+            with("shape = [8, 8, 8]", "shape = [8, 8, 8]\natlas_id = \" \""),
+            &["atlas_id", "empty"],
+        ),
+        (
+            with("\"luna\"", "\"atlas\""),
+            &["atlas_id", "needs an atlas"],
+        ),
+    ];
+    for (text, needles) in cases {
+        let e = err(&text);
+        assert!(e.contains("config.toml"), "{e}\n--- for ---\n{text}");
+        for n in needles {
+            assert!(e.contains(n), "missing {n:?} in: {e}\n--- for ---\n{text}");
+        }
+    }
+}

@@ -1,0 +1,181 @@
+//! [`TrainConfig::to_toml`]: the commented, hand-editable `config.toml`. Every key is written
+//! with a comment above it; optional keys that are unset are written commented out, so the
+//! file shows what can be set. The text parses back to an identical configuration.
+
+use super::{DeviceChoice, Monitor, TrainConfig};
+use std::fmt::Write;
+
+/// A TOML basic string (quotes, backslashes and control characters escaped).
+pub(super) fn toml_string(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            c if c.is_control() => {
+                let _ = write!(out, "\\u{:04X}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// A float as TOML: Rust's shortest round-trip form (`1e-5`, `0.001`, `1.0`) is valid TOML
+/// and reads back to the same value. Only finite values are written (validation ensures it).
+fn float<T: std::fmt::Debug>(v: T) -> String {
+    format!("{v:?}")
+}
+
+impl TrainConfig {
+    /// The commented `config.toml` text.
+    pub fn to_toml(&self) -> String {
+        let mut s = String::new();
+        let mut key = |comment: &str, line: String| {
+            for c in comment.lines() {
+                let _ = writeln!(s, "# {c}");
+            }
+            let _ = writeln!(s, "{line}\n");
+        };
+        let quoted = |v: &Option<String>, example: &str, name: &str| match v {
+            Some(v) => format!("{name} = {}", toml_string(v)),
+            None => format!("# {name} = {example}"),
+        };
+        key(
+            "voxflow training configuration (SPEC sections 1 and 6). Edit freely: unknown keys\n\
+             and wrong types are reported with file, key and expected type.\n\
+             File format version (do not change).",
+            format!("format_version = {}", self.format_version),
+        );
+        key(
+            "Pair generator: luna (pairs of scans), luna_seg (with lung masks), atlas (every\n\
+             scan to atlas_id), atlas_seg (with masks).",
+            format!("generator = {}", toml_string(self.generator.name())),
+        );
+        let [d, h, w] = self.shape;
+        key(
+            "Network grid [D, H, W] (z, y, x) every volume is resampled to.",
+            format!("shape = [{d}, {h}, {w}]"),
+        );
+        let dir = self
+            .data_dir
+            .as_ref()
+            .map(|p| p.to_string_lossy().into_owned());
+        key(
+            "LUNA16-layout data directory (subset0..9/, seg-lungs-LUNA16/). Unset: VOXFLOW_DATA,\n\
+             else the built-in phantom dataset.",
+            quoted(&dir, "\"/data/luna16\"", "data_dir"),
+        );
+        key(
+            "Atlas scan id (required by the atlas generators).",
+            quoted(
+                &self.atlas_id,
+                "\"1.3.6.1.4.1.14519.5.2.1.6279.6001.123\"",
+                "atlas_id",
+            ),
+        );
+        key(
+            "Weight of the L1 regularizer sum(|W|) on the flow head's kernel.",
+            format!("l1_kernel = {}", float(self.l1_kernel)),
+        );
+        key("Number of epochs.", format!("epochs = {}", self.epochs));
+        key(
+            "Training steps per epoch; 0 = the number of training ids.",
+            format!("steps_per_epoch = {}", self.steps_per_epoch),
+        );
+        key(
+            "Validation steps per epoch; 0 = max(floor(0.2 * steps_per_epoch), 1).",
+            format!("validation_steps = {}", self.validation_steps),
+        );
+        key(
+            "Samples per batch.",
+            format!("batch_size = {}", self.batch_size),
+        );
+        key(
+            "Seed of every random choice (initialization, pairs, shuffling, split).",
+            format!("seed = {}", self.seed),
+        );
+        let device = match self.device {
+            DeviceChoice::Auto => "auto",
+            DeviceChoice::Cpu => "cpu",
+            DeviceChoice::Cuda => "cuda",
+        };
+        key(
+            "Device: auto (CUDA when available, else CPU), cpu or cuda.",
+            format!("device = {}", toml_string(device)),
+        );
+        key("GPU ordinal for cuda.", format!("gpu_id = {}", self.gpu_id));
+        let obs = match &self.observation_ids {
+            Some([a, b]) => format!("observation_ids = [{}, {}]", toml_string(a), toml_string(b)),
+            None => "# observation_ids = [\"SOURCE_ID\", \"TARGET_ID\"]".to_string(),
+        };
+        key(
+            "Fixed pair [source, target] drawn after every epoch. Unset: the first validation pair.",
+            obs,
+        );
+        key(
+            "Background loader threads.",
+            format!("workers = {}", self.workers),
+        );
+        key(
+            "Batches prepared ahead of the training step.",
+            format!("prefetch = {}", self.prefetch),
+        );
+        self.write_tables(&mut s);
+        s.truncate(s.trim_end().len());
+        s.push('\n');
+        s
+    }
+
+    fn write_tables(&self, s: &mut String) {
+        let o = &self.optimizer;
+        let _ = writeln!(
+            s,
+            "# Adam with Keras time decay: lr / (1 + decay * iterations).\n[optimizer]\n\
+             # Initial learning rate.\nlr = {}\n# First-moment decay.\nbeta1 = {}\n\
+             # Second-moment decay.\nbeta2 = {}\n# Denominator epsilon.\neps = {}\n\
+             # Time decay of the learning rate per update.\ndecay = {}\n",
+            float(o.lr),
+            float(o.beta1),
+            float(o.beta2),
+            float(o.eps),
+            float(o.decay)
+        );
+        let es = &self.early_stopping;
+        let monitor = match es.monitor {
+            Monitor::Loss => "loss",
+            Monitor::ValLoss => "val_loss",
+        };
+        let _ = writeln!(
+            s,
+            "# Stop when `monitor` has not improved by more than min_delta for patience epochs.\n\
+             [early_stopping]\n# loss (training) or val_loss.\nmonitor = {}\n\
+             # Smallest change counted as an improvement.\nmin_delta = {}\n\
+             # Epochs without improvement before stopping.\npatience = {}\n",
+            toml_string(monitor),
+            float(es.min_delta),
+            es.patience
+        );
+        let _ = writeln!(
+            s,
+            "# Loss terms: total = sum of weight * loss(output, target) + l1_kernel * sum(|W|).\n\
+             # output: deformed (warped image), gradient (flow, target 0.5), linear (MariaNet's\n\
+             # affine residual, target 0), deformed_seg (warped mask, _seg generators).\n\
+             # loss: mse, mae, ncc, lncc (9^3 window), dice (masks)."
+        );
+        for t in &self.losses {
+            let _ = writeln!(
+                s,
+                "[[losses]]\noutput = {}\nloss = {}\nweight = {}\n",
+                toml_string(t.output.name()),
+                toml_string(t.loss.name()),
+                float(t.weight)
+            );
+        }
+    }
+}
