@@ -20,6 +20,7 @@ pub mod backend;
 pub mod configfile;
 pub mod data;
 pub mod error;
+pub mod models;
 pub mod nn;
 pub mod ops;
 pub mod tensor;
