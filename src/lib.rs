@@ -21,6 +21,7 @@ pub mod configfile;
 pub mod data;
 pub mod error;
 pub mod eval;
+pub mod models;
 pub mod nn;
 pub mod ops;
 pub mod session;

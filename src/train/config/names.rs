@@ -3,36 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-/// Which network a session trains (the `kind` of builder.toml), as far as the training
-/// configuration cares: MariaNet has the extra `linear` output.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum BuilderKind {
-    /// The diffeomorphic U-Net (`unet`).
-    Unet,
-    /// MariaNet (`marianet`), with its affine head.
-    MariaNet,
-}
-
-impl BuilderKind {
-    /// The `--builder` name.
-    pub fn name(self) -> &'static str {
-        match self {
-            BuilderKind::Unet => "unet",
-            BuilderKind::MariaNet => "marianet",
-        }
-    }
-}
-
-impl std::str::FromStr for BuilderKind {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "unet" => Ok(BuilderKind::Unet),
-            "marianet" => Ok(BuilderKind::MariaNet),
-            _ => Err(format!("unknown builder {s:?}: expected unet or marianet")),
-        }
-    }
-}
+pub use crate::models::BuilderKind;
 
 /// A network output a loss is computed on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -124,7 +124,7 @@ impl TrainConfig {
         {
             let msg = format!(
                 "losses[{i}].output: output linear exists only for marianet, not {}",
-                builder.name()
+                builder.as_str()
             );
             return Err(ConfigError::invalid(path, msg));
         }
