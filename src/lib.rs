@@ -22,6 +22,7 @@ pub mod data;
 pub mod error;
 pub mod nn;
 pub mod ops;
+pub mod report;
 pub mod tensor;
 pub mod train;
 
