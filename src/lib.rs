@@ -24,6 +24,7 @@ pub mod eval;
 pub mod models;
 pub mod nn;
 pub mod ops;
+pub mod report;
 pub mod session;
 pub mod tensor;
 pub mod train;
