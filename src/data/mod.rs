@@ -3,7 +3,9 @@
 
 pub mod cache;
 pub mod error;
+pub mod generators;
 pub mod io;
+pub mod loader;
 pub mod luna;
 pub mod preprocess;
 pub mod volume;
