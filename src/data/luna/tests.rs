@@ -143,3 +143,79 @@ fn volume_ids_strip_only_known_extensions() {
     assert_eq!(volume_id(".hidden.mhd"), None);
     assert_eq!(volume_id("scan.gz"), None);
 }
+
+/// Files to cached preprocessed volumes: MetaImage (int16 image, uint8 mask) and NIfTI scans
+/// discovered, read, checked for a shared grid, preprocessed and cached.
+#[test]
+fn end_to_end_files_to_cached_preprocessed_volumes() {
+    use crate::data::cache::{Cache, CacheStatus, Kind};
+    use crate::data::io::{metaimage, nifti};
+    use crate::data::preprocess::{preprocess_image, preprocess_mask};
+
+    let t = TempDir::new("e2e");
+    let (d, h, w) = (6, 10, 12);
+    let mut image = Volume::new(vec![0.0; d * h * w], [d, h, w], Path::new("a")).unwrap();
+    image.spacing = [2.3, 2.3, 3.0];
+    image.origin = [120.0, 80.0, -300.0];
+    image.direction = [[-1.0, 0.0, 0.0], [0.0, -1.0, 0.0], [0.0, 0.0, 1.0]];
+    let mut mask = image.clone();
+    for (i, (v, m)) in image.data.iter_mut().zip(&mut mask.data).enumerate() {
+        let x = i % w;
+        *v = if x < 6 { -800.0 } else { 40.0 } + (i % 7) as f32;
+        *m = if x < 6 { 3.0 } else { 5.0 };
+    }
+    for sub in ["subset0", "subset2", MASK_DIR] {
+        std::fs::create_dir_all(t.0.join(sub)).unwrap();
+    }
+    let i16 = metaimage::ElementType::I16;
+    let u8 = metaimage::ElementType::U8;
+    metaimage::write(&t.0.join("subset0/a.mhd"), &image, i16, false).unwrap();
+    metaimage::write(&t.0.join(MASK_DIR).join("a.mhd"), &mask, u8, true).unwrap();
+    nifti::write(&t.0.join("subset2/b.nii.gz"), &image, i16).unwrap();
+    let mut small = mask.clone();
+    small.dims = [d, h, w / 2];
+    small.data.truncate(d * h * w / 2);
+    nifti::write(&t.0.join(MASK_DIR).join("b.nii"), &small, u8).unwrap();
+
+    let (ds, _) = LunaDataset::discover(&t.0).unwrap();
+    assert_eq!(ds.ids(), ["a", "b"]);
+    let (img, msk) = ds.load_pair("a").unwrap();
+    assert_eq!(
+        (img.dims, img.spacing, img.origin),
+        (image.dims, image.spacing, image.origin)
+    );
+    assert_eq!(
+        (img.data, msk.data),
+        (image.data.clone(), mask.data.clone())
+    );
+    let b = ds.load_image("b").unwrap();
+    assert_eq!(b.dims, image.dims);
+    let e = ds.load_pair("b").unwrap_err().to_string();
+    assert!(e.contains("b.nii") && e.contains("[6, 10, 6]"), "{e}");
+
+    let cache = Cache::new(&t.0.join("cache")).unwrap();
+    let grid = [8, 8, 16];
+    let build = || preprocess_image(&ds.load_image("a")?, grid).map(|v| v.data);
+    let (first, s1) = cache.fetch("a", Kind::Image, grid, build).unwrap();
+    let (second, s2) = cache.fetch("a", Kind::Image, grid, build).unwrap();
+    assert_eq!((s1, s2), (CacheStatus::Built, CacheStatus::Hit));
+    assert_eq!(first, second);
+    let m = cache
+        .get_or_build("a", Kind::Mask, grid, || {
+            preprocess_mask(&ds.load_mask("a")?, grid).map(|v| v.data)
+        })
+        .unwrap();
+    // Left half lung: 1 mm x runs 0..=27 (round(12·2.3) = 28); old x = round(i/2.3) < 6 for
+    // i ≤ 12; grid column k samples i = round(1.8·k): 11 for k = 6, 13 for k = 7.
+    for (i, &v) in m.iter().enumerate() {
+        assert_eq!(v, if i % 16 <= 6 { 1.0 } else { 0.0 }, "voxel {i}");
+    }
+    // A file that is not a volume gives a read error naming it, through the build closure.
+    std::fs::write(t.0.join("subset0/a.mhd"), b"NDims = banana\n").unwrap();
+    let e = cache
+        .get_or_build("a", Kind::Image, [4, 4, 4], || {
+            preprocess_image(&ds.load_image("a")?, [4, 4, 4]).map(|v| v.data)
+        })
+        .unwrap_err();
+    assert!(e.to_string().contains("a.mhd"), "{e}");
+}
