@@ -1,10 +1,13 @@
 //! Medical volumes in: file formats, the LUNA16 layout, preprocessing, caching, background
 //! loading, the training generators, and the built-in phantom dataset (SPEC section 5).
 
+pub mod cache;
 pub mod error;
 pub mod generators;
 pub mod io;
 pub mod loader;
+pub mod luna;
+pub mod preprocess;
 pub mod volume;
 
 pub use error::{DataError, DataResult};

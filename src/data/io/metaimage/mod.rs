@@ -1,7 +1,12 @@
 //! MetaImage (`.mhd` header + `.raw`/`.zraw` data, or one `.mha` file): element types and the
 //! writer. The reader is in `read.rs`.
 
+mod header;
+mod keys;
+mod payload;
 mod read;
+#[cfg(test)]
+mod tests;
 pub use read::read;
 
 use crate::data::error::{DataError, DataResult};
