@@ -3,6 +3,7 @@
 
 pub mod error;
 pub mod io;
+pub mod phantom;
 pub mod volume;
 
 pub use error::{DataError, DataResult};
