@@ -7,6 +7,7 @@ pub mod generators;
 pub mod io;
 pub mod loader;
 pub mod luna;
+pub mod phantom;
 pub mod preprocess;
 pub mod volume;
 
