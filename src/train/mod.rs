@@ -1,6 +1,16 @@
-//! Training: the optimizer (the trainer, losses and callbacks arrive with the training system).
+//! Training: config.toml, the optimizer, the objective, the epoch loop and its outputs
+//! (checkpoints, history, TensorBoard, observations, logs).
 
 pub mod config;
+pub mod epoch;
+pub mod error;
+pub mod interrupt;
+pub mod log;
+pub mod losses;
 pub mod optim;
+pub mod progress;
+pub mod setup;
+pub mod trainer;
 
 pub use optim::{Adam, AdamConfig};
+pub use trainer::{TrainOptions, TrainSummary, train};

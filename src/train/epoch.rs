@@ -1,0 +1,242 @@
+//! One epoch of training steps, the validation pass, and the per-epoch observation.
+
+use crate::backend::Padding;
+use crate::data::generators::{Batch, GenKind, Pair, VolumeSource, assemble};
+use crate::data::loader::Loader;
+use crate::eval::metrics::{dice, folding_pct, jacobian_determinants};
+use crate::models::{Model, NetInputs, NetOutputs, warp_with_grid};
+use crate::nn::ParamStore;
+use crate::report::tensorboard::EventWriter;
+use crate::session::SessionPaths;
+use crate::tensor::Tensor;
+use crate::train::config::TrainConfig;
+use crate::train::error::{TrainError, TrainResult};
+use crate::train::log::Logger;
+use crate::train::losses::{non_finite, objective};
+use crate::train::optim::Adam;
+use crate::train::progress::Progress;
+use crate::Tape;
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+/// Means of an epoch's training steps and how fast they ran.
+pub struct EpochStats {
+    /// `loss` (the total) and every term, averaged over the steps.
+    pub means: BTreeMap<String, f64>,
+    pub steps_per_s: f64,
+    /// Share of the epoch's time the step waited for the data loader, in %.
+    pub wait_pct: f64,
+    /// Steps done (fewer than planned after Ctrl-C).
+    pub steps_done: usize,
+    pub interrupted: bool,
+}
+
+fn inputs(batch: &Batch) -> NetInputs<'_> {
+    NetInputs {
+        src: &batch.src,
+        tgt: &batch.tgt,
+        src_seg: batch.src_mask.as_ref(),
+    }
+}
+
+fn add_terms(sums: &mut BTreeMap<String, f64>, prefix: &str, total: f32, terms: &[(String, f32)]) {
+    *sums.entry(format!("{prefix}loss")).or_default() += total as f64;
+    for (name, v) in terms {
+        *sums.entry(format!("{prefix}{name}")).or_default() += *v as f64;
+    }
+}
+
+/// Runs the planned steps of one epoch (forward, loss, backward, Adam, BatchNorm statistics).
+/// A NaN/Inf loss term stops with an error naming the epoch, step and term, before the
+/// update is applied.
+pub fn run_epoch(
+    epoch: u32,
+    cfg: &TrainConfig,
+    model: &Model,
+    store: &mut ParamStore,
+    adam: &mut Adam,
+    mut loader: Loader,
+    log: &mut Logger,
+) -> TrainResult<EpochStats> {
+    let regularized = model.regularized_weights();
+    let steps = loader.len();
+    let mut progress = Progress::new(epoch, cfg.epochs, steps);
+    let start = Instant::now();
+    let mut sums = BTreeMap::new();
+    let mut done = 0;
+    let mut interrupted = false;
+    while let Some(batch) = loader.next_batch() {
+        let batch = batch?;
+        let tape = Tape::new();
+        let p = store.bind(&tape, true);
+        let out = model.forward(&p, &inputs(&batch))?;
+        let obj = objective(cfg, &out, &batch, &p, &regularized)?;
+        let total = obj.total.to_scalar()?;
+        let bad = non_finite(&obj.terms).or((!total.is_finite()).then(|| ("total".into(), total)));
+        if let Some((term, value)) = bad {
+            return Err(TrainError::NonFinite {
+                epoch,
+                step: done + 1,
+                term,
+                value,
+            });
+        }
+        let mut grads = tape.backward(&obj.total)?;
+        let named = p.grads(&mut grads);
+        let updates = p.into_updates();
+        adam.step(store, &named)?;
+        store.apply_updates(updates)?;
+        add_terms(&mut sums, "", total, &obj.terms);
+        done += 1;
+        progress.step(done, sums["loss"] / done as f64, log);
+        if crate::train::interrupt::requested() {
+            interrupted = true;
+            break;
+        }
+    }
+    progress.finish();
+    let elapsed = start.elapsed().as_secs_f64().max(1e-9);
+    let means = sums
+        .into_iter()
+        .map(|(k, v)| (k, v / done.max(1) as f64))
+        .collect();
+    Ok(EpochStats {
+        means,
+        steps_per_s: done as f64 / elapsed,
+        wait_pct: 100.0 * loader.waited().as_secs_f64() / elapsed,
+        steps_done: done,
+        interrupted,
+    })
+}
+
+/// One sample of the observation pair, on the host.
+pub struct ObservationData {
+    pub dims: [usize; 3],
+    pub src: Vec<f32>,
+    pub tgt: Vec<f32>,
+    pub warped: Vec<f32>,
+    pub gradient: Vec<f32>,
+    pub grid: Vec<f32>,
+    pub warped_seg: Option<Vec<f32>>,
+}
+
+/// Validation results: `val_loss`, `val_<term>`, and when masks exist `val_dice` and
+/// `val_dice_before`; `val_folding_pct` always.
+pub struct ValStats {
+    pub means: BTreeMap<String, f64>,
+    pub observation: Option<ObservationData>,
+}
+
+/// The masks of a batch's sources and targets: the batch's own (`_seg` generators), else
+/// from the source when the dataset has them, else none.
+fn masks(batch: &Batch, source: &dyn VolumeSource) -> Option<(Tensor, Tensor)> {
+    if let (Some(s), Some(t)) = (&batch.src_mask, &batch.tgt_mask) {
+        return Some((s.clone(), t.clone()));
+    }
+    let grid = source.grid();
+    let fetch = |pick: fn(&Pair) -> &str| -> Option<Tensor> {
+        let mut data = Vec::new();
+        for p in &batch.pairs {
+            data.extend_from_slice(&source.mask(pick(p)).ok()?);
+        }
+        let [d, h, w] = grid;
+        Tensor::from_vec(data, [batch.pairs.len(), d, h, w, 1], batch.src.device()).ok()
+    };
+    Some((fetch(|p| &p.src)?, fetch(|p| &p.tgt)?))
+}
+
+/// Evaluates `pairs` in inference mode (BatchNorm running statistics), batch by batch, and
+/// runs the observation pair.
+#[allow(clippy::too_many_arguments)]
+pub fn validate(
+    cfg: &TrainConfig,
+    model: &Model,
+    store: &ParamStore,
+    kind: GenKind,
+    pairs: &[Pair],
+    observation: &Pair,
+    source: &dyn VolumeSource,
+    with_affine: bool,
+    padding: Padding,
+) -> TrainResult<ValStats> {
+    let regularized = model.regularized_weights();
+    let p = store.frozen(false);
+    let mut sums = BTreeMap::new();
+    let (mut dice_sum, mut before_sum, mut n_dice, mut fold_sum, mut n) = (0.0, 0.0, 0, 0.0, 0);
+    let [d, h, w] = source.grid();
+    let per = d * h * w;
+    let run = |chunk: Vec<Pair>| -> TrainResult<(Batch, NetOutputs)> {
+        let batch = assemble(kind, chunk, source, with_affine)?;
+        let out = model.forward(&p, &inputs(&batch))?;
+        Ok((batch, out))
+    };
+    for chunk in pairs.chunks(cfg.batch_size.max(1) as usize) {
+        let (batch, out) = run(chunk.to_vec())?;
+        let obj = objective(cfg, &out, &batch, &p, &regularized)?;
+        add_terms(&mut sums, "val_", obj.total.to_scalar()?, &obj.terms);
+        let grid = out.grid.to_vec()?;
+        for i in 0..chunk.len() {
+            let dets = jacobian_determinants(&grid[i * per * 3..(i + 1) * per * 3], [d, h, w]);
+            fold_sum += folding_pct(&dets);
+        }
+        if let Some((sm, tm)) = masks(&batch, source) {
+            let warped = warp_with_grid(&sm, &out.grid, padding)?.to_vec()?;
+            let (sm, tm) = (sm.to_vec()?, tm.to_vec()?);
+            for i in 0..chunk.len() {
+                let r = i * per..(i + 1) * per;
+                dice_sum += dice(&warped[r.clone()], &tm[r.clone()]);
+                before_sum += dice(&sm[r.clone()], &tm[r]);
+                n_dice += 1;
+            }
+        }
+        n += chunk.len();
+    }
+    let batches = pairs.chunks(cfg.batch_size.max(1) as usize).count().max(1) as f64;
+    let mut means: BTreeMap<String, f64> =
+        sums.into_iter().map(|(k, v)| (k, v / batches)).collect();
+    means.insert("val_folding_pct".into(), fold_sum / n.max(1) as f64);
+    if n_dice > 0 {
+        means.insert("val_dice".into(), dice_sum / n_dice as f64);
+        means.insert("val_dice_before".into(), before_sum / n_dice as f64);
+    }
+    let (batch, out) = run(vec![observation.clone()])?;
+    let warped_seg = match masks(&batch, source) {
+        Some((sm, _)) => Some(warp_with_grid(&sm, &out.grid, padding)?.to_vec()?),
+        None => None,
+    };
+    let observation = ObservationData {
+        dims: [d, h, w],
+        src: batch.src.to_vec()?,
+        tgt: batch.tgt.to_vec()?,
+        warped: out.deformed.to_vec()?,
+        gradient: out.gradient.to_vec()?,
+        grid: out.grid.to_vec()?,
+        warped_seg,
+    };
+    Ok(ValStats {
+        means,
+        observation: Some(observation),
+    })
+}
+
+/// Writes the observation PNGs of `epoch` and adds the overview to TensorBoard.
+pub fn observe(
+    paths: &SessionPaths,
+    epoch: u32,
+    obs: &ObservationData,
+    tb: &mut EventWriter,
+) -> TrainResult<()> {
+    let view = crate::train::observe::Observation {
+        dims: obs.dims,
+        src: &obs.src,
+        tgt: &obs.tgt,
+        warped: &obs.warped,
+        gradient: &obs.gradient,
+        grid: &obs.grid,
+        warped_seg: obs.warped_seg.as_deref(),
+    };
+    let overview =
+        crate::train::observe::write_observations(&paths.observation_dir(epoch), epoch, &view)?;
+    tb.add_raster("observation/overview", epoch as i64, &overview)?;
+    Ok(())
+}

@@ -1,0 +1,121 @@
+//! The run log: every line printed is also appended to the session's `logs.txt`, after a
+//! header line naming the time, the command and the voxflow version.
+
+use crate::session::SessionError;
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// Prints lines and appends them to a log file.
+pub struct Logger {
+    file: Option<(PathBuf, File)>,
+}
+
+impl Logger {
+    /// A logger that only prints (before the session directory exists).
+    pub fn console() -> Logger {
+        Logger { file: None }
+    }
+
+    /// Opens `path` for appending and writes the run's header line.
+    pub fn open(path: &Path) -> Result<Logger, SessionError> {
+        let mut f = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_err(|e| SessionError::io(path, e))?;
+        let command: Vec<String> = std::env::args().collect();
+        writeln!(
+            f,
+            "=== {} UTC | voxflow {} | {}",
+            utc_now(),
+            env!("CARGO_PKG_VERSION"),
+            command.join(" ")
+        )
+        .map_err(|e| SessionError::io(path, e))?;
+        Ok(Logger {
+            file: Some((path.to_path_buf(), f)),
+        })
+    }
+
+    /// Prints `line` and appends it to the log file. A failing log write is reported once on
+    /// stderr and logging to the file stops; the run goes on.
+    pub fn line(&mut self, line: &str) {
+        println!("{line}");
+        self.file_only(line);
+    }
+
+    /// Appends `line` to the log file without printing it (progress already on screen).
+    pub fn file_only(&mut self, line: &str) {
+        if let Some((path, f)) = &mut self.file {
+            if let Err(e) = writeln!(f, "{line}") {
+                eprintln!("warning: cannot write {}: {e}; logging to it stops", path.display());
+                self.file = None;
+            }
+        }
+    }
+}
+
+/// The current UTC time as `YYYY-MM-DD HH:MM:SS`.
+pub fn utc_now() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    let (y, m, d) = civil_from_days(days as i64);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    )
+}
+
+/// Gregorian date of a day count since 1970-01-01 (Howard Hinnant's civil-from-days formula).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+/// Peak resident memory of this process in MiB (Linux `VmHWM`), when known.
+pub fn peak_memory_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn civil_dates_are_right() {
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(civil_from_days(11_016), (2000, 2, 29));
+        assert_eq!(civil_from_days(20_781), (2026, 11, 24));
+    }
+
+    #[test]
+    fn log_appends_a_header_and_lines() {
+        let dir = std::env::temp_dir().join(format!("voxflow-log-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("logs.txt");
+        for run in 0..2 {
+            let mut l = Logger::open(&path).unwrap();
+            l.line(&format!("run {run}"));
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(text.matches("=== ").count(), 2, "{text}");
+        assert!(text.contains("run 0\n") && text.contains("run 1\n"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -1,0 +1,169 @@
+//! Before training: where the data is (a LUNA16-layout directory, or the built-in phantom
+//! generated on first use), creating a session with `voxflow new`'s defaults, and applying
+//! command-line overrides to config.toml so the session stays the record of what ran.
+
+use crate::data::generators::GenKind;
+use crate::data::luna::LunaDataset;
+use crate::data::phantom::{PhantomConfig, write_dataset};
+use crate::models::{BuilderConfig, BuilderKind};
+use crate::session::{SessionPaths, SplitFractions, create_session};
+use crate::train::config::{DeviceChoice, TrainConfig};
+use crate::train::error::{TrainError, TrainResult};
+use crate::train::log::Logger;
+use std::path::{Path, PathBuf};
+
+/// The environment variable naming a default data directory.
+pub const DATA_ENV: &str = "VOXFLOW_DATA";
+
+/// Where the phantom dataset lives when no data directory is configured: `_phantom` in the
+/// sessions root (generated once, reused by every session there).
+pub fn phantom_dir(sessions_root: &Path) -> PathBuf {
+    sessions_root.join("_phantom")
+}
+
+/// The data directory: the flag, else config.toml's `data_dir`, else `VOXFLOW_DATA`, else the
+/// phantom dataset (generated now if it is not there yet).
+pub fn resolve_data_dir(
+    flag: Option<&Path>,
+    config: Option<&Path>,
+    sessions_root: &Path,
+    log: &mut Logger,
+) -> TrainResult<PathBuf> {
+    if let Some(p) = flag.or(config) {
+        return Ok(p.to_path_buf());
+    }
+    if let Some(p) = std::env::var_os(DATA_ENV) {
+        return Ok(PathBuf::from(p));
+    }
+    let dir = phantom_dir(sessions_root);
+    let start = std::time::Instant::now();
+    let summary = write_dataset(&dir, &PhantomConfig::default())?;
+    if !summary.reused {
+        log.line(&format!(
+            "no data directory given: generated the phantom dataset ({} subjects, {:.1} MB) in {} \
+             in {:.1} s",
+            summary.subjects.len(),
+            summary.bytes_written as f64 / 1e6,
+            dir.display(),
+            start.elapsed().as_secs_f64()
+        ));
+    }
+    Ok(dir)
+}
+
+/// Opens a LUNA16-layout dataset, logging its warnings.
+pub fn open_dataset(root: &Path, log: &mut Logger) -> TrainResult<LunaDataset> {
+    let (dataset, warnings) = LunaDataset::discover(root)?;
+    for w in warnings {
+        log.line(&format!("warning: {w}"));
+    }
+    Ok(dataset)
+}
+
+/// What `voxflow new` needs.
+#[derive(Clone, Debug)]
+pub struct NewSession {
+    pub name: String,
+    pub sessions_root: PathBuf,
+    pub builder: BuilderKind,
+    pub generator: GenKind,
+    pub shape: [u32; 3],
+    pub data_dir: Option<PathBuf>,
+    pub split: SplitFractions,
+    pub seed: u64,
+    pub atlas: Option<String>,
+    pub force: bool,
+}
+
+/// Creates a session: builder.toml and config.toml with the defaults for the builder and
+/// generator at `shape`, and the seeded train/val/test split of the dataset's ids. For the
+/// atlas generators without `atlas`, the first id (sorted) is the atlas.
+pub fn new_session(opts: &NewSession, log: &mut Logger) -> TrainResult<SessionPaths> {
+    let data = resolve_data_dir(opts.data_dir.as_deref(), None, &opts.sessions_root, log)?;
+    let dataset = open_dataset(&data, log)?;
+    let ids = dataset.ids();
+    if opts.generator.uses_masks() && !dataset.has_masks() {
+        return Err(TrainError::Usage(format!(
+            "--gen {} needs lung masks, but {} lacks some (seg-lungs-LUNA16/<id>.mhd)",
+            opts.generator.name(),
+            data.display()
+        )));
+    }
+    let mut builder = BuilderConfig::defaults(opts.builder);
+    builder.input_shape = opts.shape.map(|s| s as usize);
+    builder.use_segmentation = opts.generator.uses_masks();
+    let mut config = TrainConfig::defaults(opts.builder, opts.generator);
+    config.shape = opts.shape;
+    config.seed = opts.seed;
+    config.data_dir = opts.data_dir.clone();
+    if opts.generator.uses_atlas() {
+        let atlas = match &opts.atlas {
+            Some(a) => a.clone(),
+            None => ids.first().cloned().unwrap_or_default(),
+        };
+        if !ids.contains(&atlas) {
+            return Err(TrainError::Usage(format!(
+                "atlas id {atlas} is not in {}",
+                data.display()
+            )));
+        }
+        log.line(&format!("atlas scan: {atlas}"));
+        config.atlas_id = Some(atlas);
+    }
+    let paths = create_session(
+        &opts.sessions_root,
+        &opts.name,
+        &builder.to_toml(),
+        &config,
+        &ids,
+        opts.split,
+        opts.seed,
+        opts.force,
+    )?;
+    log.line(&format!(
+        "created session {} ({} builder, {} generator, {} scans from {})",
+        paths.dir().display(),
+        opts.builder,
+        opts.generator.name(),
+        ids.len(),
+        data.display()
+    ));
+    Ok(paths)
+}
+
+/// Command-line values that replace config.toml's.
+#[derive(Clone, Debug, Default)]
+pub struct Overrides {
+    pub data_dir: Option<PathBuf>,
+    pub device: Option<DeviceChoice>,
+    pub gpu_id: Option<u32>,
+    pub epochs: Option<u32>,
+    pub steps_per_epoch: Option<u32>,
+    pub shape: Option<[u32; 3]>,
+    pub seed: Option<u64>,
+}
+
+/// Applies `o` to `cfg`; returns one `key = value` line per changed key.
+pub fn apply_overrides(cfg: &mut TrainConfig, o: &Overrides) -> Vec<String> {
+    let mut changed = vec![];
+    macro_rules! set {
+        ($field:ident, $value:expr, $show:expr) => {
+            if let Some(v) = $value {
+                if cfg.$field != v {
+                    cfg.$field = v;
+                    changed.push(format!("{} = {}", stringify!($field), $show(&cfg.$field)));
+                }
+            }
+        };
+    }
+    set!(data_dir, o.data_dir.clone().map(Some), |v: &Option<PathBuf>| {
+        format!("{:?}", v.as_ref().map(|p| p.display().to_string()).unwrap_or_default())
+    });
+    set!(device, o.device, |v: &DeviceChoice| format!("{v:?}").to_lowercase());
+    set!(gpu_id, o.gpu_id, |v: &u32| v.to_string());
+    set!(epochs, o.epochs, |v: &u32| v.to_string());
+    set!(steps_per_epoch, o.steps_per_epoch, |v: &u32| v.to_string());
+    set!(shape, o.shape, |v: &[u32; 3]| format!("{v:?}"));
+    set!(seed, o.seed, |v: &u64| v.to_string());
+    changed
+}

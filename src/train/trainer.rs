@@ -1,0 +1,320 @@
+//! The training loop of the `train` binary: open (or create) the session, build the network,
+//! resume from a checkpoint if asked, then per epoch: the training steps on prefetched
+//! batches, validation (losses, Dice of the warped masks, % folding), a checkpoint, the
+//! history, TensorBoard scalars, and the observation figures.
+
+use crate::data::generators::{GenKind, Pair, PairGenerator, VolumeSource, single_pass};
+use crate::data::loader::Loader;
+use crate::data::source::{PreparedSource, default_cache_dir};
+use crate::models::{BuilderConfig, BuilderKind, Model};
+use crate::nn::ParamStore;
+use crate::report::tensorboard::EventWriter;
+use crate::session::{
+    CheckpointData, IdSet, SessionPaths, TrainingHistory, builder_hash, latest_checkpoint,
+    load_checkpoint, open_session, read_ids, save_checkpoint, sessions_root,
+};
+use crate::tensor::{Device, Rng};
+use crate::train::config::{DeviceChoice, Monitor, TrainConfig};
+use crate::train::epoch::{EpochStats, run_epoch, validate};
+use crate::train::error::{TrainError, TrainResult};
+use crate::train::log::{Logger, peak_memory_mib};
+use crate::train::optim::Adam;
+use crate::train::setup::{NewSession, Overrides, apply_overrides, open_dataset, resolve_data_dir};
+use crate::session::SplitFractions;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// What `train` was asked to do.
+#[derive(Clone, Debug)]
+pub struct TrainOptions {
+    pub session: String,
+    pub sessions_dir: Option<PathBuf>,
+    pub builder: BuilderKind,
+    pub generator: GenKind,
+    /// A checkpoint to resume from: a file name in the session's checkpoints/ or a path.
+    pub weights: Option<PathBuf>,
+    pub overrides: Overrides,
+}
+
+/// How a run ended.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TrainSummary {
+    /// The last epoch completed (and checkpointed).
+    pub last_epoch: u32,
+    /// True when early stopping ended the run before `epochs`.
+    pub stopped_early: bool,
+    /// The session directory.
+    pub session_dir: PathBuf,
+}
+
+fn device_of(cfg: &TrainConfig) -> Device {
+    match cfg.device {
+        // Only the CPU backend is built today; `auto` picks it.
+        DeviceChoice::Auto | DeviceChoice::Cpu => Device::Cpu,
+        DeviceChoice::Cuda => Device::Cuda(cfg.gpu_id as usize),
+    }
+}
+
+/// Opens the session, creating it with `voxflow new`'s defaults when it does not exist.
+fn prepare(opts: &TrainOptions, log: &mut Logger) -> TrainResult<SessionPaths> {
+    let root = sessions_root(opts.sessions_dir.clone());
+    if !root.join(&opts.session).exists() {
+        let shape = opts.overrides.shape.unwrap_or(match opts.builder {
+            BuilderKind::Unet | BuilderKind::MariaNet => [64; 3],
+        });
+        crate::train::setup::new_session(
+            &NewSession {
+                name: opts.session.clone(),
+                sessions_root: root.clone(),
+                builder: opts.builder,
+                generator: opts.generator,
+                shape,
+                data_dir: opts.overrides.data_dir.clone(),
+                split: SplitFractions::new(0.6, 0.2, 0.2)?,
+                seed: opts.overrides.seed.unwrap_or(777),
+                atlas: None,
+                force: false,
+            },
+            log,
+        )?;
+    }
+    Ok(open_session(&root, &opts.session)?)
+}
+
+/// Runs (or resumes) training as SPEC section 2 describes.
+pub fn train(opts: &TrainOptions) -> TrainResult<TrainSummary> {
+    let mut console = Logger::console();
+    let paths = prepare(opts, &mut console)?;
+    let mut log = Logger::open(&paths.logs())?;
+    let root = sessions_root(opts.sessions_dir.clone());
+
+    let builder_text = std::fs::read_to_string(paths.builder())
+        .map_err(|e| crate::session::SessionError::io(&paths.builder(), e))?;
+    let builder = BuilderConfig::from_toml(&builder_text, &paths.builder())?;
+    if builder.kind != opts.builder {
+        return Err(TrainError::Usage(format!(
+            "session {} was created for the {} builder; --builder {} does not match",
+            paths.name(),
+            builder.kind,
+            opts.builder
+        )));
+    }
+    let mut cfg = TrainConfig::load(&paths.config())?;
+    if cfg.generator != opts.generator {
+        return Err(TrainError::Usage(format!(
+            "session {} uses --gen {}; --gen {} does not match (create another session)",
+            paths.name(),
+            cfg.generator.name(),
+            opts.generator.name()
+        )));
+    }
+    let changed = apply_overrides(&mut cfg, &opts.overrides);
+    if !changed.is_empty() {
+        cfg.save(&paths.config())?;
+        log.line(&format!("config.toml updated: {}", changed.join(", ")));
+    }
+    cfg.check_builder(builder.kind, &paths.config())?;
+
+    let device = device_of(&cfg);
+    let mut rng = Rng::new(cfg.seed);
+    let mut store = ParamStore::new();
+    let model = Model::build(&builder, &mut store, &mut rng, device)?;
+    let mut adam = Adam::new(cfg.adam());
+    let (trainable, total) = store.count();
+    log.line(&format!(
+        "session {} | {} | {} generator | grid {:?} | {trainable} trainable of {total} parameters | \
+         device {device}",
+        paths.name(),
+        builder.kind,
+        cfg.generator.name(),
+        cfg.shape
+    ));
+
+    let data = resolve_data_dir(
+        opts.overrides.data_dir.as_deref(),
+        cfg.data_dir.as_deref(),
+        &root,
+        &mut log,
+    )?;
+    let dataset = open_dataset(&data, &mut log)?;
+    let source: Arc<dyn VolumeSource> = Arc::new(PreparedSource::new(
+        dataset,
+        default_cache_dir(&data),
+        cfg.grid(),
+    )?);
+    let train_ids = read_ids(&paths.ids(IdSet::Train))?;
+    let val_ids = read_ids(&paths.ids(IdSet::Val))?;
+    let kind = cfg.generator;
+    let atlas = cfg.atlas_id.clone();
+    let mut pairs_gen = PairGenerator::new(
+        kind,
+        train_ids.clone(),
+        atlas.clone(),
+        cfg.batch_size as usize,
+        cfg.seed,
+    )?;
+    let steps = cfg.steps(pairs_gen.pairs_per_epoch());
+    let val_pairs = single_pass(kind, &val_ids, atlas.as_deref())?;
+    let val_steps = cfg.val_steps(steps).min(val_pairs.len());
+    let observation = match &cfg.observation_ids {
+        Some([src, tgt]) => Pair {
+            src: src.clone(),
+            tgt: tgt.clone(),
+        },
+        None => val_pairs[0].clone(),
+    };
+
+    let hash = builder_hash(&builder_text);
+    let mut history = TrainingHistory::load_or_new(&paths.history())?;
+    let mut start = 0;
+    match &opts.weights {
+        Some(w) => {
+            let path = if w.components().count() == 1 {
+                paths.checkpoints_dir().join(w)
+            } else {
+                w.clone()
+            };
+            let meta = load_checkpoint(&path, hash, &mut store, &mut adam)?;
+            rng = meta.rng;
+            pairs_gen.restore(meta.gen_state)?;
+            start = meta.epoch;
+            history.truncate_to(start);
+            log.line(&format!("resumed from {} (epoch {start})", path.display()));
+        }
+        None => {
+            if let Some((epoch, p)) = latest_checkpoint(&paths)? {
+                return Err(TrainError::Usage(format!(
+                    "session {} already has checkpoints up to {} (epoch {epoch}); resume with \
+                     --weights {}, or create a new session — a fresh run would overwrite them",
+                    paths.name(),
+                    p.display(),
+                    p.file_name().map(|n| n.to_string_lossy()).unwrap_or_default()
+                )));
+            }
+            history = TrainingHistory::new();
+        }
+    }
+    let mut tb = EventWriter::create(&paths.tensorboard_dir())?;
+    crate::train::interrupt::install();
+
+    let mut last = start;
+    let mut stopped_early = false;
+    for epoch in start + 1..=cfg.epochs {
+        let plan: Vec<_> = (0..steps).map(|_| pairs_gen.next_batch()).collect();
+        let loader = Loader::spawn(
+            plan,
+            kind,
+            builder.kind == BuilderKind::MariaNet,
+            source.clone(),
+            cfg.workers as usize,
+            cfg.prefetch as usize,
+        );
+        let stats: EpochStats =
+            run_epoch(epoch, &cfg, &model, &mut store, &mut adam, loader, &mut log)?;
+        let val = validate(
+            &cfg,
+            &model,
+            &store,
+            kind,
+            &val_pairs[..val_steps],
+            &observation,
+            source.as_ref(),
+            builder.kind == BuilderKind::MariaNet,
+            builder.padding,
+        )?;
+        save_checkpoint(
+            &paths.checkpoint_path(epoch),
+            &CheckpointData {
+                epoch,
+                params: &store,
+                adam: &adam,
+                rng: &rng,
+                gen_state: pairs_gen.state(),
+                builder_hash: hash,
+            },
+        )?;
+        let mut values: BTreeMap<String, f64> = BTreeMap::new();
+        for (k, v) in stats.means.iter().chain(val.means.iter()) {
+            values.insert(k.clone(), *v);
+        }
+        values.insert("lr".into(), adam.current_lr() as f64);
+        history.push_epoch(epoch, &values)?;
+        history.save(&paths.history())?;
+        let mut scalars: Vec<(String, f32)> =
+            values.iter().map(|(k, v)| (k.clone(), *v as f32)).collect();
+        scalars.push(("steps_per_s".into(), stats.steps_per_s as f32));
+        scalars.push(("data_wait_pct".into(), stats.wait_pct as f32));
+        tb.add_scalars(epoch as i64, &scalars)?;
+        if let Some(obs) = &val.observation {
+            crate::train::epoch::observe(&paths, epoch, obs, &mut tb)?;
+        }
+        tb.flush()?;
+        log.line(&format!(
+            "epoch {epoch}/{} | loss {:.5} | val_loss {:.5} | val_dice {} | folding {:.3}% | \
+             {:.2} steps/s | data wait {:.1}% | peak memory {}",
+            cfg.epochs,
+            values.get("loss").copied().unwrap_or(f64::NAN),
+            values.get("val_loss").copied().unwrap_or(f64::NAN),
+            values
+                .get("val_dice")
+                .map(|d| format!("{d:.4} (before {:.4})", values.get("val_dice_before").copied().unwrap_or(f64::NAN)))
+                .unwrap_or_else(|| "n/a".into()),
+            values.get("val_folding_pct").copied().unwrap_or(0.0),
+            stats.steps_per_s,
+            stats.wait_pct,
+            peak_memory_mib().map(|m| format!("{m:.0} MiB")).unwrap_or_else(|| "n/a".into())
+        ));
+        last = epoch;
+        if stats.interrupted {
+            log.line(&format!(
+                "interrupted: epoch {epoch} ended after {} of {steps} steps; checkpoint {} written",
+                stats.steps_done,
+                paths.checkpoint_path(epoch).display()
+            ));
+            break;
+        }
+        if should_stop(&history, &cfg) {
+            log.line(&format!(
+                "early stopping: {} has not improved by {} for {} epochs",
+                monitor_key(&cfg),
+                cfg.early_stopping.min_delta,
+                cfg.early_stopping.patience
+            ));
+            stopped_early = true;
+            break;
+        }
+    }
+    Ok(TrainSummary {
+        last_epoch: last,
+        stopped_early,
+        session_dir: paths.dir().to_path_buf(),
+    })
+}
+
+fn monitor_key(cfg: &TrainConfig) -> &'static str {
+    match cfg.early_stopping.monitor {
+        Monitor::Loss => "loss",
+        Monitor::ValLoss => "val_loss",
+    }
+}
+
+/// Keras' EarlyStopping on the history: stop once the monitored value has not improved on
+/// its best by more than `min_delta` for `patience` epochs. Derived from the history alone,
+/// so a resumed run stops exactly where an uninterrupted one would.
+fn should_stop(history: &TrainingHistory, cfg: &TrainConfig) -> bool {
+    let Some(series) = history.series(monitor_key(cfg)) else {
+        return false;
+    };
+    let mut best = f64::INFINITY;
+    let mut wait = 0u32;
+    for v in series.iter().flatten() {
+        if *v < best - cfg.early_stopping.min_delta {
+            best = *v;
+            wait = 0;
+        } else {
+            wait += 1;
+        }
+    }
+    wait >= cfg.early_stopping.patience
+}
