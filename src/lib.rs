@@ -17,10 +17,12 @@
 
 pub mod autograd;
 pub mod backend;
+pub mod cli;
 pub mod configfile;
 pub mod data;
 pub mod error;
 pub mod eval;
+pub mod fsutil;
 pub mod models;
 pub mod nn;
 pub mod ops;

@@ -6,7 +6,9 @@ use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
+use voxflow::cli::{NewArgs, TrainArgs, report_error};
 use voxflow::data::phantom::{PhantomConfig, write_dataset};
+use voxflow::train::log::Logger;
 
 /// 3D deformable registration of CT/MRI volumes.
 #[derive(Parser)]
@@ -18,6 +20,10 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Create a training session: builder.toml, config.toml and the train/val/test id lists.
+    New(NewArgs),
+    /// Train (or resume) a session; the same as the `train` binary.
+    Train(TrainArgs),
     /// Write the built-in phantom dataset (chest-CT-like volumes and lung masks, LUNA16 layout).
     Phantom(PhantomArgs),
 }
@@ -95,35 +101,34 @@ fn phantom(a: PhantomArgs) -> Result<(), BoxError> {
     Ok(())
 }
 
-/// Prints `Error: <error>` and its causes (skipping a cause its parent already quoted).
-fn report(e: &dyn std::error::Error) {
-    let mut text = e.to_string();
-    eprintln!("Error: {text}");
-    let mut first = true;
-    let mut cause = e.source();
-    while let Some(c) = cause {
-        let ct = c.to_string();
-        if !text.contains(&ct) {
-            if first {
-                eprintln!("\nCaused by:");
-                first = false;
-            }
-            eprintln!("    {ct}");
+fn train(a: &TrainArgs) -> Result<(), BoxError> {
+    let s = voxflow::train::train(&a.options())?;
+    println!(
+        "done: {} epochs in {}{}",
+        s.last_epoch,
+        s.session_dir.display(),
+        if s.stopped_early {
+            " (early stopping)"
+        } else {
+            ""
         }
-        text = ct;
-        cause = c.source();
-    }
+    );
+    Ok(())
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Phantom(a) => phantom(a),
+        Command::New(a) => voxflow::train::setup::new_session(&a.options(), &mut Logger::console())
+            .map(|_| ())
+            .map_err(Into::into),
+        Command::Train(a) => train(&a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            report(e.as_ref());
+            report_error(e.as_ref());
             ExitCode::FAILURE
         }
     }

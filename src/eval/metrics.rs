@@ -111,7 +111,11 @@ mod tests {
         // p' = A p with A = [[2, 0.5, 0], [0, 1, 0], [0, 0, 1.5]]: det = 3.
         let g = grid_from(dims, |x, y, z| [2.0 * x + 0.5 * y, y, 1.5 * z]);
         let dets = jacobian_determinants(&g, dims);
-        assert!(dets.iter().all(|v| (v - 3.0).abs() < 1e-5), "{:?}", &dets[..4]);
+        assert!(
+            dets.iter().all(|v| (v - 3.0).abs() < 1e-5),
+            "{:?}",
+            &dets[..4]
+        );
         assert_eq!(folding_pct(&dets), 0.0);
         assert!(sdlogj(&dets) < 1e-6);
         // A mirrored axis folds everything.
@@ -123,7 +127,11 @@ mod tests {
     fn identity_grid_has_unit_determinant_and_a_local_fold_is_counted() {
         let dims = [3, 3, 8];
         let mut g = grid_from(dims, |x, y, z| [x, y, z]);
-        assert!(jacobian_determinants(&g, dims).iter().all(|&v| (v - 1.0).abs() < 1e-9));
+        assert!(
+            jacobian_determinants(&g, dims)
+                .iter()
+                .all(|&v| (v - 1.0).abs() < 1e-9)
+        );
         // Reverse the x coordinates of voxels 2..=5 in every row: x runs backwards there.
         for r in 0..9 {
             for (a, b) in [(2, 5), (3, 4)] {

@@ -247,28 +247,10 @@ pub(crate) fn ceil_half(s: [usize; 3]) -> [usize; 3] {
 
 /// Writes `bytes` to `path` through a temporary file in the same directory and a rename.
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> std::result::Result<(), ConfigError> {
-    use std::io::Write;
-    let io = |source| ConfigError::Io {
+    crate::fsutil::atomic_write(path, bytes).map_err(|source| ConfigError::Io {
         path: path.to_path_buf(),
         source,
-    };
-    let name = path
-        .file_name()
-        .ok_or_else(|| ConfigError::invalid(path, "not a file path"))?;
-    let tmp = path.with_file_name(format!(
-        ".{}.tmp-{}",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
-    let written = std::fs::File::create(&tmp).and_then(|mut f| {
-        f.write_all(bytes)?;
-        f.sync_all()
-    });
-    if let Err(e) = written.and_then(|_| std::fs::rename(&tmp, path)) {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(io(e));
-    }
-    Ok(())
+    })
 }
 
 #[cfg(test)]

@@ -230,17 +230,5 @@ pub fn encode_png<I: Raster>(img: &I) -> Result<Vec<u8>, ReportError> {
 /// renamed over `path`, so a reader never sees a half-written figure.
 pub fn save_png<I: Raster>(path: &Path, img: &I) -> Result<(), ReportError> {
     let bytes = encode_png(img)?;
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .ok_or_else(|| ReportError::Invalid(format!("{}: not a file path", path.display())))?;
-    let tmp = path.with_file_name(format!(".{name}.tmp{}", std::process::id()));
-    if let Err(e) = std::fs::write(&tmp, &bytes) {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(ReportError::io(&tmp, e));
-    }
-    std::fs::rename(&tmp, path).map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        ReportError::io(path, e)
-    })
+    crate::fsutil::atomic_write(path, &bytes).map_err(|e| ReportError::io(path, e))
 }

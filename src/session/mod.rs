@@ -85,8 +85,5 @@ pub type Result<T> = std::result::Result<T, SessionError>;
 
 /// Writes `bytes` to `path` atomically (temporary file in the same directory, fsync, rename).
 pub fn atomic_write(path: &Path, bytes: &[u8]) -> Result<()> {
-    crate::data::io::atomic_write(path, bytes).map_err(|e| match e {
-        crate::data::DataError::Io { path, source } => SessionError::Io { path, source },
-        other => SessionError::invalid(path, other.to_string()),
-    })
+    crate::fsutil::atomic_write(path, bytes).map_err(|e| SessionError::io(path, e))
 }

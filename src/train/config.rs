@@ -227,9 +227,11 @@ impl TrainConfig {
     /// Validates and writes the commented file atomically (temporary file + rename).
     pub fn save(&self, path: &Path) -> Result<(), ConfigError> {
         self.validate(path)?;
-        crate::data::io::atomic_write(path, self.to_toml().as_bytes()).map_err(|e| match e {
-            crate::data::DataError::Io { path, source } => ConfigError::Io { path, source },
-            other => ConfigError::invalid(path, other.to_string()),
+        crate::fsutil::atomic_write(path, self.to_toml().as_bytes()).map_err(|source| {
+            ConfigError::Io {
+                path: path.to_path_buf(),
+                source,
+            }
         })
     }
 

@@ -1,5 +1,6 @@
 //! One epoch of training steps, the validation pass, and the per-epoch observation.
 
+use crate::Tape;
 use crate::backend::Padding;
 use crate::data::generators::{Batch, GenKind, Pair, VolumeSource, assemble};
 use crate::data::loader::Loader;
@@ -15,7 +16,6 @@ use crate::train::log::Logger;
 use crate::train::losses::{non_finite, objective};
 use crate::train::optim::Adam;
 use crate::train::progress::Progress;
-use crate::Tape;
 use std::collections::BTreeMap;
 use std::time::Instant;
 

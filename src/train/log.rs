@@ -49,7 +49,10 @@ impl Logger {
     pub fn file_only(&mut self, line: &str) {
         if let Some((path, f)) = &mut self.file {
             if let Err(e) = writeln!(f, "{line}") {
-                eprintln!("warning: cannot write {}: {e}; logging to it stops", path.display());
+                eprintln!(
+                    "warning: cannot write {}: {e}; logging to it stops",
+                    path.display()
+                );
                 self.file = None;
             }
         }

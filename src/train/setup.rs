@@ -156,10 +156,18 @@ pub fn apply_overrides(cfg: &mut TrainConfig, o: &Overrides) -> Vec<String> {
             }
         };
     }
-    set!(data_dir, o.data_dir.clone().map(Some), |v: &Option<PathBuf>| {
-        format!("{:?}", v.as_ref().map(|p| p.display().to_string()).unwrap_or_default())
+    set!(data_dir, o.data_dir.clone().map(Some), |v: &Option<
+        PathBuf,
+    >| {
+        format!(
+            "{:?}",
+            v.as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default()
+        )
     });
-    set!(device, o.device, |v: &DeviceChoice| format!("{v:?}").to_lowercase());
+    set!(device, o.device, |v: &DeviceChoice| format!("{v:?}")
+        .to_lowercase());
     set!(gpu_id, o.gpu_id, |v: &u32| v.to_string());
     set!(epochs, o.epochs, |v: &u32| v.to_string());
     set!(steps_per_epoch, o.steps_per_epoch, |v: &u32| v.to_string());

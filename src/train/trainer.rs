@@ -9,6 +9,7 @@ use crate::data::source::{PreparedSource, default_cache_dir};
 use crate::models::{BuilderConfig, BuilderKind, Model};
 use crate::nn::ParamStore;
 use crate::report::tensorboard::EventWriter;
+use crate::session::SplitFractions;
 use crate::session::{
     CheckpointData, IdSet, SessionPaths, TrainingHistory, builder_hash, latest_checkpoint,
     load_checkpoint, open_session, read_ids, save_checkpoint, sessions_root,
@@ -20,7 +21,6 @@ use crate::train::error::{TrainError, TrainResult};
 use crate::train::log::{Logger, peak_memory_mib};
 use crate::train::optim::Adam;
 use crate::train::setup::{NewSession, Overrides, apply_overrides, open_dataset, resolve_data_dir};
-use crate::session::SplitFractions;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -189,7 +189,9 @@ pub fn train(opts: &TrainOptions) -> TrainResult<TrainSummary> {
                      --weights {}, or create a new session — a fresh run would overwrite them",
                     paths.name(),
                     p.display(),
-                    p.file_name().map(|n| n.to_string_lossy()).unwrap_or_default()
+                    p.file_name()
+                        .map(|n| n.to_string_lossy())
+                        .unwrap_or_default()
                 )));
             }
             history = TrainingHistory::new();
@@ -258,12 +260,17 @@ pub fn train(opts: &TrainOptions) -> TrainResult<TrainSummary> {
             values.get("val_loss").copied().unwrap_or(f64::NAN),
             values
                 .get("val_dice")
-                .map(|d| format!("{d:.4} (before {:.4})", values.get("val_dice_before").copied().unwrap_or(f64::NAN)))
+                .map(|d| format!(
+                    "{d:.4} (before {:.4})",
+                    values.get("val_dice_before").copied().unwrap_or(f64::NAN)
+                ))
                 .unwrap_or_else(|| "n/a".into()),
             values.get("val_folding_pct").copied().unwrap_or(0.0),
             stats.steps_per_s,
             stats.wait_pct,
-            peak_memory_mib().map(|m| format!("{m:.0} MiB")).unwrap_or_else(|| "n/a".into())
+            peak_memory_mib()
+                .map(|m| format!("{m:.0} MiB"))
+                .unwrap_or_else(|| "n/a".into())
         ));
         last = epoch;
         if stats.interrupted {

@@ -1,0 +1,37 @@
+//! `train`: trains (or resumes) a registration network in a session (SPEC section 2); the
+//! original's `train.py` with the same flags.
+
+use clap::Parser;
+use std::process::ExitCode;
+use voxflow::cli::{TrainArgs, report_error};
+
+/// Train MariaNet or the U-Net on a session's data.
+#[derive(Parser)]
+#[command(name = "train", version, about)]
+struct Cli {
+    #[command(flatten)]
+    args: TrainArgs,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match voxflow::train::train(&cli.args.options()) {
+        Ok(s) => {
+            println!(
+                "done: {} epochs in {}{}",
+                s.last_epoch,
+                s.session_dir.display(),
+                if s.stopped_early {
+                    " (early stopping)"
+                } else {
+                    ""
+                }
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            report_error(&e);
+            ExitCode::FAILURE
+        }
+    }
+}

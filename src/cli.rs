@@ -1,0 +1,192 @@
+//! Command-line arguments shared by the `train` and `voxflow` binaries (clap), and the error
+//! printer they both use. The binaries only parse and call the library.
+
+use crate::data::generators::GenKind;
+use crate::models::BuilderKind;
+use crate::session::SplitFractions;
+use crate::train::config::DeviceChoice;
+use crate::train::setup::{NewSession, Overrides};
+use crate::train::trainer::TrainOptions;
+use clap::Args;
+use std::path::PathBuf;
+
+fn parse_builder(s: &str) -> Result<BuilderKind, String> {
+    s.parse::<BuilderKind>().map_err(|e| e.to_string())
+}
+
+fn parse_gen(s: &str) -> Result<GenKind, String> {
+    s.parse::<GenKind>().map_err(|e| e.to_string())
+}
+
+fn parse_device(s: &str) -> Result<DeviceChoice, String> {
+    match s {
+        "auto" => Ok(DeviceChoice::Auto),
+        "cpu" => Ok(DeviceChoice::Cpu),
+        "cuda" => Ok(DeviceChoice::Cuda),
+        _ => Err(format!("unknown device {s:?}: expected auto, cpu or cuda")),
+    }
+}
+
+/// `D` (a cube) or `D,H,W`.
+pub fn parse_shape(s: &str) -> Result<[u32; 3], String> {
+    let parts: Vec<u32> = s
+        .split(',')
+        .map(|p| {
+            p.trim()
+                .parse::<u32>()
+                .map_err(|_| format!("bad size {p:?} in shape {s:?}"))
+        })
+        .collect::<Result<_, _>>()?;
+    match parts[..] {
+        [d] if d > 0 => Ok([d; 3]),
+        [d, h, w] if d > 0 && h > 0 && w > 0 => Ok([d, h, w]),
+        _ => Err(format!(
+            "shape {s:?}: expected D or D,H,W with positive sizes"
+        )),
+    }
+}
+
+fn parse_split(s: &str) -> Result<SplitFractions, String> {
+    SplitFractions::parse(s).map_err(|e| e.to_string())
+}
+
+/// The flags of `train` (the original train.py's, plus overrides).
+#[derive(Args, Debug, Clone)]
+pub struct TrainArgs {
+    /// Session name (created with `voxflow new` defaults if it does not exist).
+    #[arg(long)]
+    pub session: String,
+    /// Network: unet or marianet.
+    #[arg(long, value_parser = parse_builder)]
+    pub builder: BuilderKind,
+    /// Generator: luna, luna_seg, atlas or atlas_seg.
+    #[arg(long = "gen", value_parser = parse_gen)]
+    pub generator: GenKind,
+    /// GPU ordinal.
+    #[arg(long = "gpu-id", alias = "gpu_id")]
+    pub gpu_id: Option<u32>,
+    /// Resume from this checkpoint (e.g. chkpt_04.safetensors).
+    #[arg(long)]
+    pub weights: Option<PathBuf>,
+    /// LUNA16-layout data directory (default: config, $VOXFLOW_DATA, else the phantom).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// auto, cpu or cuda.
+    #[arg(long, value_parser = parse_device)]
+    pub device: Option<DeviceChoice>,
+    #[arg(long)]
+    pub epochs: Option<u32>,
+    #[arg(long)]
+    pub steps_per_epoch: Option<u32>,
+    /// Network grid: D or D,H,W.
+    #[arg(long, value_parser = parse_shape)]
+    pub shape: Option<[u32; 3]>,
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Sessions root (default $VOXFLOW_SESSIONS, else ./sessions).
+    #[arg(long)]
+    pub sessions_dir: Option<PathBuf>,
+}
+
+impl TrainArgs {
+    /// The library's options.
+    pub fn options(&self) -> TrainOptions {
+        TrainOptions {
+            session: self.session.clone(),
+            sessions_dir: self.sessions_dir.clone(),
+            builder: self.builder,
+            generator: self.generator,
+            weights: self.weights.clone(),
+            overrides: Overrides {
+                data_dir: self.data_dir.clone(),
+                device: self.device,
+                gpu_id: self.gpu_id,
+                epochs: self.epochs,
+                steps_per_epoch: self.steps_per_epoch,
+                shape: self.shape,
+                seed: self.seed,
+            },
+        }
+    }
+}
+
+/// The flags of `voxflow new`.
+#[derive(Args, Debug, Clone)]
+pub struct NewArgs {
+    /// Session name.
+    pub name: String,
+    #[arg(long, value_parser = parse_builder, default_value = "unet")]
+    pub builder: BuilderKind,
+    #[arg(long = "gen", value_parser = parse_gen, default_value = "luna")]
+    pub generator: GenKind,
+    /// Network grid: D or D,H,W.
+    #[arg(long, value_parser = parse_shape, default_value = "64")]
+    pub shape: [u32; 3],
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Train, validation and test fractions.
+    #[arg(long, value_parser = parse_split, default_value = "0.6,0.2,0.2")]
+    pub split: SplitFractions,
+    #[arg(long, default_value_t = 777)]
+    pub seed: u64,
+    /// Atlas scan id (atlas generators; default: the first id).
+    #[arg(long)]
+    pub atlas: Option<String>,
+    /// Rewrite the configuration of an existing session (checkpoints and logs are kept).
+    #[arg(long)]
+    pub force: bool,
+    #[arg(long)]
+    pub sessions_dir: Option<PathBuf>,
+}
+
+impl NewArgs {
+    /// The library's options.
+    pub fn options(&self) -> NewSession {
+        NewSession {
+            name: self.name.clone(),
+            sessions_root: crate::session::sessions_root(self.sessions_dir.clone()),
+            builder: self.builder,
+            generator: self.generator,
+            shape: self.shape,
+            data_dir: self.data_dir.clone(),
+            split: self.split,
+            seed: self.seed,
+            atlas: self.atlas.clone(),
+            force: self.force,
+        }
+    }
+}
+
+/// Prints `Error: <error>` and its causes (skipping a cause its parent already quoted).
+pub fn report_error(e: &dyn std::error::Error) {
+    let mut text = e.to_string();
+    eprintln!("Error: {text}");
+    let mut first = true;
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let ct = c.to_string();
+        if !text.contains(&ct) {
+            if first {
+                eprintln!("\nCaused by:");
+                first = false;
+            }
+            eprintln!("    {ct}");
+        }
+        text = ct;
+        cause = c.source();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shapes_parse_as_cubes_or_triples() {
+        assert_eq!(parse_shape("64").unwrap(), [64; 3]);
+        assert_eq!(parse_shape("32, 48,16").unwrap(), [32, 48, 16]);
+        assert!(parse_shape("0").is_err());
+        assert!(parse_shape("4,4").unwrap_err().contains("D,H,W"));
+        assert!(parse_shape("a").unwrap_err().contains("\"a\""));
+    }
+}
