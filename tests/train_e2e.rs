@@ -63,7 +63,12 @@ fn make_session(root: &Path, name: &str, builder: BuilderKind, generator: GenKin
     b.marianet.decoder = vec![8, 8];
     b.save(&paths.builder()).unwrap();
     let mut c = TrainConfig::load(&paths.config()).unwrap();
-    c.optimizer.lr = 3e-3;
+    // MariaNet's affine head is sensitive to the step size; 1e-3 is the SPEC default.
+    c.optimizer.lr = if builder == BuilderKind::MariaNet {
+        2e-3
+    } else {
+        3e-3
+    };
     c.workers = 1;
     c.save(&paths.config()).unwrap();
 }
@@ -102,6 +107,7 @@ fn every_builder_and_generator_trains_and_fills_the_session() {
             make_session(&root, &name, builder, generator);
             let mut o = options(&root, &name, builder, generator);
             o.overrides.epochs = Some(3);
+            o.overrides.steps_per_epoch = Some(6);
             let s = train(&o).unwrap_or_else(|e| panic!("{name}: {e}"));
             assert_eq!(s.last_epoch, 3, "{name}");
             let dir = root.join(&name);
@@ -124,9 +130,14 @@ fn every_builder_and_generator_trains_and_fills_the_session() {
                 .unwrap()
                 .collect();
             assert_eq!(tb.len(), 1, "{name}: one event file");
+            // Each epoch visits every training pair twice (6 steps), so the epoch means are
+            // comparable although pairs are reshuffled.
             let loss = series(&dir, "loss");
             assert_eq!(loss.len(), 3, "{name}");
-            assert!(loss[2] < loss[0], "{name}: loss did not fall: {loss:?}");
+            assert!(
+                loss[2] < loss[0],
+                "{name}: training loss did not fall: {loss:?}"
+            );
             if generator.uses_masks() {
                 assert!(
                     dir.join("observations/observations_03/pred_seg_03.png")

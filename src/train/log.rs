@@ -47,14 +47,14 @@ impl Logger {
 
     /// Appends `line` to the log file without printing it (progress already on screen).
     pub fn file_only(&mut self, line: &str) {
-        if let Some((path, f)) = &mut self.file {
-            if let Err(e) = writeln!(f, "{line}") {
-                eprintln!(
-                    "warning: cannot write {}: {e}; logging to it stops",
-                    path.display()
-                );
-                self.file = None;
-            }
+        if let Some((path, f)) = &mut self.file
+            && let Err(e) = writeln!(f, "{line}")
+        {
+            eprintln!(
+                "warning: cannot write {}: {e}; logging to it stops",
+                path.display()
+            );
+            self.file = None;
         }
     }
 }

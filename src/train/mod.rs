@@ -7,6 +7,7 @@ pub mod error;
 pub mod interrupt;
 pub mod log;
 pub mod losses;
+pub mod observe;
 pub mod optim;
 pub mod progress;
 pub mod setup;

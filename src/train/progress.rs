@@ -47,7 +47,7 @@ impl Progress {
                 b.set_message(format!("loss {loss:.5}"));
                 b.set_position(done as u64);
             }
-            None if done % self.every == 0 || done == self.steps => {
+            None if done.is_multiple_of(self.every) || done == self.steps => {
                 let secs = self.start.elapsed().as_secs_f64().max(1e-9);
                 let rate = done as f64 / secs;
                 let eta = (self.steps - done) as f64 / rate.max(1e-9);

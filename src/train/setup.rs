@@ -51,10 +51,15 @@ pub fn resolve_data_dir(
     Ok(dir)
 }
 
-/// Opens a LUNA16-layout dataset, logging its warnings.
+/// Opens a LUNA16-layout dataset, logging its warnings (except, for the phantom dataset,
+/// the expected absence of the subsets it does not use).
 pub fn open_dataset(root: &Path, log: &mut Logger) -> TrainResult<LunaDataset> {
     let (dataset, warnings) = LunaDataset::discover(root)?;
+    let phantom = root.join("phantom.json").is_file();
     for w in warnings {
+        if phantom && w.contains("missing subset") {
+            continue;
+        }
         log.line(&format!("warning: {w}"));
     }
     Ok(dataset)
