@@ -8,6 +8,7 @@ pub mod io;
 pub mod loader;
 pub mod luna;
 pub mod preprocess;
+pub mod source;
 pub mod volume;
 
 pub use error::{DataError, DataResult};
