@@ -9,6 +9,7 @@ pub mod loader;
 pub mod luna;
 pub mod phantom;
 pub mod preprocess;
+pub mod source;
 pub mod volume;
 
 pub use error::{DataError, DataResult};
