@@ -157,6 +157,22 @@ impl NewArgs {
     }
 }
 
+/// Runs `train` with these flags and prints how it ended.
+pub fn run_train(args: &TrainArgs) -> Result<(), crate::train::error::TrainError> {
+    let s = crate::train::train(&args.options())?;
+    println!(
+        "done: {} epochs in {}{}",
+        s.last_epoch,
+        s.session_dir.display(),
+        if s.stopped_early {
+            " (early stopping)"
+        } else {
+            ""
+        }
+    );
+    Ok(())
+}
+
 /// Prints `Error: <error>` and its causes (skipping a cause its parent already quoted).
 pub fn report_error(e: &dyn std::error::Error) {
     let mut text = e.to_string();

@@ -216,3 +216,54 @@ fn resumed_run_equals_uninterrupted_run_bitwise() {
     assert!(e.contains("different builder"), "{e}");
     std::fs::remove_dir_all(&root).unwrap();
 }
+
+#[test]
+fn scans_with_nan_voxels_are_refused_naming_the_file() {
+    use voxflow::data::Volume;
+    use voxflow::data::io::metaimage::{ElementType, write};
+    let data = std::env::temp_dir().join(format!("voxflow-e2e-nan-data-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&data);
+    std::fs::create_dir_all(data.join("subset0")).unwrap();
+    for k in 0..6 {
+        let mut v: Vec<f32> = (0..8 * 8 * 8)
+            .map(|i| ((i * (k + 3)) % 17) as f32)
+            .collect();
+        v[100 + k] = f32::NAN; // corrupt scans: every loss they enter is NaN
+        let mut vol = Volume::new(v, [8, 8, 8], Path::new("x")).unwrap();
+        vol.spacing = [4.0, 4.0, 4.0];
+        write(
+            &data.join(format!("subset0/scan{k}.mhd")),
+            &vol,
+            ElementType::F32,
+            false,
+        )
+        .unwrap();
+    }
+    let root = sessions_dir("nan");
+    new_session(
+        &NewSession {
+            name: "nan".into(),
+            sessions_root: root.clone(),
+            builder: BuilderKind::Unet,
+            generator: GenKind::Luna,
+            shape: [8, 8, 8],
+            data_dir: Some(data.clone()),
+            split: SplitFractions::new(0.5, 0.5, 0.0).unwrap(),
+            seed: 1,
+            atlas: None,
+            force: false,
+        },
+        &mut Logger::console(),
+    )
+    .unwrap();
+    let mut o = options(&root, "nan", BuilderKind::Unet, GenKind::Luna);
+    o.overrides.epochs = Some(3);
+    let e = train(&o).unwrap_err().to_string();
+    assert!(
+        e.contains(".mhd") && e.contains("1 voxels are NaN or infinite"),
+        "{e}"
+    );
+    assert!(!root.join("nan/checkpoints/chkpt_01.safetensors").exists());
+    std::fs::remove_dir_all(&root).unwrap();
+    std::fs::remove_dir_all(&data).unwrap();
+}

@@ -3,7 +3,7 @@
 
 use clap::Parser;
 use std::process::ExitCode;
-use voxflow::cli::{TrainArgs, report_error};
+use voxflow::cli::{TrainArgs, report_error, run_train};
 
 /// Train MariaNet or the U-Net on a session's data.
 #[derive(Parser)]
@@ -15,20 +15,8 @@ struct Cli {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match voxflow::train::train(&cli.args.options()) {
-        Ok(s) => {
-            println!(
-                "done: {} epochs in {}{}",
-                s.last_epoch,
-                s.session_dir.display(),
-                if s.stopped_early {
-                    " (early stopping)"
-                } else {
-                    ""
-                }
-            );
-            ExitCode::SUCCESS
-        }
+    match run_train(&cli.args) {
+        Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             report_error(&e);
             ExitCode::FAILURE

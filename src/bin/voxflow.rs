@@ -6,7 +6,7 @@ use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
-use voxflow::cli::{NewArgs, TrainArgs, report_error};
+use voxflow::cli::{NewArgs, TrainArgs, report_error, run_train};
 use voxflow::data::phantom::{PhantomConfig, write_dataset};
 use voxflow::train::log::Logger;
 
@@ -101,21 +101,6 @@ fn phantom(a: PhantomArgs) -> Result<(), BoxError> {
     Ok(())
 }
 
-fn train(a: &TrainArgs) -> Result<(), BoxError> {
-    let s = voxflow::train::train(&a.options())?;
-    println!(
-        "done: {} epochs in {}{}",
-        s.last_epoch,
-        s.session_dir.display(),
-        if s.stopped_early {
-            " (early stopping)"
-        } else {
-            ""
-        }
-    );
-    Ok(())
-}
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
@@ -123,7 +108,7 @@ fn main() -> ExitCode {
         Command::New(a) => voxflow::train::setup::new_session(&a.options(), &mut Logger::console())
             .map(|_| ())
             .map_err(Into::into),
-        Command::Train(a) => train(&a),
+        Command::Train(a) => run_train(&a).map_err(Into::into),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

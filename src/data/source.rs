@@ -218,9 +218,24 @@ impl PreparedSource {
     /// and must share its grid (as [`LunaDataset::load_pair`] checks), so a misregistered
     /// mask is never resized silently into place.
     fn build(&self, id: &str, kind: Kind, path: &Path) -> DataResult<Vec<f32>> {
+        let raw = match kind {
+            Kind::Image => self.dataset.load_image(id)?,
+            Kind::Mask => self.dataset.load_pair(id)?.1,
+        };
+        let bad = raw.data.iter().filter(|v| !v.is_finite()).count();
+        if bad > 0 {
+            // NaN would pass the pipeline's clip as a constant and train on nothing.
+            return Err(DataError::format(
+                path,
+                format!(
+                    "{bad} voxels are NaN or infinite; refusing to train on this {}",
+                    kind_name(kind)
+                ),
+            ));
+        }
         let prepared = match kind {
-            Kind::Image => preprocess_image(&self.dataset.load_image(id)?, self.grid),
-            Kind::Mask => preprocess_mask(&self.dataset.load_pair(id)?.1, self.grid),
+            Kind::Image => preprocess_image(&raw, self.grid),
+            Kind::Mask => preprocess_mask(&raw, self.grid),
         };
         let vol = prepared.map_err(|e| {
             DataError::Dataset(format!(

@@ -120,3 +120,61 @@ pub fn non_finite(terms: &[(String, f32)]) -> Option<(String, f32)> {
         .find(|(_, v)| !v.is_finite())
         .map(|(n, v)| (n.clone(), *v))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::generators::{GenKind, Pair};
+    use crate::nn::ParamStore;
+    use crate::tensor::Device;
+
+    fn t(v: f32, dims: [usize; 5]) -> Tensor {
+        Tensor::full(v, dims, Device::Cpu).unwrap()
+    }
+
+    #[test]
+    fn terms_are_weighted_named_and_non_finite_ones_found() {
+        let dims = [1, 2, 2, 2, 1];
+        let batch = Batch {
+            pairs: vec![Pair {
+                src: "a".into(),
+                tgt: "b".into(),
+            }],
+            src: t(0.0, dims),
+            tgt: t(1.0, dims),
+            src_mask: None,
+            tgt_mask: None,
+            identity_gradient: t(0.5, [1, 2, 2, 2, 3]),
+            identity_affine: None,
+        };
+        let out = |deformed: f32| NetOutputs {
+            deformed: t(deformed, dims),
+            gradient: t(0.75, [1, 2, 2, 2, 3]),
+            linear: None,
+            deformed_seg: None,
+            grid: t(0.0, [1, 2, 2, 2, 3]),
+        };
+        let cfg = TrainConfig::defaults(crate::models::BuilderKind::Unet, GenKind::Luna);
+        let store = ParamStore::new();
+        let p = store.frozen(true);
+        let obj = objective(&cfg, &out(3.0), &batch, &p, &[]).unwrap();
+        // mse (3-1)² = 4 with weight 1; mae |0.75-0.5| = 0.25 with weight 1e-5.
+        assert_eq!(obj.terms[0], ("deformed_mse".to_string(), 4.0));
+        assert_eq!(obj.terms[1].0, "gradient_mae");
+        assert!((obj.terms[1].1 - 0.25e-5).abs() < 1e-9);
+        assert!((obj.total.to_scalar().unwrap() - 4.0000025).abs() < 1e-5);
+        assert_eq!(non_finite(&obj.terms), None);
+        let bad = objective(&cfg, &out(f32::NAN), &batch, &p, &[]).unwrap();
+        let (term, v) = non_finite(&bad.terms).unwrap();
+        assert_eq!(term, "deformed_mse");
+        assert!(v.is_nan());
+        let e = objective(
+            &TrainConfig::defaults(crate::models::BuilderKind::MariaNet, GenKind::Luna),
+            &out(1.0),
+            &batch,
+            &p,
+            &[],
+        );
+        assert!(e.is_err_and(|e| e.to_string().contains("linear")));
+    }
+}

@@ -155,7 +155,12 @@ pub fn train(opts: &TrainOptions) -> TrainResult<TrainSummary> {
         cfg.seed,
     )?;
     let steps = cfg.steps(pairs_gen.pairs_per_epoch());
-    let val_pairs = single_pass(kind, &val_ids, atlas.as_deref())?;
+    let val_pairs = single_pass(kind, &val_ids, atlas.as_deref()).map_err(|e| {
+        TrainError::Usage(format!(
+            "{}: validation set: {e}",
+            paths.ids(IdSet::Val).display()
+        ))
+    })?;
     let val_steps = cfg.val_steps(steps).min(val_pairs.len());
     let observation = match &cfg.observation_ids {
         Some([src, tgt]) => Pair {
