@@ -147,6 +147,14 @@ pub fn train(opts: &TrainOptions) -> TrainResult<TrainSummary> {
     let val_ids = read_ids(&paths.ids(IdSet::Val))?;
     let kind = cfg.generator;
     let atlas = cfg.atlas_id.clone();
+    prepare_scans(
+        source.as_ref(),
+        &train_ids,
+        &val_ids,
+        atlas.as_deref(),
+        kind,
+        &mut log,
+    )?;
     let mut pairs_gen = PairGenerator::new(
         kind,
         train_ids.clone(),
@@ -302,6 +310,43 @@ pub fn train(opts: &TrainOptions) -> TrainResult<TrainSummary> {
         stopped_early,
         session_dir: paths.dir().to_path_buf(),
     })
+}
+
+/// Preprocesses (or loads from the cache) every scan the run uses before the first step, in
+/// parallel, so that the loader serves training from memory and the step never waits on
+/// preprocessing.
+fn prepare_scans(
+    source: &dyn VolumeSource,
+    train: &[String],
+    val: &[String],
+    atlas: Option<&str>,
+    kind: GenKind,
+    log: &mut Logger,
+) -> TrainResult<()> {
+    use rayon::prelude::*;
+    let start = std::time::Instant::now();
+    let mut ids: Vec<&str> = train
+        .iter()
+        .chain(val)
+        .map(String::as_str)
+        .chain(atlas)
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    ids.par_iter().try_for_each(|id| -> TrainResult<()> {
+        source.image(id)?;
+        if kind.uses_masks() {
+            source.mask(id)?;
+        }
+        Ok(())
+    })?;
+    log.line(&format!(
+        "prepared {} scans for the grid {:?} in {:.1} s",
+        ids.len(),
+        source.grid(),
+        start.elapsed().as_secs_f64()
+    ));
+    Ok(())
 }
 
 fn monitor_key(cfg: &TrainConfig) -> &'static str {
