@@ -23,7 +23,13 @@ pub fn install() {
     });
 }
 
-/// True once Ctrl-C was pressed.
+/// Asks a running training loop to stop after its current step, as Ctrl-C does (for programs
+/// embedding the trainer, and for tests).
+pub fn request() {
+    REQUESTED.store(true, Ordering::SeqCst);
+}
+
+/// True once Ctrl-C was pressed (or [`request`] called).
 pub fn requested() -> bool {
     REQUESTED.load(Ordering::SeqCst)
 }
