@@ -185,6 +185,8 @@ fn resumed_run_equals_uninterrupted_run_bitwise() {
     o.overrides.epochs = Some(4);
     let e = train(&o).unwrap_err().to_string();
     assert!(e.contains("--weights chkpt_02.safetensors"), "{e}");
+    let cfg = TrainConfig::load(&root.join("resumed/config.toml")).unwrap();
+    assert_eq!(cfg.epochs, 2, "a refused run changes nothing");
     o.weights = Some("chkpt_02.safetensors".into());
     train(&o).unwrap();
     let read = |name: &str| {

@@ -109,6 +109,20 @@ pub fn train(opts: &TrainOptions) -> TrainResult<TrainSummary> {
             opts.generator.name()
         )));
     }
+    // A fresh run would overwrite the session's checkpoints: refuse before touching anything.
+    if opts.weights.is_none()
+        && let Some((epoch, p)) = latest_checkpoint(&paths)?
+    {
+        return Err(TrainError::Usage(format!(
+            "session {} already has checkpoints up to {} (epoch {epoch}); resume with \
+                     --weights {}, or create a new session — a fresh run would overwrite them",
+            paths.name(),
+            p.display(),
+            p.file_name()
+                .map(|n| n.to_string_lossy())
+                .unwrap_or_default()
+        )));
+    }
     let changed = apply_overrides(&mut cfg, &opts.overrides);
     if !changed.is_empty() {
         cfg.save(&paths.config())?;
@@ -196,17 +210,6 @@ pub fn train(opts: &TrainOptions) -> TrainResult<TrainSummary> {
             log.line(&format!("resumed from {} (epoch {start})", path.display()));
         }
         None => {
-            if let Some((epoch, p)) = latest_checkpoint(&paths)? {
-                return Err(TrainError::Usage(format!(
-                    "session {} already has checkpoints up to {} (epoch {epoch}); resume with \
-                     --weights {}, or create a new session — a fresh run would overwrite them",
-                    paths.name(),
-                    p.display(),
-                    p.file_name()
-                        .map(|n| n.to_string_lossy())
-                        .unwrap_or_default()
-                )));
-            }
             history = TrainingHistory::new();
         }
     }
