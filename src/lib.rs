@@ -31,6 +31,9 @@ pub mod session;
 pub mod tensor;
 pub mod train;
 
+#[cfg(test)]
+mod testutil;
+
 pub use autograd::{Grads, Tape};
 pub use error::{Error, Result};
 pub use tensor::{Device, Rng, Shape, Tensor};

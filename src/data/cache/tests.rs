@@ -1,30 +1,10 @@
 //! Cache hits, rebuilds of damaged or stale entries, and concurrent writers.
 
 use super::*;
+use crate::testutil::TempDir;
 use std::cell::Cell;
 
 /// A unique temporary directory, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> Self {
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "voxflow-cache-{tag}-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        TempDir(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 const GRID: [usize; 3] = [2, 3, 4];
 
 fn values(seed: f32) -> Vec<f32> {
@@ -45,7 +25,7 @@ fn fetch(cache: &Cache, seed: f32) -> (Vec<f32>, CacheStatus, bool) {
 
 #[test]
 fn builds_once_then_hits() {
-    let t = TempDir::new("hit");
+    let t = TempDir::new("cache-hit");
     let cache = Cache::new(&t.0).unwrap();
     assert_eq!(fetch(&cache, 1.0), (values(1.0), CacheStatus::Built, true));
     // The second closure would give other values: a hit must not call it.
@@ -75,7 +55,7 @@ fn builds_once_then_hits() {
 /// Damages the entry with `damage`, then checks it is rebuilt (with a reason containing
 /// `why`), rewritten, and served from the cache afterwards.
 fn assert_rebuilt(damage: impl FnOnce(&mut Vec<u8>), why: &str) {
-    let t = TempDir::new("damage");
+    let t = TempDir::new("cache-damage");
     let cache = Cache::new(&t.0).unwrap();
     fetch(&cache, 1.0);
     let path = cache.entry_path("1.3.6.1/x", Kind::Image, GRID);
@@ -133,7 +113,7 @@ fn wrong_magic_version_kind_or_dims_are_rebuilt() {
 
 #[test]
 fn bad_builds_and_grids_are_errors() {
-    let t = TempDir::new("bad");
+    let t = TempDir::new("cache-bad");
     let cache = Cache::new(&t.0).unwrap();
     let e = cache
         .get_or_build("a", Kind::Mask, GRID, || Ok(vec![0.0; 23]))
@@ -160,7 +140,7 @@ fn bad_builds_and_grids_are_errors() {
 
 #[test]
 fn concurrent_builders_of_one_entry_leave_a_valid_file() {
-    let t = TempDir::new("race");
+    let t = TempDir::new("cache-race");
     let cache = Cache::new(&t.0).unwrap();
     let grid = [16, 32, 32];
     let n = 16 * 32 * 32;

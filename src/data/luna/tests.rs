@@ -1,24 +1,10 @@
 //! Discovery on temporary directory layouts (empty files: discovery never reads them).
 
 use super::*;
+use crate::testutil::TempDir;
 
 /// A unique temporary directory, removed on drop.
-struct TempDir(PathBuf);
-
 impl TempDir {
-    fn new(tag: &str) -> Self {
-        use std::sync::atomic::{AtomicUsize, Ordering};
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "voxflow-luna-{tag}-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        TempDir(dir)
-    }
-
     fn touch(&self, rel: &str) -> PathBuf {
         let p = self.0.join(rel);
         std::fs::create_dir_all(p.parent().unwrap()).unwrap();
@@ -27,15 +13,9 @@ impl TempDir {
     }
 }
 
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 #[test]
 fn discovers_sorted_ids_masks_and_warns_about_missing_parts() {
-    let t = TempDir::new("layout");
+    let t = TempDir::new("luna-layout");
     for k in [0, 1, 2, 3, 4, 5, 6, 7, 9] {
         std::fs::create_dir_all(t.0.join(format!("subset{k}"))).unwrap();
     }
@@ -82,7 +62,7 @@ fn discovers_sorted_ids_masks_and_warns_about_missing_parts() {
 
 #[test]
 fn all_masks_present_and_missing_mask_directory() {
-    let t = TempDir::new("masks");
+    let t = TempDir::new("luna-masks");
     t.touch("subset0/a.mhd");
     t.touch("subset1/b.mhd");
     t.touch("seg-lungs-LUNA16/a.mhd");
@@ -103,7 +83,7 @@ fn all_masks_present_and_missing_mask_directory() {
 
 #[test]
 fn no_scans_or_no_root_is_an_error_naming_the_directory() {
-    let t = TempDir::new("empty");
+    let t = TempDir::new("luna-empty");
     t.touch("subset0/readme.txt");
     t.touch("seg-lungs-LUNA16/a.mhd");
     let e = LunaDataset::discover(&t.0).unwrap_err().to_string();
@@ -120,7 +100,7 @@ fn no_scans_or_no_root_is_an_error_naming_the_directory() {
 
 #[test]
 fn duplicate_ids_name_both_files() {
-    let t = TempDir::new("dup");
+    let t = TempDir::new("luna-dup");
     let a = t.touch("subset1/x.mhd");
     let b = t.touch("subset4/x.mhd");
     let e = LunaDataset::discover(&t.0).unwrap_err().to_string();
@@ -152,7 +132,7 @@ fn end_to_end_files_to_cached_preprocessed_volumes() {
     use crate::data::io::{metaimage, nifti};
     use crate::data::preprocess::{preprocess_image, preprocess_mask};
 
-    let t = TempDir::new("e2e");
+    let t = TempDir::new("luna-e2e");
     let (d, h, w) = (6, 10, 12);
     let mut image = Volume::new(vec![0.0; d * h * w], [d, h, w], Path::new("a")).unwrap();
     image.spacing = [2.3, 2.3, 3.0];

@@ -34,6 +34,20 @@ pub enum ElementType {
 }
 
 impl ElementType {
+    /// Every scalar type.
+    pub const ALL: [ElementType; 10] = [
+        ElementType::I8,
+        ElementType::U8,
+        ElementType::I16,
+        ElementType::U16,
+        ElementType::I32,
+        ElementType::U32,
+        ElementType::I64,
+        ElementType::U64,
+        ElementType::F32,
+        ElementType::F64,
+    ];
+
     /// Bytes per value.
     pub fn size(self) -> usize {
         match self {

@@ -20,23 +20,10 @@ fn sample(ty: ElementType, i: usize) -> f32 {
     }
 }
 
-const ALL_TYPES: [ElementType; 10] = [
-    ElementType::U8,
-    ElementType::I8,
-    ElementType::I16,
-    ElementType::U16,
-    ElementType::I32,
-    ElementType::U32,
-    ElementType::I64,
-    ElementType::U64,
-    ElementType::F32,
-    ElementType::F64,
-];
-
 #[test]
 fn every_datatype_round_trips_with_oblique_flipped_geometry_nii_and_gz() {
     let dir = TempDir::new("roundtrip");
-    for ty in ALL_TYPES {
+    for ty in ElementType::ALL {
         let vol = oblique_volume(|i| sample(ty, i));
         for ext in ["nii", "nii.gz"] {
             let path = dir.file(&format!("v_{:?}.{ext}", ty));

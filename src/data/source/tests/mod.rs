@@ -9,33 +9,14 @@ use crate::data::io::read_volume;
 use crate::data::loader::Loader;
 use crate::data::luna::MASK_DIR;
 use crate::data::volume::Volume;
-use std::sync::atomic::{AtomicUsize, Ordering};
+pub(super) use crate::testutil::TempDir;
 
 mod robustness;
 
 /// A unique temporary directory, removed on drop.
-struct TempDir(PathBuf);
-
 impl TempDir {
-    fn new(tag: &str) -> Self {
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "voxflow-source-{tag}-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        TempDir(dir)
-    }
-
     fn cache(&self) -> PathBuf {
         default_cache_dir(&self.0)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
     }
 }
 
@@ -122,7 +103,7 @@ fn direct(ds: &LunaDataset, id: &str) -> (Vec<f32>, Vec<f32>) {
 
 #[test]
 fn values_equal_the_pipeline_and_masks_are_binary() {
-    let t = TempDir::new("values");
+    let t = TempDir::new("source-values");
     let ds = write_dataset(&t.0, 3);
     let src = PreparedSource::new(ds.clone(), t.cache(), GRID).unwrap();
     assert_eq!(src.grid(), GRID);
@@ -153,7 +134,7 @@ fn values_equal_the_pipeline_and_masks_are_binary() {
 
 #[test]
 fn a_second_source_on_the_same_cache_reads_instead_of_building() {
-    let t = TempDir::new("reuse");
+    let t = TempDir::new("source-reuse");
     let ds = write_dataset(&t.0, 3);
     let expected: Vec<_> = IDS.iter().map(|id| direct(&ds, id)).collect();
     let first = PreparedSource::new(ds.clone(), t.cache(), GRID).unwrap();
@@ -195,7 +176,7 @@ fn a_second_source_on_the_same_cache_reads_instead_of_building() {
 
 #[test]
 fn the_loader_yields_batches_of_prepared_volumes_with_their_own_masks() {
-    let t = TempDir::new("loader");
+    let t = TempDir::new("source-loader");
     let ds = write_dataset(&t.0, 3);
     let src = Arc::new(PreparedSource::new(ds.clone(), t.cache(), GRID).unwrap());
     let ids: Vec<String> = IDS.iter().map(|s| s.to_string()).collect();

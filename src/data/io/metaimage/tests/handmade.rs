@@ -1,7 +1,7 @@
 //! Hand-made files: big-endian data, `HeaderSize` (including -1), `.mha` with `LOCAL` data,
 //! key synonyms, loose whitespace, absolute data paths, gzip data and 2D images.
 
-use super::{ALL_TYPES, TempDir, encode, header};
+use super::{TempDir, encode, header};
 use crate::data::io::metaimage::{ElementType, read};
 use flate2::Compression;
 use flate2::write::{GzEncoder, ZlibEncoder};
@@ -21,7 +21,7 @@ fn zlib(bytes: &[u8]) -> Vec<u8> {
 #[test]
 fn big_endian_data_reads_for_every_type_and_both_key_names() {
     let dir = TempDir::new("bigendian");
-    for ty in ALL_TYPES {
+    for ty in ElementType::ALL {
         for key in ["BinaryDataByteOrderMSB", "ElementByteOrderMSB"] {
             let name = format!("{}_{key}", ty.met_name());
             let hdr = header(ty, &format!("{key} = True\n"), &format!("{name}.raw"));

@@ -11,37 +11,11 @@ mod roundtrip;
 use crate::data::error::DataError;
 use crate::data::io::metaimage::{ElementType, read};
 use crate::data::volume::Volume;
+pub(super) use crate::testutil::TempDir;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
-
-/// Every element type.
-pub(super) const ALL_TYPES: [ElementType; 10] = [
-    ElementType::I8,
-    ElementType::U8,
-    ElementType::I16,
-    ElementType::U16,
-    ElementType::I32,
-    ElementType::U32,
-    ElementType::I64,
-    ElementType::U64,
-    ElementType::F32,
-    ElementType::F64,
-];
 
 /// A uniquely named directory under the system temp dir, removed on drop.
-pub(super) struct TempDir(PathBuf);
-
 impl TempDir {
-    pub fn new(tag: &str) -> Self {
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let n = N.fetch_add(1, Ordering::Relaxed);
-        let dir =
-            std::env::temp_dir().join(format!("voxflow-mhd-{tag}-{}-{n}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        TempDir(dir)
-    }
-
     /// `name` inside the directory.
     pub fn at(&self, name: &str) -> PathBuf {
         self.0.join(name)
@@ -52,12 +26,6 @@ impl TempDir {
         let p = self.at(name);
         std::fs::write(&p, bytes).unwrap();
         p
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
     }
 }
 

@@ -1,13 +1,14 @@
 //! Round trips through our writer: every element type, raw and zlib, non-trivial geometry.
 
-use super::{ALL_TYPES, TempDir, assert_same, sample};
+use super::{TempDir, assert_same, sample};
+use crate::data::io::metaimage::ElementType;
 use crate::data::io::metaimage::{read, write};
 use crate::data::io::read_volume;
 
 #[test]
 fn every_element_type_round_trips_raw_and_zraw() {
     let dir = TempDir::new("roundtrip");
-    for ty in ALL_TYPES {
+    for ty in ElementType::ALL {
         for compressed in [false, true] {
             let v = sample(ty);
             let name = format!("{}_{compressed}.mhd", ty.met_name());

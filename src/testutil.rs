@@ -1,0 +1,25 @@
+//! Helpers shared by unit tests across the crate.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// A fresh, uniquely named, existing directory under the system temp dir, removed on drop.
+pub(crate) struct TempDir(pub PathBuf);
+
+impl TempDir {
+    /// `voxflow-<tag>-<pid>-<n>`, emptied and created.
+    pub(crate) fn new(tag: &str) -> Self {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let n = N.fetch_add(1, Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("voxflow-{tag}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("create a test directory");
+        TempDir(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
