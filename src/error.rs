@@ -43,6 +43,10 @@ pub enum Error {
     #[error("device {device} is unavailable: {msg}")]
     DeviceUnavailable { device: Device, msg: String },
 
+    /// A kernel launch failed or was given arguments that do not match the kernel.
+    #[error("kernel {kernel}: {msg}")]
+    Kernel { kernel: &'static str, msg: String },
+
     /// Autograd misuse, e.g. tensors from two different tapes in one operation.
     #[error("autograd: {0}")]
     Autograd(String),

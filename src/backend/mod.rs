@@ -9,7 +9,10 @@
 //! in, freshly allocated buffers out, scalars that feed the next op kept on the device.
 
 pub mod cpu;
+pub mod cuda;
+pub mod emu;
 pub mod geom;
+pub mod gpu;
 
 pub use geom::*;
 
@@ -25,6 +28,8 @@ pub struct Buffer {
 #[derive(Clone, Debug)]
 enum BufferInner {
     Cpu(Vec<f32>),
+    Emu(std::sync::Arc<emu::EmuMem>),
+    Cuda(std::sync::Arc<cuda::CudaMem>),
 }
 
 impl Buffer {
@@ -32,6 +37,8 @@ impl Buffer {
     pub fn len(&self) -> usize {
         match &self.inner {
             BufferInner::Cpu(v) => v.len(),
+            BufferInner::Emu(m) => m.len(),
+            BufferInner::Cuda(m) => m.len(),
         }
     }
 
@@ -44,6 +51,8 @@ impl Buffer {
     pub fn device(&self) -> Device {
         match &self.inner {
             BufferInner::Cpu(_) => Device::Cpu,
+            BufferInner::Emu(_) => Device::Emu,
+            BufferInner::Cuda(m) => Device::Cuda(m.ordinal()),
         }
     }
 
@@ -57,6 +66,10 @@ impl Buffer {
     pub(crate) fn host(&self) -> Result<&[f32]> {
         match &self.inner {
             BufferInner::Cpu(v) => Ok(v),
+            _ => Err(Error::DeviceUnavailable {
+                device: self.device(),
+                msg: "host access to device memory (copy it to the CPU first)".into(),
+            }),
         }
     }
 }
@@ -69,6 +82,12 @@ impl Buffer {
 pub trait Backend: Send + Sync {
     /// The device this backend computes on.
     fn device(&self) -> Device;
+
+    /// Waits until all queued work has finished (benchmarks call it before reading a timer);
+    /// a no-op where work is synchronous.
+    fn synchronize(&self) -> Result<()> {
+        Ok(())
+    }
 
     // ---- memory ----
     /// Copies host values to a new device buffer.
@@ -231,15 +250,15 @@ pub trait Backend: Send + Sync {
     ) -> Result<(Buffer, Buffer, Buffer)>;
 }
 
-/// The backend computing on `device`.
+/// The backend computing on `device`: the CPU; the emulator (always built); a CUDA GPU when the
+/// crate was built with nvcc and the driver and device are present, else an error saying why.
 pub fn backend(device: Device) -> Result<&'static dyn Backend> {
     match device {
         Device::Cpu => Ok(&cpu::CpuBackend),
-        Device::Cuda(_) | Device::Emu => Err(Error::DeviceUnavailable {
-            device,
-            msg: "this build has only the CPU backend (the CUDA backend and its emulator are \
-                  not part of it yet); use Device::Cpu"
-                .into(),
-        }),
+        Device::Emu => {
+            static EMU: std::sync::OnceLock<gpu::GpuBackend> = std::sync::OnceLock::new();
+            Ok(EMU.get_or_init(|| gpu::GpuBackend::new(Box::new(emu::EmuRuntime))))
+        }
+        Device::Cuda(ordinal) => cuda::backend(ordinal),
     }
 }

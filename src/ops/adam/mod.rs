@@ -2,6 +2,7 @@
 //! ones and a gradient. The optimizer state and its schedule live in [`crate::train::optim`].
 
 pub mod cpu;
+pub(crate) mod gpu;
 
 use crate::backend::AdamStep;
 use crate::error::{Error, Result};

@@ -6,6 +6,7 @@ mod avx;
 pub mod cpu;
 mod direct;
 mod gather;
+pub(crate) mod gpu;
 mod kernel;
 mod tiled;
 

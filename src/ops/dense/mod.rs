@@ -2,6 +2,7 @@
 //! general matrix product it and its backward pass are built on.
 
 pub mod cpu;
+pub(crate) mod gpu;
 
 use crate::autograd::{BackwardOp, record};
 use crate::backend::MatmulGeom;

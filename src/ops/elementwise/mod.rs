@@ -2,6 +2,7 @@
 //! shapes, per-channel bias add, per-sample channel scaling, and reshape.
 
 pub mod cpu;
+pub(crate) mod gpu;
 
 use crate::autograd::{BackwardOp, record};
 use crate::backend::{Binary, Unary, VolGeom};

@@ -2,6 +2,7 @@
 //! `Σ|w|`), and the registration losses of [`LossKind`] between a prediction and a target.
 
 pub mod cpu;
+pub(crate) mod gpu;
 mod lncc;
 
 use crate::autograd::{BackwardOp, record};

@@ -4,6 +4,7 @@
 //! (inference with running statistics). The layers that keep running statistics build on this.
 
 pub mod cpu;
+pub(crate) mod gpu;
 
 use crate::autograd::{BackwardOp, record};
 use crate::backend::NormGeom;

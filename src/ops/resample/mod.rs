@@ -3,6 +3,7 @@
 //! or slicing along the channel dimension — each with its gradient.
 
 pub mod cpu;
+pub(crate) mod gpu;
 
 use crate::autograd::{BackwardOp, record};
 use crate::backend::{PoolGeom, UpsampleGeom, VolGeom};

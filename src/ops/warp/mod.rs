@@ -7,6 +7,7 @@
 //! voxels. So the transformer integrates flow channel 0 along axis 2, 1 along 1, 2 along 0.
 
 pub mod cpu;
+pub(crate) mod gpu;
 
 use crate::autograd::{BackwardOp, record};
 use crate::backend::{Padding, SampleGeom, VolGeom};

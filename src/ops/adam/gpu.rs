@@ -1,0 +1,28 @@
+//! Launches of `kernels/adam.cu` (CUDA GPU and emulator). NOT YET PORTED: placeholder.
+
+#![allow(unused_variables, clippy::too_many_arguments)]
+
+use crate::backend::gpu::{KernelSig, Runtime};
+use crate::backend::{AdamStep, Buffer};
+use crate::error::{Error, Result};
+
+/// This family's kernels, for the launch table.
+pub(crate) static KERNELS: &[&KernelSig] = &[];
+
+fn not_ported(op: &'static str) -> Error {
+    Error::Kernel {
+        kernel: op,
+        msg: "not ported to the GPU yet".into(),
+    }
+}
+
+pub(crate) fn update(
+    rt: &dyn Runtime,
+    param: &Buffer,
+    grad: &Buffer,
+    m: &Buffer,
+    v: &Buffer,
+    step: AdamStep,
+) -> Result<(Buffer, Buffer, Buffer)> {
+    Err(not_ported("update"))
+}
