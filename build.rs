@@ -146,8 +146,23 @@ fn find_nvcc(root: &Path) -> Option<PathBuf> {
     candidates.into_iter().find(|p| p.is_file())
 }
 
+/// `(kernel, register budget)` for every exported kernel, as Rust source.
+fn budgets_source(files: &[KernelFile]) -> String {
+    let mut rows = String::new();
+    for f in files {
+        for (name, budget) in &f.exports {
+            let _ = writeln!(rows, "    (\"{name}\", {budget}),");
+        }
+    }
+    format!(
+        "/// Each exported kernel's register budget (its `VF_EXPORT` line).\n\
+         pub static REGISTER_BUDGETS: &[(&str, u32)] = &[\n{rows}];\n"
+    )
+}
+
 fn build_cuda(root: &Path, kdir: &Path, out: &Path, files: &[KernelFile]) {
     let generated = out.join("cuda_kernels.rs");
+    let budgets = budgets_source(files);
     let Some(nvcc) = find_nvcc(root) else {
         println!(
             "cargo:warning=nvcc not found: building without CUDA kernels (Device::Emu still runs \
@@ -160,7 +175,9 @@ fn build_cuda(root: &Path, kdir: &Path, out: &Path, files: &[KernelFile]) {
              /// Each family's fatbin.\n\
              pub static FATBINS: &[(&str, &[u8])] = &[];\n\
              /// Each family's `ptxas -v` report.\n\
-             pub static PTXAS_REPORTS: &[(&str, &str)] = &[];\n",
+             pub static PTXAS_REPORTS: &[(&str, &str)] = &[];\n"
+                .to_string()
+                + &budgets,
         )
         .expect("write cuda_kernels.rs");
         return;
@@ -231,7 +248,7 @@ fn build_cuda(root: &Path, kdir: &Path, out: &Path, files: &[KernelFile]) {
              /// Each family's fatbin.\n\
              pub static FATBINS: &[(&str, &[u8])] = &[\n{fatbins}];\n\
              /// Each family's `ptxas -v` report.\n\
-             pub static PTXAS_REPORTS: &[(&str, &str)] = &[\n{reports}];\n",
+             pub static PTXAS_REPORTS: &[(&str, &str)] = &[\n{reports}];\n{budgets}",
             format!("{} ({version})", nvcc.display())
         ),
     )

@@ -100,7 +100,7 @@ extern "C" __global__ void vf_channel_mul(float* y, const float* x, const float*
     y[i] = x[i] * scale[sample * c + i % c];
   }
 }
-VF_EXPORT(vf_channel_mul, 32);
+VF_EXPORT(vf_channel_mul, 40);
 
 // partial[(sample·chunks + chunk)·c + ch] = Σ x·x2 over rows [chunk·kCsRows, +kCsRows) of one
 // sample (`rows` rows of `c` values each; x2 is ignored unless `has_x2`). Grid (chunks, samples),

@@ -2,9 +2,9 @@
 
 use std::fmt;
 
-/// Where a tensor's data lives. Only `Cpu` is built today; `Cuda` and `Emu` (the CUDA kernels
-/// run on the CPU by the emulator) come with the CUDA backend and report themselves unavailable
-/// until then.
+/// Where a tensor's data lives. `Cpu` and `Emu` (the CUDA kernels run on the CPU by the
+/// emulator) are always available; `Cuda(n)` when the crate was built with nvcc and the machine
+/// has a driver and GPU `n` (otherwise using it is an error saying which is missing).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
 pub enum Device {
     /// Host memory, computed by the multi-threaded CPU backend (the reference backend).

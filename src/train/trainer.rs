@@ -48,11 +48,20 @@ pub struct TrainSummary {
     pub session_dir: PathBuf,
 }
 
+/// The device to train on: `auto` takes GPU `gpu_id` when this build and machine can use it
+/// (kernels compiled with nvcc, driver and device present), else the CPU.
 fn device_of(cfg: &TrainConfig) -> Device {
     match cfg.device {
-        // Only the CPU backend is built today; `auto` picks it.
-        DeviceChoice::Auto | DeviceChoice::Cpu => Device::Cpu,
+        DeviceChoice::Cpu => Device::Cpu,
         DeviceChoice::Cuda => Device::Cuda(cfg.gpu_id as usize),
+        DeviceChoice::Auto => {
+            let gpu = Device::Cuda(cfg.gpu_id as usize);
+            if crate::backend::backend(gpu).is_ok() {
+                gpu
+            } else {
+                Device::Cpu
+            }
+        }
     }
 }
 

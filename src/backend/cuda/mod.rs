@@ -8,6 +8,7 @@
 //! [`Error`], never a panic.
 
 mod alloc;
+pub mod ptxas;
 
 pub use alloc::PoolStats;
 
