@@ -257,7 +257,7 @@ pub fn backend(device: Device) -> Result<&'static dyn Backend> {
         Device::Cpu => Ok(&cpu::CpuBackend),
         Device::Emu => {
             static EMU: std::sync::OnceLock<gpu::GpuBackend> = std::sync::OnceLock::new();
-            Ok(EMU.get_or_init(|| gpu::GpuBackend::new(Box::new(emu::EmuRuntime))))
+            Ok(EMU.get_or_init(|| gpu::GpuBackend::new(&emu::EmuRuntime)))
         }
         Device::Cuda(ordinal) => cuda::backend(ordinal),
     }

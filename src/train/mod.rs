@@ -13,5 +13,8 @@ pub mod progress;
 pub mod setup;
 pub mod trainer;
 
+#[cfg(test)]
+mod device_tests;
+
 pub use optim::{Adam, AdamConfig};
 pub use trainer::{TrainOptions, TrainSummary, train};

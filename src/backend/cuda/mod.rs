@@ -307,22 +307,34 @@ impl Runtime for CudaRuntime {
     }
 }
 
-/// The backend of GPU `ordinal`, opened once; the error (kept) says why it is unavailable.
-pub(crate) fn backend(ordinal: usize) -> Result<&'static dyn Backend> {
-    type Slot = std::result::Result<&'static GpuBackend, String>;
+/// GPU `ordinal`'s runtime and backend, opened once; the error (kept) says why it is
+/// unavailable.
+fn opened(ordinal: usize) -> std::result::Result<(&'static CudaRuntime, &'static GpuBackend), Error> {
+    type Slot = std::result::Result<(&'static CudaRuntime, &'static GpuBackend), String>;
     static OPENED: OnceLock<Mutex<HashMap<usize, Slot>>> = OnceLock::new();
     let mut map = OPENED
         .get_or_init(|| Mutex::new(HashMap::new()))
         .lock()
         .expect("CUDA device table lock");
     let slot = map.entry(ordinal).or_insert_with(|| {
-        CudaRuntime::open(ordinal).map(|rt| &*Box::leak(Box::new(GpuBackend::new(Box::new(rt)))))
+        CudaRuntime::open(ordinal).map(|rt| {
+            let rt: &'static CudaRuntime = Box::leak(Box::new(rt));
+            let be: &'static GpuBackend = Box::leak(Box::new(GpuBackend::new(rt)));
+            (rt, be)
+        })
     });
-    match slot {
-        Ok(b) => Ok(*b as &dyn Backend),
-        Err(msg) => Err(Error::DeviceUnavailable {
-            device: Device::Cuda(ordinal),
-            msg: msg.clone(),
-        }),
-    }
+    slot.clone().map_err(|msg| Error::DeviceUnavailable {
+        device: Device::Cuda(ordinal),
+        msg,
+    })
+}
+
+/// The backend of GPU `ordinal`.
+pub(crate) fn backend(ordinal: usize) -> Result<&'static dyn Backend> {
+    Ok(opened(ordinal)?.1)
+}
+
+/// The runtime of GPU `ordinal` (its name, its allocator's statistics).
+pub fn runtime(ordinal: usize) -> Result<&'static CudaRuntime> {
+    Ok(opened(ordinal)?.0)
 }

@@ -34,18 +34,18 @@ pub trait Runtime: Send + Sync {
 
 /// A [`Backend`] that computes by launching kernels on a [`Runtime`].
 pub struct GpuBackend {
-    rt: Box<dyn Runtime>,
+    rt: &'static dyn Runtime,
 }
 
 impl GpuBackend {
-    /// The backend over `rt`.
-    pub fn new(rt: Box<dyn Runtime>) -> GpuBackend {
+    /// The backend over `rt` (runtimes live for the whole process, as devices do).
+    pub fn new(rt: &'static dyn Runtime) -> GpuBackend {
         GpuBackend { rt }
     }
 
-    /// The runtime (for benchmarks that synchronize, and for tests).
+    /// The runtime.
     pub fn runtime(&self) -> &dyn Runtime {
-        self.rt.as_ref()
+        self.rt
     }
 }
 

@@ -51,17 +51,16 @@ pub(crate) static KERNELS: &[&KernelSig] = &[
 mod tests {
     use super::*;
     use crate::backend::gpu::{Arg, LaunchCfg, Runtime};
-    use crate::backend::{backend, emu::EmuRuntime};
-    use crate::tensor::{Device, Rng};
+    use crate::backend::emu::EmuRuntime;
+    use crate::tensor::Rng;
 
     /// The runtimes to test: the emulator, and GPU 0 when one is usable.
-    fn runtimes() -> Vec<Box<dyn Runtime>> {
-        let mut v: Vec<Box<dyn Runtime>> = vec![Box::new(EmuRuntime)];
-        match crate::backend::cuda::CudaRuntime::open(0) {
-            Ok(rt) => v.push(Box::new(rt)),
+    fn runtimes() -> Vec<&'static dyn Runtime> {
+        let mut v: Vec<&'static dyn Runtime> = vec![&EmuRuntime];
+        match crate::backend::cuda::runtime(0) {
+            Ok(rt) => v.push(rt),
             Err(why) => eprintln!("selftest: skipping cuda:0 ({why})"),
         }
-        let _ = backend(Device::Emu);
         v
     }
 
