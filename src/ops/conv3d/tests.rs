@@ -322,3 +322,99 @@ fn conv3d_rejects_bad_shapes() {
     let e = err(conv3d(&x, &t(&[3, 3, 3, 3, 2, 1]), None, 1, 1));
     assert!(e.contains("rank-5") && e.contains("weight"), "{e}");
 }
+
+/// The three convolution ops on one backend: forward (with bias), dgrad and wgrad.
+fn run_backend(
+    device: Device,
+    x: &[f32],
+    w: &[f32],
+    b: &[f32],
+    dy: &[f32],
+    g: &Conv3dGeom,
+) -> [Vec<f32>; 3] {
+    let be = crate::backend::backend(device).unwrap();
+    let (xb, wb, bb, dyb) = (
+        be.upload(x).unwrap(),
+        be.upload(w).unwrap(),
+        be.upload(b).unwrap(),
+        be.upload(dy).unwrap(),
+    );
+    let y = be.conv3d(&xb, &wb, Some(&bb), g).unwrap();
+    let dx = be.conv3d_bwd_data(&dyb, &wb, g).unwrap();
+    let dw = be.conv3d_bwd_filter(&xb, &dyb, g).unwrap();
+    [y, dx, dw].map(|v| be.download(&v).unwrap())
+}
+
+/// Geometries for the GPU kernels beyond the check_op cases: GEMM sizes that do not divide the
+/// 128 × 32 × 16 tiles, more than one column tile (cin or cout > 32), cin = 1 and cout = 1 or 3
+/// (first and last layers), n = 2, several weight-gradient chunks (> 1024 output voxels),
+/// stride 2 with odd sizes (dgrad classes of different sizes), dilations 2-5, k = 1 and 5, and
+/// a volume thinner than the dilated kernel.
+const GPU_CASES: &[Case] = &[
+    case([1, 9, 10, 11, 1], 3, 8, 1, 1),
+    case([2, 7, 9, 5, 16], 3, 1, 1, 1),
+    case([1, 11, 12, 13, 8], 3, 3, 1, 2),
+    case([2, 9, 7, 11, 5], 3, 33, 2, 1),
+    case([1, 6, 7, 9, 40], 3, 6, 1, 1),
+    case([1, 13, 11, 9, 2], 3, 4, 2, 3),
+    case([1, 5, 12, 11, 3], 3, 5, 1, 5),
+    case([2, 12, 10, 11, 4], 1, 3, 1, 1),
+    case([1, 9, 8, 7, 35], 1, 2, 2, 1),
+    case([1, 5, 6, 7, 3], 5, 4, 2, 2),
+    case([1, 2, 9, 3, 4], 3, 3, 1, 4),
+];
+
+#[test]
+fn conv3d_emulator_matches_cpu_and_f64_reference() {
+    let cases = CASES.iter().chain(GPU_CASES);
+    for (i, c) in cases.enumerate() {
+        let g = c.geom();
+        let mut rng = Rng::new(300 + i as u64);
+        let x = uniform(&mut rng, c.x.iter().product(), -1.0, 1.0);
+        let w = uniform(&mut rng, g.weight_len(), -1.0, 1.0);
+        let b = uniform(&mut rng, c.cout, -1.0, 1.0);
+        let dy = uniform(&mut rng, g.n * g.out_voxels() * c.cout, -1.0, 1.0);
+        let (y, dx, dw) = reference(&f64s(&x), &f64s(&w), Some(&f64s(&b)), &f64s(&dy), &g);
+        let emu = run_backend(Device::Emu, &x, &w, &b, &dy, &g);
+        let cpu = run_backend(Device::Cpu, &x, &w, &b, &dy, &g);
+        for (j, (what, want)) in [("forward", &y), ("dgrad", &dx), ("wgrad", &dw)]
+            .into_iter()
+            .enumerate()
+        {
+            assert_close(&format!("{c:?} emu {what}"), &emu[j], want, 2e-6);
+            assert_close(
+                &format!("{c:?} emu vs cpu {what}"),
+                &emu[j],
+                &f64s(&cpu[j]),
+                1e-5,
+            );
+        }
+    }
+}
+
+#[test]
+fn conv3d_emulator_is_bitwise_deterministic() {
+    // Several row tiles, column tiles, dgrad classes and weight-gradient chunks.
+    for c in [
+        case([2, 9, 10, 11, 6], 3, 35, 2, 1),
+        case([1, 12, 11, 10, 3], 3, 4, 1, 2),
+    ] {
+        let g = c.geom();
+        let mut rng = Rng::new(17);
+        let x = uniform(&mut rng, c.x.iter().product(), -1.0, 1.0);
+        let w = uniform(&mut rng, g.weight_len(), -1.0, 1.0);
+        let b = uniform(&mut rng, c.cout, -1.0, 1.0);
+        let dy = uniform(&mut rng, g.n * g.out_voxels() * c.cout, -1.0, 1.0);
+        let one = run_backend(Device::Emu, &x, &w, &b, &dy, &g);
+        let two = run_backend(Device::Emu, &x, &w, &b, &dy, &g);
+        for (what, (a, b)) in ["forward", "dgrad", "wgrad"]
+            .into_iter()
+            .zip(one.iter().zip(&two))
+        {
+            assert!(
+                a.iter().zip(b).all(|(a, b)| a.to_bits() == b.to_bits()),
+                "{c:?} {what}"
+            );
+        }
+    }
+}
