@@ -420,3 +420,142 @@ fn bad_inputs_are_typed_errors() {
     let e = loss(LossKind::Dice, &t(&[1, 0, 4, 5, 1]), &t(&[1, 0, 4, 5, 1])).unwrap_err();
     assert!(matches!(e, Error::Invalid { op: "loss", .. }), "{e}");
 }
+
+// ---- the emulator's kernels against the CPU code ----
+
+/// The emulator's backend.
+fn emu() -> &'static dyn crate::backend::Backend {
+    crate::backend::backend(Device::Emu).unwrap()
+}
+
+/// Loss and gradients of `kind` on the emulator, with `dl` kept on the device.
+fn emu_loss(
+    kind: LossKind,
+    a: &[f32],
+    b: &[f32],
+    dl: f32,
+    g: VolGeom,
+) -> (f32, Vec<f32>, Vec<f32>) {
+    let be = emu();
+    let (ab, bb, dlb) = (
+        be.upload(a).unwrap(),
+        be.upload(b).unwrap(),
+        be.upload(&[dl]).unwrap(),
+    );
+    let l = be.loss(kind, &ab, &bb, g).unwrap();
+    let (da, db) = be.loss_bwd(kind, &ab, &bb, &dlb, g).unwrap();
+    let down = |x| be.download(x).unwrap();
+    (down(&l)[0], down(&da), down(&db))
+}
+
+fn to64(v: &[f32]) -> Vec<f64> {
+    v.iter().map(|&x| x as f64).collect()
+}
+
+const ALL_KINDS: [LossKind; 6] = [
+    LossKind::Mse,
+    LossKind::Mae,
+    LossKind::Ncc,
+    LossKind::Dice,
+    LossKind::Lncc { window: 3 },
+    LossKind::Lncc { window: 5 },
+];
+
+#[test]
+fn emulator_losses_match_cpu_on_odd_geometries() {
+    let mut rng = Rng::new(51);
+    // c = 1 and 2, n = 1 and 2, a 7×6×5 volume (windows 3 and 5 truncated on every axis), a
+    // volume smaller than the window, and one over a reduction chunk (8192 values) per sample.
+    for dims in [
+        [1, 7, 6, 5, 1],
+        [2, 7, 6, 5, 2],
+        [1, 3, 2, 4, 1],
+        [2, 9, 10, 11, 9],
+    ] {
+        let shape = Shape::new(dims);
+        let [(_, a), (_, b)] = pair(&mut rng, &shape, 0.5);
+        let g = VolGeom::from5(dims);
+        for kind in ALL_KINDS {
+            let what = format!("{kind:?} {dims:?}");
+            let (l, da, db) = emu_loss(kind, &a, &b, 0.7, g);
+            let want = cpu::loss(kind, &a, &b, g);
+            assert!(
+                (l - want).abs() <= 1e-5 * want.abs().max(1e-3),
+                "{what}: {l} vs {want}"
+            );
+            let (wa, wb) = cpu::loss_bwd(kind, &a, &b, 0.7, g);
+            crate::ops::testing::assert_close(&format!("{what} da"), &da, &to64(&wa), 1e-5);
+            crate::ops::testing::assert_close(&format!("{what} db"), &db, &to64(&wb), 1e-5);
+        }
+    }
+}
+
+#[test]
+fn emulator_handles_constant_images_like_the_cpu() {
+    let dims = [2, 4, 3, 5, 1];
+    let shape = Shape::new(dims);
+    let mut rng = Rng::new(52);
+    let c = vec![2.0f32; shape.numel()];
+    let b = uniform(&mut rng, shape.numel(), 0.0, 1.0);
+    let g = VolGeom::from5(dims);
+    for kind in [LossKind::Ncc, LossKind::Lncc { window: 3 }, LossKind::Dice] {
+        for (x, y) in [(&c, &c), (&c, &b), (&b, &c)] {
+            let (l, da, db) = emu_loss(kind, x, y, 1.0, g);
+            let want = cpu::loss(kind, x, y, g);
+            assert!(
+                (l - want).abs() <= 1e-5 * want.abs().max(1e-3),
+                "{kind:?}: {l} vs {want}"
+            );
+            let (wa, wb) = cpu::loss_bwd(kind, x, y, 1.0, g);
+            assert!(da.iter().chain(&db).all(|v| v.is_finite()), "{kind:?}");
+            crate::ops::testing::assert_close(&format!("{kind:?} da"), &da, &to64(&wa), 1e-5);
+            crate::ops::testing::assert_close(&format!("{kind:?} db"), &db, &to64(&wb), 1e-5);
+        }
+    }
+}
+
+#[test]
+fn emulator_reductions_match_cpu_and_l1_bwd_bitwise() {
+    let mut rng = Rng::new(53);
+    let be = emu();
+    // Three reduction chunks, and zeros for the sign of l1_bwd.
+    let mut x = uniform(&mut rng, 20_000, -2.0, 2.0);
+    x[7] = 0.0;
+    x[12_345] = -0.0;
+    let xb = be.upload(&x).unwrap();
+    let s = be.download(&be.sum(&xb).unwrap()).unwrap()[0];
+    let want = cpu::sum(&x);
+    assert!(
+        (s - want).abs() <= 1e-6 * want.abs().max(1.0),
+        "{s} vs {want}"
+    );
+    let l = be.download(&be.l1(&xb).unwrap()).unwrap()[0];
+    assert!((l - cpu::l1(&x)).abs() <= 1e-6 * l, "{l}");
+    let dl = be.upload(&[-1.5]).unwrap();
+    let dx = be.download(&be.l1_bwd(&xb, &dl).unwrap()).unwrap();
+    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    assert_eq!(bits(&dx), bits(&cpu::l1_bwd(&x, -1.5)));
+}
+
+#[test]
+fn emulator_losses_and_gradients_are_bitwise_reproducible() {
+    let mut rng = Rng::new(54);
+    let dims = [2, 9, 10, 11, 2];
+    let shape = Shape::new(dims);
+    let [(_, a), (_, b)] = pair(&mut rng, &shape, 0.5);
+    let g = VolGeom::from5(dims);
+    let run = || {
+        let mut bits = vec![];
+        for kind in ALL_KINDS {
+            let (l, da, db) = emu_loss(kind, &a, &b, 0.7, g);
+            bits.push(l.to_bits());
+            bits.extend(da.iter().chain(&db).map(|v| v.to_bits()));
+        }
+        let be = emu();
+        let ab = be.upload(&a).unwrap();
+        bits.push(be.download(&be.sum(&ab).unwrap()).unwrap()[0].to_bits());
+        bits.push(be.download(&be.l1(&ab).unwrap()).unwrap()[0].to_bits());
+        bits
+    };
+    assert_eq!(run(), run());
+}

@@ -1,31 +1,120 @@
-//! Launches of `kernels/resample.cu` (CUDA GPU and emulator). NOT YET PORTED: placeholder.
+//! Launches of `kernels/resample.cu` (CUDA GPU and emulator): nearest ×2 upsampling, 2³ max
+//! pooling, global average pooling and channel concatenation/splitting, with their gradients.
+//!
+//! Every gradient is a gather (no atomics) and the pooling reduction runs in two passes with
+//! fixed chunks, so results are bitwise reproducible.
 
-#![allow(unused_variables, clippy::too_many_arguments)]
-
-use crate::backend::gpu::{KernelSig, Runtime};
+use crate::backend::gpu::{Arg, KernelSig, LaunchCfg, Param::*, Runtime};
 use crate::backend::{Buffer, PoolGeom, UpsampleGeom, VolGeom};
-use crate::error::{Error, Result};
+use crate::error::Result;
+
+const FAMILY: &str = "resample";
+pub(crate) const UPSAMPLE: KernelSig = KernelSig {
+    family: FAMILY,
+    name: "vf_upsample",
+    params: &[PtrF32, PtrF32, I64, I32, I32, I32, I32, I32, I32, I32],
+};
+pub(crate) const UPSAMPLE_BWD: KernelSig = KernelSig {
+    family: FAMILY,
+    name: "vf_upsample_bwd",
+    params: &[PtrF32, PtrF32, I64, I32, I32, I32, I32, I32, I32, I32],
+};
+pub(crate) const MAX_POOL: KernelSig = KernelSig {
+    family: FAMILY,
+    name: "vf_max_pool",
+    params: &[PtrF32, PtrF32, I64, I32, I32, I32, I32],
+};
+pub(crate) const MAX_POOL_BWD: KernelSig = KernelSig {
+    family: FAMILY,
+    name: "vf_max_pool_bwd",
+    params: &[PtrF32, PtrF32, PtrF32, I64, I32, I32, I32, I32],
+};
+pub(crate) const GAP_PARTIAL: KernelSig = KernelSig {
+    family: FAMILY,
+    name: "vf_gap_partial",
+    params: &[PtrF32, PtrF32, I64, I32],
+};
+pub(crate) const GAP_FINAL: KernelSig = KernelSig {
+    family: FAMILY,
+    name: "vf_gap_final",
+    params: &[PtrF32, PtrF32, I32, I32, I32, I64],
+};
+pub(crate) const GAP_BWD: KernelSig = KernelSig {
+    family: FAMILY,
+    name: "vf_gap_bwd",
+    params: &[PtrF32, PtrF32, I64, I32, I64],
+};
+pub(crate) const COPY_COLUMNS: KernelSig = KernelSig {
+    family: FAMILY,
+    name: "vf_copy_columns",
+    params: &[PtrF32, PtrF32, I64, I32, I32, I32, I32, I32],
+};
 
 /// This family's kernels, for the launch table.
-pub(crate) static KERNELS: &[&KernelSig] = &[];
+pub(crate) static KERNELS: &[&KernelSig] = &[
+    &UPSAMPLE,
+    &UPSAMPLE_BWD,
+    &MAX_POOL,
+    &MAX_POOL_BWD,
+    &GAP_PARTIAL,
+    &GAP_FINAL,
+    &GAP_BWD,
+    &COPY_COLUMNS,
+];
 
-fn not_ported(op: &'static str) -> Error {
-    Error::Kernel {
-        kernel: op,
-        msg: "not ported to the GPU yet".into(),
-    }
+/// Rows per chunk of the pooling reduction (`kGapRows` in the kernel).
+const GAP_ROWS: usize = 1024;
+
+fn i32_of(v: usize) -> Arg<'static> {
+    Arg::I32(v as i32)
+}
+
+fn i64_of(v: usize) -> Arg<'static> {
+    Arg::I64(v as i64)
+}
+
+/// The shape arguments shared by the upsampling kernels.
+fn up_args(g: &UpsampleGeom) -> [Arg<'static>; 7] {
+    let ([id, ih, iw], [od, oh, ow]) = (g.in_dims, g.out_dims);
+    [id, ih, iw, od, oh, ow, g.c].map(i32_of)
 }
 
 pub(crate) fn upsample(rt: &dyn Runtime, x: &Buffer, g: UpsampleGeom) -> Result<Buffer> {
-    Err(not_ported("upsample"))
+    let total = g.n * g.out_dims.iter().product::<usize>() * g.c;
+    let y = rt.alloc(total)?;
+    let mut args = vec![Arg::Buf(&y), Arg::Buf(x), i64_of(total)];
+    args.extend(up_args(&g));
+    rt.launch(&UPSAMPLE, LaunchCfg::elementwise(total), &args)?;
+    Ok(y)
 }
 
 pub(crate) fn upsample_bwd(rt: &dyn Runtime, dy: &Buffer, g: UpsampleGeom) -> Result<Buffer> {
-    Err(not_ported("upsample_bwd"))
+    let total = g.n * g.in_dims.iter().product::<usize>() * g.c;
+    let dx = rt.alloc(total)?;
+    let mut args = vec![Arg::Buf(&dx), Arg::Buf(dy), i64_of(total)];
+    args.extend(up_args(&g));
+    rt.launch(&UPSAMPLE_BWD, LaunchCfg::elementwise(total), &args)?;
+    Ok(dx)
 }
 
 pub(crate) fn max_pool(rt: &dyn Runtime, x: &Buffer, g: PoolGeom) -> Result<Buffer> {
-    Err(not_ported("max_pool"))
+    let total = g.n * g.out_dims().iter().product::<usize>() * g.c;
+    let y = rt.alloc(total)?;
+    let [id, ih, iw] = g.in_dims;
+    rt.launch(
+        &MAX_POOL,
+        LaunchCfg::elementwise(total),
+        &[
+            Arg::Buf(&y),
+            Arg::Buf(x),
+            i64_of(total),
+            i32_of(id),
+            i32_of(ih),
+            i32_of(iw),
+            i32_of(g.c),
+        ],
+    )?;
+    Ok(y)
 }
 
 pub(crate) fn max_pool_bwd(
@@ -34,15 +123,95 @@ pub(crate) fn max_pool_bwd(
     dy: &Buffer,
     g: PoolGeom,
 ) -> Result<Buffer> {
-    Err(not_ported("max_pool_bwd"))
+    let total = g.n * g.in_dims.iter().product::<usize>() * g.c;
+    let dx = rt.alloc(total)?;
+    let [id, ih, iw] = g.in_dims;
+    rt.launch(
+        &MAX_POOL_BWD,
+        LaunchCfg::elementwise(total),
+        &[
+            Arg::Buf(&dx),
+            Arg::Buf(x),
+            Arg::Buf(dy),
+            i64_of(total),
+            i32_of(id),
+            i32_of(ih),
+            i32_of(iw),
+            i32_of(g.c),
+        ],
+    )?;
+    Ok(dx)
 }
 
 pub(crate) fn global_avg_pool(rt: &dyn Runtime, x: &Buffer, g: VolGeom) -> Result<Buffer> {
-    Err(not_ported("global_avg_pool"))
+    let rows = g.voxels();
+    let chunks = rows.div_ceil(GAP_ROWS).max(1);
+    // One f64 per (sample, chunk, channel), stored as two f32 slots.
+    let partial = rt.alloc(2 * g.n * chunks * g.c)?;
+    let y = rt.alloc(g.n * g.c)?;
+    rt.launch(
+        &GAP_PARTIAL,
+        LaunchCfg::new([chunks as u32, g.n as u32, 1], [256, 1, 1], 0),
+        &[Arg::Buf(&partial), Arg::Buf(x), i64_of(rows), i32_of(g.c)],
+    )?;
+    rt.launch(
+        &GAP_FINAL,
+        LaunchCfg::linear(g.n * g.c, 128),
+        &[
+            Arg::Buf(&y),
+            Arg::Buf(&partial),
+            i32_of(chunks),
+            i32_of(g.c),
+            i32_of(g.n),
+            i64_of(rows),
+        ],
+    )?;
+    Ok(y)
 }
 
 pub(crate) fn global_avg_pool_bwd(rt: &dyn Runtime, dy: &Buffer, g: VolGeom) -> Result<Buffer> {
-    Err(not_ported("global_avg_pool_bwd"))
+    let total = g.len();
+    let dx = rt.alloc(total)?;
+    rt.launch(
+        &GAP_BWD,
+        LaunchCfg::elementwise(total),
+        &[
+            Arg::Buf(&dx),
+            Arg::Buf(dy),
+            i64_of(total),
+            i32_of(g.c),
+            i64_of(g.voxels()),
+        ],
+    )?;
+    Ok(dx)
+}
+
+/// Copies `width` columns of every row from `src` (row stride `src_stride`, first column
+/// `src_off`) to `dst` (row stride `dst_stride`, first column `dst_off`).
+#[allow(clippy::too_many_arguments)]
+fn copy_columns(
+    rt: &dyn Runtime,
+    dst: &Buffer,
+    src: &Buffer,
+    rows: usize,
+    width: usize,
+    (dst_stride, dst_off): (usize, usize),
+    (src_stride, src_off): (usize, usize),
+) -> Result<()> {
+    rt.launch(
+        &COPY_COLUMNS,
+        LaunchCfg::elementwise(rows * width),
+        &[
+            Arg::Buf(dst),
+            Arg::Buf(src),
+            i64_of(rows),
+            i32_of(width),
+            i32_of(dst_stride),
+            i32_of(dst_off),
+            i32_of(src_stride),
+            i32_of(src_off),
+        ],
+    )
 }
 
 pub(crate) fn concat_channels(
@@ -51,7 +220,14 @@ pub(crate) fn concat_channels(
     cs: &[usize],
     rows: usize,
 ) -> Result<Buffer> {
-    Err(not_ported("concat_channels"))
+    let total: usize = cs.iter().sum();
+    let y = rt.alloc(rows * total)?;
+    let mut off = 0;
+    for (p, &w) in parts.iter().zip(cs) {
+        copy_columns(rt, &y, p, rows, w, (total, off), (w, 0))?;
+        off += w;
+    }
+    Ok(y)
 }
 
 pub(crate) fn split_channels(
@@ -60,5 +236,14 @@ pub(crate) fn split_channels(
     cs: &[usize],
     rows: usize,
 ) -> Result<Vec<Buffer>> {
-    Err(not_ported("split_channels"))
+    let total: usize = cs.iter().sum();
+    let mut off = 0;
+    cs.iter()
+        .map(|&w| {
+            let part = rt.alloc(rows * w)?;
+            copy_columns(rt, &part, x, rows, w, (w, 0), (total, off))?;
+            off += w;
+            Ok(part)
+        })
+        .collect()
 }

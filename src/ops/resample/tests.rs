@@ -363,3 +363,149 @@ fn bad_shapes_and_ranges_are_errors() {
         );
     }
 }
+
+// ---- the emulator's kernels against the CPU code ----
+
+/// The emulator's backend.
+fn emu() -> &'static dyn crate::backend::Backend {
+    crate::backend::backend(Device::Emu).unwrap()
+}
+
+/// Runs `f` on uploaded copies of `inputs` on the emulator and downloads every result.
+fn on_emu(
+    inputs: &[&[f32]],
+    f: impl Fn(&dyn crate::backend::Backend, &[crate::backend::Buffer]) -> Vec<crate::backend::Buffer>,
+) -> Vec<Vec<f32>> {
+    let be = emu();
+    let bufs: Vec<_> = inputs.iter().map(|v| be.upload(v).unwrap()).collect();
+    f(be, &bufs)
+        .iter()
+        .map(|b| be.download(b).unwrap())
+        .collect()
+}
+
+fn bits(v: &[f32]) -> Vec<u32> {
+    v.iter().map(|x| x.to_bits()).collect()
+}
+
+#[test]
+fn emulator_upsample_matches_cpu_bitwise_on_odd_targets() {
+    let mut rng = Rng::new(61);
+    for (dims, out) in [
+        ([1, 3, 4, 5, 1], [5, 8, 9]),
+        ([2, 3, 2, 3, 2], [6, 3, 5]),
+        ([2, 4, 3, 1, 3], [7, 5, 1]),
+    ] {
+        let [n, d, h, w, c] = dims;
+        let g = UpsampleGeom {
+            n,
+            in_dims: [d, h, w],
+            out_dims: out,
+            c,
+        };
+        let (_, x) = random_volume(&mut rng, dims);
+        let dy = uniform(&mut rng, n * out.iter().product::<usize>() * c, -1.0, 1.0);
+        let run = || {
+            on_emu(&[&x, &dy], |be, b| {
+                vec![
+                    be.upsample_nearest(&b[0], g).unwrap(),
+                    be.upsample_nearest_bwd(&b[1], g).unwrap(),
+                ]
+            })
+        };
+        let got = run();
+        assert_eq!(
+            bits(&got[0]),
+            bits(&cpu::upsample(&x, g)),
+            "{dims:?} → {out:?}"
+        );
+        assert_eq!(
+            bits(&got[1]),
+            bits(&cpu::upsample_bwd(&dy, g)),
+            "{dims:?} bwd"
+        );
+        assert_eq!(got, run(), "{dims:?}: not reproducible");
+    }
+}
+
+#[test]
+fn emulator_max_pool_matches_cpu_bitwise_with_ties_and_odd_sizes() {
+    let mut rng = Rng::new(62);
+    for dims in [[1, 5, 4, 7, 1], [2, 3, 5, 4, 2], [2, 4, 2, 3, 3]] {
+        let [n, d, h, w, c] = dims;
+        let g = PoolGeom {
+            n,
+            in_dims: [d, h, w],
+            c,
+        };
+        // Four levels only, so most windows hold tied maxima; one NaN.
+        let (shape, mut x) = random_volume(&mut rng, dims);
+        x.iter_mut().for_each(|v| *v = (*v * 2.0).round());
+        x[shape.numel() / 3] = f32::NAN;
+        let dy = uniform(
+            &mut rng,
+            n * g.out_dims().iter().product::<usize>() * c,
+            -1.0,
+            1.0,
+        );
+        let got = on_emu(&[&x, &dy], |be, b| {
+            vec![
+                be.max_pool(&b[0], g).unwrap(),
+                be.max_pool_bwd(&b[0], &b[1], g).unwrap(),
+            ]
+        });
+        assert_eq!(bits(&got[0]), bits(&cpu::max_pool(&x, g)), "{dims:?}");
+        assert_eq!(
+            bits(&got[1]),
+            bits(&cpu::max_pool_bwd(&x, &dy, g)),
+            "{dims:?}"
+        );
+    }
+}
+
+#[test]
+fn emulator_global_avg_pool_and_channel_copies_match_cpu() {
+    let mut rng = Rng::new(63);
+    // Over one reduction chunk (1024 voxels) per sample, c = 1, 2 and over 256 channels.
+    for dims in [[2, 11, 10, 13, 1], [1, 3, 5, 7, 2], [2, 2, 3, 1, 300]] {
+        let g = VolGeom::from5(dims);
+        let (_, x) = random_volume(&mut rng, dims);
+        let dy = uniform(&mut rng, g.n * g.c, -1.0, 1.0);
+        let run = || {
+            on_emu(&[&x, &dy], |be, b| {
+                vec![
+                    be.global_avg_pool(&b[0], g).unwrap(),
+                    be.global_avg_pool_bwd(&b[1], g).unwrap(),
+                ]
+            })
+        };
+        let got = run();
+        let want: Vec<f64> = cpu::global_avg_pool(&x, g)
+            .iter()
+            .map(|&v| v as f64)
+            .collect();
+        crate::ops::testing::assert_close(&format!("{dims:?}"), &got[0], &want, 1e-6);
+        assert_eq!(bits(&got[1]), bits(&cpu::global_avg_pool_bwd(&dy, g)));
+        assert_eq!(got, run(), "{dims:?}: not reproducible");
+    }
+    let rows = 2 * 3 * 5;
+    let cs = [1, 4, 2];
+    let parts: Vec<Vec<f32>> = cs
+        .iter()
+        .map(|&c| uniform(&mut rng, rows * c, -1.0, 1.0))
+        .collect();
+    let refs: Vec<&[f32]> = parts.iter().map(|p| p.as_slice()).collect();
+    let want = cpu::concat_channels(&refs, &cs, rows);
+    let got = on_emu(&refs, |be, b| {
+        let cat = be
+            .concat_channels(&b.iter().collect::<Vec<_>>(), &cs, rows)
+            .unwrap();
+        let mut out = be.split_channels(&cat, &cs, rows).unwrap();
+        out.insert(0, cat);
+        out
+    });
+    assert_eq!(bits(&got[0]), bits(&want));
+    for (got, part) in got[1..].iter().zip(&parts) {
+        assert_eq!(bits(got), bits(part));
+    }
+}
