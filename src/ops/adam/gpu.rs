@@ -1,20 +1,21 @@
-//! Launches of `kernels/adam.cu` (CUDA GPU and emulator). NOT YET PORTED: placeholder.
+//! Launches of `kernels/adam.cu` (CUDA GPU and emulator): the elementwise Adam update, bitwise
+//! equal to the CPU's.
 
-#![allow(unused_variables, clippy::too_many_arguments)]
-
-use crate::backend::gpu::{KernelSig, Runtime};
+use crate::backend::gpu::{Arg, KernelSig, LaunchCfg, Param::*, Runtime};
 use crate::backend::{AdamStep, Buffer};
-use crate::error::{Error, Result};
+use crate::error::Result;
+
+const FAMILY: &str = "adam";
+pub(crate) const ADAM: KernelSig = KernelSig {
+    family: FAMILY,
+    name: "vf_adam",
+    params: &[
+        PtrF32, PtrF32, PtrF32, PtrF32, PtrF32, PtrF32, PtrF32, I64, F32, F32, F32, F32,
+    ],
+};
 
 /// This family's kernels, for the launch table.
-pub(crate) static KERNELS: &[&KernelSig] = &[];
-
-fn not_ported(op: &'static str) -> Error {
-    Error::Kernel {
-        kernel: op,
-        msg: "not ported to the GPU yet".into(),
-    }
-}
+pub(crate) static KERNELS: &[&KernelSig] = &[&ADAM];
 
 pub(crate) fn update(
     rt: &dyn Runtime,
@@ -24,5 +25,25 @@ pub(crate) fn update(
     v: &Buffer,
     step: AdamStep,
 ) -> Result<(Buffer, Buffer, Buffer)> {
-    Err(not_ported("update"))
+    let len = param.len();
+    let (po, mo, vo) = (rt.alloc(len)?, rt.alloc(len)?, rt.alloc(len)?);
+    rt.launch(
+        &ADAM,
+        LaunchCfg::elementwise(len),
+        &[
+            Arg::Buf(&po),
+            Arg::Buf(&mo),
+            Arg::Buf(&vo),
+            Arg::Buf(param),
+            Arg::Buf(grad),
+            Arg::Buf(m),
+            Arg::Buf(v),
+            Arg::I64(len as i64),
+            Arg::F32(step.lr_t),
+            Arg::F32(step.beta1),
+            Arg::F32(step.beta2),
+            Arg::F32(step.eps),
+        ],
+    )?;
+    Ok((po, mo, vo))
 }

@@ -51,7 +51,8 @@ pub fn adam_update(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tensor::Device;
+    use crate::ops::testing::uniform;
+    use crate::tensor::{Device, Rng};
 
     #[test]
     fn adam_update_matches_hand_computed_values() {
@@ -81,5 +82,39 @@ mod tests {
         let bad = Tensor::zeros([3], d).unwrap();
         let e = adam_update(&p, &bad, &m, &v, s).unwrap_err().to_string();
         assert!(e.contains("adam") && e.contains("gradient [3]"), "{e}");
+    }
+
+    #[test]
+    fn emulator_update_is_bitwise_equal_to_cpu() {
+        let mut rng = Rng::new(9);
+        let len = 1037;
+        let p = uniform(&mut rng, len, -2.0, 2.0);
+        let mut g = uniform(&mut rng, len, -3.0, 3.0);
+        let m = uniform(&mut rng, len, -0.5, 0.5);
+        let mut v = uniform(&mut rng, len, 0.0, 1.0);
+        // Zero gradients and second moments (the ε-only denominator).
+        g[..10].fill(0.0);
+        v[5..15].fill(0.0);
+        let s = AdamStep {
+            lr_t: 3e-4,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-7,
+        };
+        let run = |d: Device| {
+            let t = |x: &[f32]| Tensor::from_vec(x.to_vec(), [len], d).unwrap();
+            let (p1, m1, v1) = adam_update(&t(&p), &t(&g), &t(&m), &t(&v), s).unwrap();
+            [p1, m1, v1].map(|t| {
+                t.to_vec()
+                    .unwrap()
+                    .iter()
+                    .map(|v| v.to_bits())
+                    .collect::<Vec<_>>()
+            })
+        };
+        assert_eq!(run(Device::Cpu), run(Device::Emu));
+        let e = Tensor::zeros([0], Device::Emu).unwrap();
+        let (p0, _, _) = adam_update(&e, &e, &e, &e, s).unwrap();
+        assert_eq!(p0.numel(), 0);
     }
 }

@@ -1,21 +1,51 @@
-//! Launches of `kernels/dense.cu` (CUDA GPU and emulator). NOT YET PORTED: placeholder.
+//! Launches of `kernels/dense.cu` (CUDA GPU and emulator): the shared-memory tiled matrix
+//! product with either operand transposed.
 
-#![allow(unused_variables, clippy::too_many_arguments)]
-
-use crate::backend::gpu::{KernelSig, Runtime};
+use crate::backend::gpu::launch::size_i32;
+use crate::backend::gpu::{Arg, KernelSig, LaunchCfg, Param::*, Runtime};
 use crate::backend::{Buffer, MatmulGeom};
 use crate::error::{Error, Result};
 
-/// This family's kernels, for the launch table.
-pub(crate) static KERNELS: &[&KernelSig] = &[];
+const FAMILY: &str = "dense";
+pub(crate) const MATMUL: KernelSig = KernelSig {
+    family: FAMILY,
+    name: "vf_matmul",
+    params: &[PtrF32, PtrF32, PtrF32, I32, I32, I32, I32, I32],
+};
 
-fn not_ported(op: &'static str) -> Error {
-    Error::Kernel {
-        kernel: op,
-        msg: "not ported to the GPU yet".into(),
-    }
-}
+/// This family's kernels, for the launch table.
+pub(crate) static KERNELS: &[&KernelSig] = &[&MATMUL];
+
+/// Rows and columns of the output tile of one block (`kMmTile`).
+const TILE: usize = 32;
 
 pub(crate) fn matmul(rt: &dyn Runtime, a: &Buffer, b: &Buffer, g: MatmulGeom) -> Result<Buffer> {
-    Err(not_ported("matmul"))
+    let name = MATMUL.name;
+    let c = rt.alloc(g.m * g.n)?;
+    if g.m == 0 || g.n == 0 {
+        return Ok(c);
+    }
+    let row_tiles = g.m.div_ceil(TILE);
+    if row_tiles > 65_535 {
+        return Err(Error::Kernel {
+            kernel: name,
+            msg: format!("m = {} exceeds the grid's 65,535 row tiles", g.m),
+        });
+    }
+    let col_tiles = size_i32(name, "column tiles", g.n.div_ceil(TILE))?;
+    rt.launch(
+        &MATMUL,
+        LaunchCfg::new([col_tiles as u32, row_tiles as u32, 1], [16, 16, 1], 0),
+        &[
+            Arg::Buf(&c),
+            Arg::Buf(a),
+            Arg::Buf(b),
+            Arg::I32(size_i32(name, "m", g.m)?),
+            Arg::I32(size_i32(name, "k", g.k)?),
+            Arg::I32(size_i32(name, "n", g.n)?),
+            Arg::I32(g.trans_a as i32),
+            Arg::I32(g.trans_b as i32),
+        ],
+    )?;
+    Ok(c)
 }

@@ -2,7 +2,9 @@
 
 use super::*;
 use crate::autograd::Tape;
-use crate::ops::testing::{Check, assert_close, assert_close_f32, check_op, load_fixture, uniform};
+use crate::ops::testing::{
+    Check, assert_close, assert_close_f32, check_op, load_fixture, test_devices, uniform,
+};
 use crate::tensor::{Device, Rng};
 
 /// `(y, mean, var)` in `f64` for `x [n, s, c]`, per channel or per (sample, channel).
@@ -85,9 +87,12 @@ fn statistics_match_reference_and_are_detached() {
     let mut rng = Rng::new(5);
     let dims = [3, 3, 5, 7, 4];
     let x = uniform(&mut rng, dims.iter().product(), -1.0, 3.0);
-    for per_sample in [false, true] {
+    for (per_sample, device) in [false, true]
+        .into_iter()
+        .flat_map(|p| test_devices().into_iter().map(move |d| (p, d)))
+    {
         let tape = Tape::new();
-        let xt = tape.watch(&Tensor::from_vec(x.clone(), dims, Device::Cpu).unwrap());
+        let xt = tape.watch(&Tensor::from_vec(x.clone(), dims, device).unwrap());
         let (y, mean, var) = normalize(&xt, None, None, 1e-3, per_sample).unwrap();
         assert!(y.is_tracked() && !mean.is_tracked() && !var.is_tracked());
         let want = if per_sample { vec![3, 4] } else { vec![4] };
@@ -116,6 +121,9 @@ fn variance_is_accurate_far_from_zero() {
     let (_, _, want) = reference(&f64s(&x), None, None, [2, 125, 3], 0.0, false);
     let (_, var) = cpu::stats(&x, g);
     assert_close("var", &var, &want, 1e-5);
+    let emu = crate::backend::backend(Device::Emu).unwrap();
+    let (_, var) = emu.norm_stats(&emu.upload(&x).unwrap(), g).unwrap();
+    assert_close("emulator var", &emu.download(&var).unwrap(), &want, 1e-5);
 }
 
 #[test]
@@ -161,8 +169,14 @@ fn normalize_with_treats_statistics_as_constants() {
 
 /// Compares `normalize` and its gradients with a PyTorch fixture.
 fn check_fixture(name: &str, per_sample: bool, eps: f32) {
+    for device in test_devices() {
+        check_fixture_on(name, per_sample, eps, device);
+    }
+}
+
+fn check_fixture_on(name: &str, per_sample: bool, eps: f32, device: Device) {
     let f = load_fixture(name);
-    let t = |k: &str| Tensor::from_vec(f[k].1.clone(), f[k].0.clone(), Device::Cpu).unwrap();
+    let t = |k: &str| Tensor::from_vec(f[k].1.clone(), f[k].0.clone(), device).unwrap();
     let tape = Tape::new();
     let (x, gamma, beta) = (
         tape.watch(&t("x")),
@@ -172,7 +186,14 @@ fn check_fixture(name: &str, per_sample: bool, eps: f32) {
     let (y, mean, var) = normalize(&x, Some(&gamma), Some(&beta), eps, per_sample).unwrap();
     let loss = crate::ops::sum(&crate::ops::mul(&y, &t("r")).unwrap()).unwrap();
     let grads = tape.backward(&loss).unwrap();
-    let got = |k: &str, v: &Tensor| assert_close_f32(k, &v.to_vec().unwrap(), &f[k].1, 1e-5);
+    let got = |k: &str, v: &Tensor| {
+        assert_close_f32(
+            &format!("{device} {k}"),
+            &v.to_vec().unwrap(),
+            &f[k].1,
+            1e-5,
+        )
+    };
     got("y", &y);
     got("mean", &mean);
     got("var", &var);
@@ -268,4 +289,138 @@ fn bad_shapes_and_arguments_are_errors() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("empty"), "{e}");
+}
+
+/// Every output of the norm backend on `device` for `x [n, s, c]`: for BatchNorm and
+/// InstanceNorm, the statistics, `apply` with and without `γ`/`β`, and `backward` with and
+/// without batch statistics (each as a list of named arrays).
+fn backend_outputs(device: Device, [n, s, c]: [usize; 3], seed: u64) -> Vec<(String, Vec<f32>)> {
+    let be = crate::backend::backend(device).unwrap();
+    let mut rng = Rng::new(seed);
+    let len = n * s * c;
+    // An offset far from zero exercises the shifted sums.
+    let x: Vec<f32> = uniform(&mut rng, len, -1.0, 2.0)
+        .iter()
+        .map(|v| v + 40.0)
+        .collect();
+    let dy = uniform(&mut rng, len, -1.0, 1.0);
+    let gamma = uniform(&mut rng, c, 0.5, 1.5);
+    let beta = uniform(&mut rng, c, -1.0, 1.0);
+    let up = |v: &[f32]| be.upload(v).unwrap();
+    let down = |b: &crate::backend::Buffer| be.download(b).unwrap();
+    let (xb, dyb, gb, bb) = (up(&x), up(&dy), up(&gamma), up(&beta));
+    let eps = 1e-3;
+    let mut out = Vec::new();
+    for per_sample in [false, true] {
+        let g = NormGeom {
+            n,
+            s,
+            c,
+            per_sample,
+        };
+        let (m, v) = be.norm_stats(&xb, g).unwrap();
+        let tag = |what: &str| format!("{what} per_sample={per_sample}");
+        out.push((tag("mean"), down(&m)));
+        out.push((tag("var"), down(&v)));
+        for affine in [false, true] {
+            let (ga, ba) = if affine {
+                (Some(&gb), Some(&bb))
+            } else {
+                (None, None)
+            };
+            let y = be.norm_apply(&xb, &m, &v, ga, ba, eps, g).unwrap();
+            out.push((tag(&format!("y affine={affine}")), down(&y)));
+            for batch_stats in [false, true] {
+                let (dx, dg, db) = be
+                    .norm_bwd(&xb, &m, &v, ga, &dyb, eps, batch_stats, g)
+                    .unwrap();
+                let t = |w: &str| tag(&format!("{w} affine={affine} batch_stats={batch_stats}"));
+                out.push((t("dx"), down(&dx)));
+                out.push((t("dgamma"), down(&dg)));
+                out.push((t("dbeta"), down(&db)));
+            }
+        }
+    }
+    out
+}
+
+/// Odd geometries: one channel, c not dividing the 256-thread block, c above one block's 256
+/// channels, segments spanning several reduction chunks with a ragged last chunk.
+fn odd_geometries() -> Vec<[usize; 3]> {
+    vec![
+        [1, 7, 1],
+        [2, 2 * gpu::chunk_rows(1) + 37, 1],
+        [2, 3 * gpu::chunk_rows(3) + 17, 3],
+        [3, 29, 5],
+        [2, gpu::chunk_rows(300) + 11, 300],
+    ]
+}
+
+#[test]
+fn emulator_matches_cpu_on_odd_geometries() {
+    for (k, dims) in odd_geometries().into_iter().enumerate() {
+        let cpu = backend_outputs(Device::Cpu, dims, 10 + k as u64);
+        let emu = backend_outputs(Device::Emu, dims, 10 + k as u64);
+        for ((what, want), (_, got)) in cpu.iter().zip(&emu) {
+            let want: Vec<f64> = want.iter().map(|&v| v as f64).collect();
+            assert_close(&format!("{dims:?} {what}"), got, &want, 2e-6);
+        }
+    }
+}
+
+#[test]
+fn emulator_results_are_bitwise_reproducible() {
+    for (k, dims) in odd_geometries().into_iter().enumerate().skip(1).take(2) {
+        let a = backend_outputs(Device::Emu, dims, 20 + k as u64);
+        let b = backend_outputs(Device::Emu, dims, 20 + k as u64);
+        for ((what, a), (_, b)) in a.iter().zip(&b) {
+            let bits = |v: &[f32]| v.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(a), bits(b), "{dims:?} {what}");
+        }
+    }
+}
+
+#[test]
+fn elementwise_passes_walk_the_grid_stride_correctly() {
+    // Grids far smaller than the data, with strides that are not multiples of c or s, so each
+    // thread advances its (sample, channel) incrementally across channel and sample borders.
+    use crate::backend::emu::EmuRuntime;
+    use crate::backend::gpu::{LaunchCfg, Runtime};
+    let rt = EmuRuntime;
+    let mut rng = Rng::new(30);
+    for &([n, s, c], blocks, block) in &[
+        ([3, 13, 7], 1, 32),
+        ([2, 5, 3], 2, 32),
+        ([4, 1, 2], 1, 32),
+        ([2, 40, 1], 3, 64),
+    ] {
+        let len = n * s * c;
+        let x = uniform(&mut rng, len, -1.0, 2.0);
+        let dy = uniform(&mut rng, len, -1.0, 1.0);
+        let gamma = uniform(&mut rng, c, 0.5, 1.5);
+        let beta = uniform(&mut rng, c, -1.0, 1.0);
+        let cfg = LaunchCfg::new([blocks, 1, 1], [block, 1, 1], 0);
+        let up = |v: &[f32]| rt.upload(v).unwrap();
+        for per_sample in [false, true] {
+            let g = NormGeom {
+                n,
+                s,
+                c,
+                per_sample,
+            };
+            let (m, v) = cpu::stats(&x, g);
+            let want_y = cpu::apply(&x, &m, &v, Some(&gamma), Some(&beta), 1e-3, g);
+            let (want_dx, _, _) = cpu::backward(&x, &m, &v, Some(&gamma), &dy, 1e-3, true, g);
+            let (xb, mb, vb, gb, bb, dyb) =
+                (up(&x), up(&m), up(&v), up(&gamma), up(&beta), up(&dy));
+            let y =
+                gpu::apply_with(&rt, &xb, &mb, &vb, Some(&gb), Some(&bb), 1e-3, g, cfg).unwrap();
+            let (dx, _, _) =
+                gpu::backward_with(&rt, &xb, &mb, &vb, Some(&gb), &dyb, 1e-3, true, g, cfg)
+                    .unwrap();
+            let what = format!("{:?} grid {blocks}×{block}", g);
+            assert_eq!(rt.download(&y).unwrap(), want_y, "{what}: y");
+            assert_eq!(rt.download(&dx).unwrap(), want_dx, "{what}: dx");
+        }
+    }
 }
