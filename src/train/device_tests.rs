@@ -59,7 +59,10 @@ fn run(device: Device, size: usize, steps: usize) -> Step {
 
 fn assert_close(what: &str, got: &[f32], want: &[f32], tol: f64) {
     assert_eq!(got.len(), want.len(), "{what}: length");
-    let scale = want.iter().fold(0f64, |m, v| m.max(v.abs() as f64)).max(1e-20);
+    let scale = want
+        .iter()
+        .fold(0f64, |m, v| m.max(v.abs() as f64))
+        .max(1e-20);
     for (i, (g, w)) in got.iter().zip(want).enumerate() {
         let err = (*g as f64 - *w as f64).abs();
         assert!(
@@ -78,7 +81,12 @@ fn compare(device: Device, size: usize) {
         dev.loss,
         cpu.loss
     );
-    assert_close(&format!("{device} deformed"), &dev.deformed, &cpu.deformed, 1e-3);
+    assert_close(
+        &format!("{device} deformed"),
+        &dev.deformed,
+        &cpu.deformed,
+        1e-3,
+    );
     assert_eq!(dev.grads.len(), cpu.grads.len());
     for ((name, g), (cname, c)) in dev.grads.iter().zip(&cpu.grads) {
         assert_eq!(name, cname);

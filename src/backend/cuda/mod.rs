@@ -309,7 +309,9 @@ impl Runtime for CudaRuntime {
 
 /// GPU `ordinal`'s runtime and backend, opened once; the error (kept) says why it is
 /// unavailable.
-fn opened(ordinal: usize) -> std::result::Result<(&'static CudaRuntime, &'static GpuBackend), Error> {
+fn opened(
+    ordinal: usize,
+) -> std::result::Result<(&'static CudaRuntime, &'static GpuBackend), Error> {
     type Slot = std::result::Result<(&'static CudaRuntime, &'static GpuBackend), String>;
     static OPENED: OnceLock<Mutex<HashMap<usize, Slot>>> = OnceLock::new();
     let mut map = OPENED

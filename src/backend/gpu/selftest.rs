@@ -50,8 +50,8 @@ pub(crate) static KERNELS: &[&KernelSig] = &[
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::backend::gpu::{Arg, LaunchCfg, Runtime};
     use crate::backend::emu::EmuRuntime;
+    use crate::backend::gpu::{Arg, LaunchCfg, Runtime};
     use crate::tensor::Rng;
 
     /// The runtimes to test: the emulator, and GPU 0 when one is usable.
