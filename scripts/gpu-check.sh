@@ -55,7 +55,7 @@ run)
   fi
   if [ -x .gpu/gpu-ops-bench ]; then
     echo "== benches"
-    VOXFLOW_BENCH_DEVICE=cuda:0 .gpu/gpu-ops-bench --bench 2>&1 | grep -E 'time:|thrpt:|^[a-z_0-9/]+ ' || true
+    VOXFLOW_BENCH_DEVICE=cuda:0 .gpu/gpu-ops-bench --bench ${BENCH_FILTER:-} 2>&1 | grep -E 'time:|thrpt:|^[a-z_0-9/]+ ' || true
   fi
   exit $rc
   ;;

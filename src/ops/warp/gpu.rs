@@ -1,20 +1,72 @@
-//! Launches of `kernels/warp.cu` (CUDA GPU and emulator). NOT YET PORTED: placeholder.
+//! Launches of `kernels/warp.cu` (CUDA GPU and emulator): cumulative sum, affine grid and its
+//! gradient, trilinear sampling and its gradients (the image gradient through deterministic
+//! 64-bit fixed-point integer atomics; see the kernel file).
 
-#![allow(unused_variables, clippy::too_many_arguments)]
+use crate::backend::gpu::{Arg, KernelSig, LaunchCfg, Param::*, Runtime};
+use crate::backend::{Buffer, Padding, SampleGeom, VolGeom};
+use crate::error::Result;
+use crate::ops::{elementwise, loss};
 
-use crate::backend::gpu::{KernelSig, Runtime};
-use crate::backend::{Buffer, SampleGeom, VolGeom};
-use crate::error::{Error, Result};
+const FAMILY: &str = "warp";
+pub(crate) const CUMSUM: KernelSig = KernelSig {
+    family: FAMILY,
+    name: "vf_cumsum",
+    params: &[PtrF32, PtrF32, I64, I32, I64, I32],
+};
+pub(crate) const AFFINE: KernelSig = KernelSig {
+    family: FAMILY,
+    name: "vf_affine_grid",
+    params: &[PtrF32, PtrF32, PtrF32, I64, I64, F32, F32, F32],
+};
+pub(crate) const AFFINE_BWD_PARTIAL: KernelSig = KernelSig {
+    family: FAMILY,
+    name: "vf_affine_grid_bwd_partial",
+    params: &[PtrF32, PtrF32, PtrF32, PtrF32, PtrF32, I64, F32, F32, F32],
+};
+pub(crate) const AFFINE_BWD_FINAL: KernelSig = KernelSig {
+    family: FAMILY,
+    name: "vf_affine_grid_bwd_final",
+    params: &[PtrF32, PtrF32, I32, I32],
+};
+pub(crate) const SAMPLE: KernelSig = KernelSig {
+    family: FAMILY,
+    name: "vf_grid_sample",
+    params: &[PtrF32, PtrF32, PtrF32, I64, I64, I32, I32, I32, I32, I32],
+};
+pub(crate) const SAMPLE_BWD_COORDS: KernelSig = KernelSig {
+    family: FAMILY,
+    name: "vf_grid_sample_bwd_coords",
+    params: &[
+        PtrF32, PtrF32, PtrF32, PtrF32, I64, I64, I32, I32, I32, I32, I32,
+    ],
+};
+pub(crate) const SAMPLE_SCATTER: KernelSig = KernelSig {
+    family: FAMILY,
+    name: "vf_grid_sample_scatter",
+    params: &[
+        PtrU64, PtrF32, PtrF32, PtrF32, I64, I64, I32, I32, I32, I32, I32,
+    ],
+};
+pub(crate) const FIXED_TO_FLOAT: KernelSig = KernelSig {
+    family: FAMILY,
+    name: "vf_fixed_to_float",
+    params: &[PtrF32, PtrU64, PtrF32, I64],
+};
 
 /// This family's kernels, for the launch table.
-pub(crate) static KERNELS: &[&KernelSig] = &[];
+pub(crate) static KERNELS: &[&KernelSig] = &[
+    &CUMSUM,
+    &AFFINE,
+    &AFFINE_BWD_PARTIAL,
+    &AFFINE_BWD_FINAL,
+    &SAMPLE,
+    &SAMPLE_BWD_COORDS,
+    &SAMPLE_SCATTER,
+    &FIXED_TO_FLOAT,
+];
 
-fn not_ported(op: &'static str) -> Error {
-    Error::Kernel {
-        kernel: op,
-        msg: "not ported to the GPU yet".into(),
-    }
-}
+/// Points per partial of the `dtheta` reduction (`kAffPoints` in the kernel).
+const AFFINE_POINTS: usize = 4096;
 
 pub(crate) fn cumsum(
     rt: &dyn Runtime,
@@ -23,7 +75,22 @@ pub(crate) fn cumsum(
     axis: usize,
     reverse: bool,
 ) -> Result<Buffer> {
-    Err(not_ported("cumsum"))
+    let outer = g.n * g.dims[..axis].iter().product::<usize>();
+    let inner = g.dims[axis + 1..].iter().product::<usize>() * g.c;
+    let y = rt.alloc(x.len())?;
+    rt.launch(
+        &CUMSUM,
+        LaunchCfg::elementwise(outer * inner),
+        &[
+            Arg::Buf(&y),
+            Arg::Buf(x),
+            Arg::I64(outer as i64),
+            Arg::I32(g.dims[axis] as i32),
+            Arg::I64(inner as i64),
+            Arg::I32(reverse as i32),
+        ],
+    )?;
+    Ok(y)
 }
 
 pub(crate) fn affine_grid(
@@ -33,7 +100,23 @@ pub(crate) fn affine_grid(
     centre: [f32; 3],
     g: VolGeom,
 ) -> Result<Buffer> {
-    Err(not_ported("affine_grid"))
+    let points = g.n * g.voxels();
+    let y = rt.alloc(grid.len())?;
+    rt.launch(
+        &AFFINE,
+        LaunchCfg::elementwise(points),
+        &[
+            Arg::Buf(&y),
+            Arg::Buf(grid),
+            Arg::Buf(theta),
+            Arg::I64(g.voxels() as i64),
+            Arg::I64(points as i64),
+            Arg::F32(centre[0]),
+            Arg::F32(centre[1]),
+            Arg::F32(centre[2]),
+        ],
+    )?;
+    Ok(y)
 }
 
 pub(crate) fn affine_grid_bwd(
@@ -44,7 +127,58 @@ pub(crate) fn affine_grid_bwd(
     centre: [f32; 3],
     g: VolGeom,
 ) -> Result<(Buffer, Buffer)> {
-    Err(not_ported("affine_grid_bwd"))
+    let blocks = g.voxels().div_ceil(AFFINE_POINTS).max(1);
+    let dgrid = rt.alloc(grid.len())?;
+    // One f64 per (sample, block, entry): two f32 slots each.
+    let partial = rt.alloc(2 * g.n * blocks * 12)?;
+    let dtheta = rt.alloc(g.n * 12)?;
+    rt.launch(
+        &AFFINE_BWD_PARTIAL,
+        LaunchCfg::new([blocks as u32, g.n as u32, 1], [256, 1, 1], 0),
+        &[
+            Arg::Buf(&dgrid),
+            Arg::Buf(&partial),
+            Arg::Buf(grid),
+            Arg::Buf(theta),
+            Arg::Buf(dy),
+            Arg::I64(g.voxels() as i64),
+            Arg::F32(centre[0]),
+            Arg::F32(centre[1]),
+            Arg::F32(centre[2]),
+        ],
+    )?;
+    rt.launch(
+        &AFFINE_BWD_FINAL,
+        LaunchCfg::linear(g.n * 12, 64),
+        &[
+            Arg::Buf(&dtheta),
+            Arg::Buf(&partial),
+            Arg::I32(blocks as i32),
+            Arg::I32(g.n as i32),
+        ],
+    )?;
+    Ok((dgrid, dtheta))
+}
+
+/// The sampling kernels' shared trailing arguments.
+fn sample_args(g: &SampleGeom) -> [Arg<'static>; 7] {
+    let vout = g.out_dims.iter().product::<usize>();
+    [
+        Arg::I64(vout as i64),
+        Arg::I64((g.n * vout) as i64),
+        Arg::I32(g.in_dims[0] as i32),
+        Arg::I32(g.in_dims[1] as i32),
+        Arg::I32(g.in_dims[2] as i32),
+        Arg::I32(g.c as i32),
+        Arg::I32(match g.padding {
+            Padding::Border => 0,
+            Padding::Zeros => 1,
+        }),
+    ]
+}
+
+fn voxels(g: &SampleGeom) -> usize {
+    g.n * g.out_dims.iter().product::<usize>()
 }
 
 pub(crate) fn grid_sample(
@@ -53,7 +187,11 @@ pub(crate) fn grid_sample(
     coords: &Buffer,
     g: SampleGeom,
 ) -> Result<Buffer> {
-    Err(not_ported("grid_sample"))
+    let out = rt.alloc(voxels(&g) * g.c)?;
+    let mut args = vec![Arg::Buf(&out), Arg::Buf(img), Arg::Buf(coords)];
+    args.extend(sample_args(&g));
+    rt.launch(&SAMPLE, LaunchCfg::elementwise(voxels(&g)), &args)?;
+    Ok(out)
 }
 
 pub(crate) fn grid_sample_bwd(
@@ -63,5 +201,42 @@ pub(crate) fn grid_sample_bwd(
     dy: &Buffer,
     g: SampleGeom,
 ) -> Result<(Buffer, Buffer)> {
-    Err(not_ported("grid_sample_bwd"))
+    let dcoords = rt.alloc(coords.len())?;
+    let mut args = vec![
+        Arg::Buf(&dcoords),
+        Arg::Buf(img),
+        Arg::Buf(coords),
+        Arg::Buf(dy),
+    ];
+    args.extend(sample_args(&g));
+    rt.launch(
+        &SAMPLE_BWD_COORDS,
+        LaunchCfg::elementwise(voxels(&g)),
+        &args,
+    )?;
+
+    // The image gradient: fixed-point accumulation scaled by Σ|dy| (kept on the device).
+    let len = img.len();
+    let sabs = loss::gpu::l1(rt, dy)?;
+    let acc = elementwise::gpu::fill(rt, 2 * len, 0.0)?;
+    let mut args = vec![
+        Arg::Buf(&acc),
+        Arg::Buf(coords),
+        Arg::Buf(dy),
+        Arg::Buf(&sabs),
+    ];
+    args.extend(sample_args(&g));
+    rt.launch(&SAMPLE_SCATTER, LaunchCfg::elementwise(voxels(&g)), &args)?;
+    let dimg = rt.alloc(len)?;
+    rt.launch(
+        &FIXED_TO_FLOAT,
+        LaunchCfg::elementwise(len),
+        &[
+            Arg::Buf(&dimg),
+            Arg::Buf(&acc),
+            Arg::Buf(&sabs),
+            Arg::I64(len as i64),
+        ],
+    )?;
+    Ok((dimg, dcoords))
 }
