@@ -84,6 +84,14 @@ impl ParamStore {
         self.params.iter().map(|(k, v)| (k.as_str(), v))
     }
 
+    /// The device the parameters live on (the CPU for an empty store).
+    pub fn device(&self) -> crate::tensor::Device {
+        self.params
+            .values()
+            .next()
+            .map_or(crate::tensor::Device::Cpu, |p| p.value.device())
+    }
+
     /// Number of named tensors.
     pub fn len(&self) -> usize {
         self.params.len()

@@ -65,8 +65,9 @@ pub fn run_epoch(
     let mut sums = BTreeMap::new();
     let mut done = 0;
     let mut interrupted = false;
+    let device = store.device();
     while let Some(batch) = loader.next_batch() {
-        let batch = batch?;
+        let batch = batch?.to_device(device)?;
         let tape = Tape::new();
         let p = store.bind(&tape, true);
         let out = model.forward(&p, &inputs(&batch))?;
@@ -166,7 +167,7 @@ pub fn validate(
     let [d, h, w] = source.grid();
     let per = d * h * w;
     let run = |chunk: Vec<Pair>| -> TrainResult<(Batch, NetOutputs)> {
-        let batch = assemble(kind, chunk, source, with_affine)?;
+        let batch = assemble(kind, chunk, source, with_affine)?.to_device(store.device())?;
         let out = model.forward(&p, &inputs(&batch))?;
         Ok((batch, out))
     };

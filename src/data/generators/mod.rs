@@ -296,6 +296,22 @@ pub struct Batch {
     pub identity_affine: Option<Tensor>,
 }
 
+impl Batch {
+    /// The same batch with every tensor on `device` (the loader assembles batches on the CPU).
+    pub fn to_device(self, device: Device) -> crate::Result<Batch> {
+        let move_opt = |t: Option<Tensor>| t.map(|t| t.to_device(device)).transpose();
+        Ok(Batch {
+            pairs: self.pairs,
+            src: self.src.to_device(device)?,
+            tgt: self.tgt.to_device(device)?,
+            src_mask: move_opt(self.src_mask)?,
+            tgt_mask: move_opt(self.tgt_mask)?,
+            identity_gradient: self.identity_gradient.to_device(device)?,
+            identity_affine: move_opt(self.identity_affine)?,
+        })
+    }
+}
+
 fn stack(vols: &[Arc<Vec<f32>>], grid: [usize; 3]) -> DataResult<Tensor> {
     let per: usize = grid.iter().product();
     let mut data = Vec::with_capacity(per * vols.len());
