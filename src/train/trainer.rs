@@ -48,7 +48,8 @@ pub struct TrainSummary {
     pub session_dir: PathBuf,
 }
 
-fn device_of(cfg: &TrainConfig) -> Device {
+/// The device a configuration asks for (shared with `voxflow eval` and `show`).
+pub(crate) fn device_of(cfg: &TrainConfig) -> Device {
     match cfg.device {
         // Only the CPU backend is built today; `auto` picks it.
         DeviceChoice::Auto | DeviceChoice::Cpu => Device::Cpu,
@@ -197,11 +198,7 @@ pub fn train(opts: &TrainOptions) -> TrainResult<TrainSummary> {
     let mut start = 0;
     match &opts.weights {
         Some(w) => {
-            let path = if w.components().count() == 1 {
-                paths.checkpoints_dir().join(w)
-            } else {
-                w.clone()
-            };
+            let path = paths.resolve_checkpoint(w);
             let meta = load_checkpoint(&path, hash, &mut store, &mut adam)?;
             rng = meta.rng;
             pairs_gen.restore(meta.gen_state)?;
