@@ -305,14 +305,18 @@ fn eval_show_and_inspect_a_trained_session() {
         let s = n.to_string();
         let mut out = String::new();
         for (i, c) in s.chars().enumerate() {
-            if i > 0 && (s.len() - i) % 3 == 0 {
+            if i > 0 && (s.len() - i).is_multiple_of(3) {
                 out.push(',');
             }
             out.push(c);
         }
         out
     };
-    let params = format!("{} parameters ({} trainable)", commas(total), commas(trainable));
+    let params = format!(
+        "{} parameters ({} trainable)",
+        commas(total),
+        commas(trainable)
+    );
     let out = stdout(&voxflow(&[
         "inspect",
         dir.join("builder.toml").to_str().unwrap(),

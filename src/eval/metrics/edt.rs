@@ -8,9 +8,9 @@
 //! linear in the number of voxels, so the whole transform is `O(D·H·W)` with no dependence on
 //! the distances involved; lines are independent and run in parallel (rayon).
 //!
-//! Passes run along z, then y, then x. The z pass reads the input lines (strided in memory)
-//! one `[z]` plane of `x` lines at a time into a per-`y` buffer and scatters them back; the y
-//! and x passes work in place within each z slice or row.
+//! Passes run along z, then y, then x. The z pass works per `y` on the xz-plane (gathered row
+//! by row, written back as whole rows); the y and x passes work in place within each z slice
+//! or row.
 
 use rayon::prelude::*;
 
@@ -110,23 +110,27 @@ pub fn squared_edt(features: &[bool], dims: [usize; 3], spacing: [f64; 3]) -> Ve
         return dist;
     }
     let [sx, sy, sz] = spacing;
-    // Pass 1, along z: per y, the lines of all x, computed into a plane [x][z].
+    // Pass 1, along z: per y, the x lines of the xz-plane are gathered row by row (contiguous
+    // reads), transformed, and written to a plane in [z][x] order, so the scatter below copies
+    // whole rows.
     let planes: Vec<Vec<f64>> = (0..h)
         .into_par_iter()
         .map_init(
-            || Scratch::new(d),
-            |sc, y| {
-                let mut plane = vec![0.0; w * d];
-                for x in 0..w {
-                    for z in 0..d {
-                        sc.f[z] = if features[(z * h + y) * w + x] {
-                            0.0
-                        } else {
-                            f64::INFINITY
-                        };
+            || (Scratch::new(d), vec![0.0f64; w * d]),
+            |(sc, lines), y| {
+                for z in 0..d {
+                    let row = &features[(z * h + y) * w..(z * h + y + 1) * w];
+                    for (x, &f) in row.iter().enumerate() {
+                        lines[x * d + z] = if f { 0.0 } else { f64::INFINITY };
                     }
+                }
+                let mut plane = vec![0.0; d * w];
+                for x in 0..w {
+                    sc.f[..d].copy_from_slice(&lines[x * d..(x + 1) * d]);
                     sc.transform(d, sz);
-                    plane[x * d..(x + 1) * d].copy_from_slice(&sc.out[..d]);
+                    for (z, &v) in sc.out[..d].iter().enumerate() {
+                        plane[z * w + x] = v;
+                    }
                 }
                 plane
             },
@@ -135,10 +139,8 @@ pub fn squared_edt(features: &[bool], dims: [usize; 3], spacing: [f64; 3]) -> Ve
     dist.par_chunks_mut(h * w)
         .enumerate()
         .for_each(|(z, slice)| {
-            for (y, plane) in planes.iter().enumerate() {
-                for x in 0..w {
-                    slice[y * w + x] = plane[x * d + z];
-                }
+            for (row, plane) in slice.chunks_exact_mut(w).zip(&planes) {
+                row.copy_from_slice(&plane[z * w..(z + 1) * w]);
             }
         });
     drop(planes);
@@ -228,11 +230,12 @@ mod tests {
     fn a_single_point_gives_anisotropic_distances_and_no_feature_gives_infinity() {
         let dims = [3, 4, 5];
         let mut f = vec![false; 60];
-        f[(1 * 4 + 2) * 5 + 3] = true; // z 1, y 2, x 3
+        let at = |z: usize, y: usize, x: usize| (z * 4 + y) * 5 + x;
+        f[at(1, 2, 3)] = true;
         let d = squared_edt(&f, dims, [0.5, 2.0, 3.0]);
         // voxel z 0, y 0, x 0: dx = 3·0.5, dy = 2·2, dz = 1·3.
         assert_eq!(d[0], 1.5f64.powi(2) + 4.0f64.powi(2) + 9.0);
-        assert_eq!(d[(1 * 4 + 2) * 5 + 3], 0.0);
+        assert_eq!(d[at(1, 2, 3)], 0.0);
         assert!(
             squared_edt(&[false; 60], dims, [1.0; 3])
                 .iter()
