@@ -57,6 +57,16 @@ fn make_session(root: &Path, data: &Path, name: &str, nf: usize) {
     c.save(&paths.config()).unwrap();
 }
 
+fn ctx_options(root: &Path) -> InferenceOptions {
+    InferenceOptions {
+        session: "tiny".into(),
+        sessions_dir: Some(root.to_path_buf()),
+        weights: "chkpt_02.safetensors".into(),
+        device: None,
+        gpu_id: None,
+    }
+}
+
 fn voxflow(args: &[&str]) -> Output {
     let out = Command::new(env!("CARGO_BIN_EXE_voxflow"))
         .args(args)
@@ -168,17 +178,7 @@ fn eval_show_and_inspect_a_trained_session() {
     );
 
     // The values are the network's: recompute some of them with the library.
-    let ctx = EvalContext::open(
-        &InferenceOptions {
-            session: "tiny".into(),
-            sessions_dir: Some(root.clone()),
-            weights: "chkpt_02.safetensors".into(),
-            device: None,
-            gpu_id: None,
-        },
-        &mut Logger::console(),
-    )
-    .unwrap();
+    let ctx = EvalContext::open(&ctx_options(&root), &mut Logger::console()).unwrap();
     for (pair, row) in pairs.iter().zip(&table.rows) {
         let col = |c: &str| row.values[table.columns.iter().position(|x| x == c).unwrap()];
         let (batch, out) = ctx.run(pair).unwrap();
@@ -196,6 +196,20 @@ fn eval_show_and_inspect_a_trained_session() {
         assert!(col("hd95") <= col("hausdorff") && col("msd") <= col("hausdorff"));
         assert!(col("dice_1mm") > 0.3 && col("dice_1mm") <= 1.0);
     }
+
+    // Scoring the validation set reproduces the trainer's last validation Dice (it validates
+    // on the first `val_steps` = 1 pair of the same single pass).
+    let val = voxflow::eval::evaluate(&voxflow::eval::EvalOptions {
+        inference: ctx_options(&root),
+        set: voxflow::session::IdSet::Val,
+    })
+    .unwrap();
+    let h = voxflow::session::TrainingHistory::load(&dir.join("training_history.json")).unwrap();
+    let last = |k: &str| h.series(k).unwrap().last().copied().flatten().unwrap();
+    let vcol = |c: &str| val.table.column(c).unwrap()[0];
+    assert!((vcol("dice") - last("val_dice")).abs() < 1e-12);
+    assert!((vcol("dice_before") - last("val_dice_before")).abs() < 1e-12);
+    assert_eq!(val.path, dir.join("scores/val_scores.csv"));
 
     // ---- show
     let show_dir = root.join("shown");

@@ -61,7 +61,8 @@ pub struct ShowArgs {
     /// Source scan id (paired as the session's generator pairs it), or SRC->TGT.
     #[arg(long)]
     pub id: String,
-    /// Output directory (default <session>/show/<src>_to_<tgt>/).
+    /// Output directory (default <session>/show/<src>/, or <src>_to_<tgt>/ for explicit pairs
+    /// and the luna generators).
     #[arg(long)]
     pub out: Option<PathBuf>,
 }

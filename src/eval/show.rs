@@ -1,8 +1,8 @@
 //! `voxflow show NAME --weights chkpt_XX.safetensors --id ID [--out DIR]`: one registration
 //! drawn and exported.
 //!
-//! Writes into `DIR` (default `<session>/show/<src>_to_<tgt>/`), with `XX` the checkpoint's
-//! epoch:
+//! Writes into `DIR` (default `<session>/show/<src>/` for a source registered to the atlas,
+//! else `<session>/show/<src>_to_<tgt>/`), with `XX` the checkpoint's epoch:
 //! - the observation figures of SPEC section 8 ([`write_observations`]): `src_XX.png`,
 //!   `tgt_XX.png`, `pred_XX.png`, `grad_{x,y,z}_XX.png`, `pred_seg_XX.png` (with masks) and
 //!   `overview_XX.png`;
@@ -39,7 +39,7 @@ pub struct ShowOptions {
     pub inference: InferenceOptions,
     /// A source scan id, or `SRC->TGT`.
     pub id: String,
-    /// Output directory (default `<session>/show/<src>_to_<tgt>/`).
+    /// Output directory (default `<session>/show/<src>/` or `<session>/show/<src>_to_<tgt>/`).
     pub out: Option<PathBuf>,
 }
 
@@ -137,10 +137,12 @@ pub fn show(opts: &ShowOptions) -> EvalResult<ShowReport> {
         None
     };
     let dir = opts.out.clone().unwrap_or_else(|| {
-        ctx.paths
-            .dir()
-            .join("show")
-            .join(format!("{}_to_{}", safe(&pair.src), safe(&pair.tgt)))
+        let name = if ctx.config.generator.uses_atlas() && !opts.id.contains("->") {
+            safe(&pair.src)
+        } else {
+            format!("{}_to_{}", safe(&pair.src), safe(&pair.tgt))
+        };
+        ctx.paths.dir().join("show").join(name)
     });
     write_observations(
         &dir,
