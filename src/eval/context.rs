@@ -194,9 +194,10 @@ impl EvalContext {
         Ok(warp_with_grid(&t, grid, self.padding())?.to_vec()?)
     }
 
-    /// The lung-mask labels of scan `id` (see [`ScanLabels`]).
+    /// The lung-mask labels of scan `id` (see [`ScanLabels`]). The mask is read with its image
+    /// and must share its grid, as in training.
     pub fn labels(&self, id: &str) -> EvalResult<ScanLabels> {
-        let raw = self.dataset().load_mask(id)?;
+        let (_, raw) = self.dataset().load_pair(id)?;
         let iso = resample_to_spacing(&raw, [1.0; 3], Interp::Nearest)?;
         let grid = resize_to_grid(&iso, self.grid(), Interp::Nearest)?;
         Ok(ScanLabels { grid, iso })

@@ -121,13 +121,12 @@ fn score_pair(
         sdl,
         dice(&src_bin, &tgt_bin),
     ];
+    // Every label of this pair's masks (the table keeps the columns only when the set holds
+    // more than one label; a label found in neither mask of a pair is absent here).
     let mut per_label = vec![];
-    let found = labels(&[&src_l.grid.data, &tgt_l.grid.data]);
-    if found.len() > 1 {
-        for l in found {
-            let warped_l = ctx.warp(&indicator(&src_l.grid.data, l), &out.grid)?;
-            per_label.push((l, dice(&warped_l, &indicator(&tgt_l.grid.data, l))));
-        }
+    for l in labels(&[&src_l.grid.data, &tgt_l.grid.data]) {
+        let warped_l = ctx.warp(&indicator(&src_l.grid.data, l), &out.grid)?;
+        per_label.push((l, dice(&warped_l, &indicator(&tgt_l.grid.data, l))));
     }
     // Back to 1 mm: the soft warped mask carries the target's network-grid geometry.
     let on_grid = with_geometry(&tgt_l.grid, soft, Path::new(&pair.tgt))?;
@@ -142,7 +141,7 @@ fn score_pair(
 }
 
 /// Builds the table: base columns, one Dice column per label found in any sample (when there
-/// is more than one label), then `dice_1mm`.
+/// is more than one label in all), then `dice_1mm`.
 fn table_of(samples: &[SampleScores], masks: bool) -> EvalResult<ScoreTable> {
     let base: &[&str] = if masks { &BASE_COLUMNS } else { &IMAGE_COLUMNS };
     let mut all: Vec<f32> = samples
@@ -151,6 +150,9 @@ fn table_of(samples: &[SampleScores], masks: bool) -> EvalResult<ScoreTable> {
         .collect();
     all.sort_by(f32::total_cmp);
     all.dedup();
+    if all.len() < 2 {
+        all.clear();
+    }
     let mut columns: Vec<String> = base.iter().map(|s| s.to_string()).collect();
     columns.extend(all.iter().map(|&l| label_column(l)));
     if masks {
@@ -235,4 +237,65 @@ pub fn evaluate(opts: &EvalOptions) -> EvalResult<EvalReport> {
         table,
         summary,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(id: &str, per_label: Vec<(f32, f64)>) -> SampleScores {
+        SampleScores {
+            id: id.into(),
+            base: (0..10).map(|i| i as f64 / 10.0).collect(),
+            per_label,
+            dice_1mm: Some(0.75),
+        }
+    }
+
+    #[test]
+    fn label_columns_are_the_union_and_an_absent_label_scores_one() {
+        let t = table_of(
+            &[
+                sample("a->x", vec![(3.0, 0.5), (4.0, 0.25)]),
+                sample("b->x", vec![(3.0, 0.125), (4.0, 0.5), (5.0, 0.0)]),
+                sample("c->x", vec![]),
+            ],
+            true,
+        )
+        .unwrap();
+        let tail: Vec<&str> = t.columns[10..].iter().map(String::as_str).collect();
+        assert_eq!(tail, ["dice_3", "dice_4", "dice_5", "dice_1mm"]);
+        assert_eq!(t.rows[0].values[10..], [0.5, 0.25, 1.0, 0.75]);
+        assert_eq!(t.rows[1].values[10..], [0.125, 0.5, 0.0, 0.75]);
+        // A sample whose masks hold none of the labels: each is absent from both, Dice 1.
+        assert_eq!(t.rows[2].values[10..], [1.0, 1.0, 1.0, 0.75]);
+    }
+
+    #[test]
+    fn a_single_label_gives_no_label_columns() {
+        let t = table_of(&[sample("a->x", vec![(1.0, 0.5)])], true).unwrap();
+        assert_eq!(t.columns.len(), 11);
+        assert_eq!(t.columns[10], "dice_1mm");
+    }
+
+    #[test]
+    fn without_masks_only_image_and_deformation_columns() {
+        let s = SampleScores {
+            id: "a->b".into(),
+            base: vec![0.1, 0.64, 0.8, 0.0, 0.02],
+            per_label: vec![],
+            dice_1mm: None,
+        };
+        let t = table_of(&[s], false).unwrap();
+        assert_eq!(t.columns, IMAGE_COLUMNS.map(String::from));
+        assert_eq!(t.rows[0].values, [0.1, 0.64, 0.8, 0.0, 0.02]);
+        let nan = SampleScores {
+            id: "bad".into(),
+            base: vec![f64::NAN, 0.0, 0.0, 0.0, 0.0],
+            per_label: vec![],
+            dice_1mm: None,
+        };
+        let e = table_of(&[nan], false).unwrap_err().to_string();
+        assert!(e.contains("sample bad: mse is NaN"), "{e}");
+    }
 }
