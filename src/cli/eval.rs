@@ -16,7 +16,8 @@ fn parse_set(s: &str) -> Result<IdSet, String> {
 pub struct InferenceArgs {
     /// Session name.
     pub name: String,
-    /// Checkpoint: a file name in the session's checkpoints/ (chkpt_04.safetensors) or a path.
+    /// Checkpoint: a file name in the session's checkpoints folder (chkpt_04.safetensors) or a
+    /// path.
     #[arg(long)]
     pub weights: PathBuf,
     /// auto, cpu or cuda (default: config.toml's; config.toml is not changed).
@@ -61,8 +62,8 @@ pub struct ShowArgs {
     /// Source scan id (paired as the session's generator pairs it), or SRC->TGT.
     #[arg(long)]
     pub id: String,
-    /// Output directory (default <session>/show/<src>/, or <src>_to_<tgt>/ for explicit pairs
-    /// and the luna generators).
+    /// Output directory (default: show/SRC in the session, or show/SRC_to_TGT for explicit
+    /// pairs and the luna generators).
     #[arg(long)]
     pub out: Option<PathBuf>,
 }

@@ -5,8 +5,8 @@
 //! - [`scores`]: the score CSV and its summary statistics.
 //! - [`context`]: a session opened with a checkpoint for inference (shared by eval and show).
 //! - [`run`]: `voxflow eval`, the driver that scores a whole id set.
-//! - [`show`]: `voxflow show`, the figures and NIfTI volumes of one scan.
-//! - [`inspect`]: `voxflow inspect`, readable summaries of sessions, builders, checkpoints.
+//! - [`show`](mod@show): `voxflow show`, the figures and NIfTI volumes of one scan.
+//! - [`inspect`](mod@inspect): `voxflow inspect`, readable summaries of sessions, builders, checkpoints.
 
 pub mod context;
 pub mod inspect;

@@ -3,7 +3,7 @@
 //! `tests/fixtures/eval_metrics.txt`).
 //!
 //! - [`overlap`]: Dice of binarized masks, per label for label maps.
-//! - [`surface`]: Hausdorff, HD95 and mean surface distance in mm, on 6-connected surfaces.
+//! - [`surface`](mod@surface): Hausdorff, HD95 and mean surface distance in mm, on 6-connected surfaces.
 //! - [`edt`]: the exact Euclidean distance transform (Felzenszwalb–Huttenlocher) they use.
 //! - [`jacobian`]: the Jacobian determinant of a sampling grid, % folding and SDlogJ.
 //! - [`intensity`]: mean squared error and Pearson's r.
