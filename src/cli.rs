@@ -1,5 +1,6 @@
-//! Command-line arguments shared by the `train` and `voxflow` binaries (clap), and the error
-//! printer they both use. The binaries only parse and call the library.
+//! Command-line arguments of the `train` and `voxflow` binaries (clap), and the error printer
+//! they both use; the flags of `eval`, `show` and `inspect` are in `cli/eval.rs`. The binaries
+//! only parse and call the library.
 
 use crate::data::generators::GenKind;
 use crate::models::BuilderKind;
@@ -9,6 +10,10 @@ use crate::train::setup::{NewSession, Overrides};
 use crate::train::trainer::TrainOptions;
 use clap::Args;
 use std::path::PathBuf;
+
+mod eval;
+
+pub use eval::{EvalArgs, InferenceArgs, InspectArgs, ShowArgs, run_eval, run_inspect, run_show};
 
 fn parse_builder(s: &str) -> Result<BuilderKind, String> {
     s.parse::<BuilderKind>().map_err(|e| e.to_string())

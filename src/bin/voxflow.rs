@@ -6,7 +6,10 @@ use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
-use voxflow::cli::{NewArgs, TrainArgs, report_error, run_train};
+use voxflow::cli::{
+    EvalArgs, InspectArgs, NewArgs, ShowArgs, TrainArgs, report_error, run_eval, run_inspect,
+    run_show, run_train,
+};
 use voxflow::data::phantom::{PhantomConfig, write_dataset};
 use voxflow::train::log::Logger;
 
@@ -24,6 +27,12 @@ enum Command {
     New(NewArgs),
     /// Train (or resume) a session; the same as the `train` binary.
     Train(TrainArgs),
+    /// Score a checkpoint on an id set: scores/<set>_scores.csv and a summary table.
+    Eval(EvalArgs),
+    /// Figures and NIfTI volumes (warped image, warped mask, displacement) of one scan.
+    Show(ShowArgs),
+    /// Summarize a session, a builder.toml or config.toml, or a checkpoint.
+    Inspect(InspectArgs),
     /// Write the built-in phantom dataset (chest-CT-like volumes and lung masks, LUNA16 layout).
     Phantom(PhantomArgs),
 }
@@ -109,6 +118,9 @@ fn main() -> ExitCode {
             .map(|_| ())
             .map_err(Into::into),
         Command::Train(a) => run_train(&a).map_err(Into::into),
+        Command::Eval(a) => run_eval(&a).map_err(Into::into),
+        Command::Show(a) => run_show(&a).map_err(Into::into),
+        Command::Inspect(a) => run_inspect(&a).map_err(Into::into),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

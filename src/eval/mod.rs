@@ -1,3 +1,50 @@
-//! Evaluation: registration metrics (Dice, Jacobian folding, SDlogJ).
+//! Evaluation and monitoring (SPEC sections 2, 7 and 8): registration metrics, per-sample
+//! score tables, and the `voxflow eval`, `show` and `inspect` tools.
+//!
+//! - [`metrics`]: Dice, surface distances (exact EDT), Jacobian folding and SDlogJ, intensity.
+//! - [`scores`]: the score CSV and its summary statistics.
+//! - [`context`]: a session opened with a checkpoint for inference (shared by eval and show).
+//! - [`run`]: `voxflow eval`, the driver that scores a whole id set.
+//! - [`show`](mod@show): `voxflow show`, the figures and NIfTI volumes of one scan.
+//! - [`inspect`](mod@inspect): `voxflow inspect`, readable summaries of sessions, builders, checkpoints.
 
+pub mod context;
+pub mod inspect;
 pub mod metrics;
+pub mod run;
+pub mod scores;
+pub mod show;
+
+pub use context::{EvalContext, InferenceOptions};
+pub use inspect::inspect;
+pub use run::{EvalOptions, EvalReport, evaluate};
+pub use show::{ShowOptions, ShowReport, show};
+
+use crate::configfile::ConfigError;
+use crate::data::DataError;
+use crate::report::ReportError;
+use crate::session::SessionError;
+use crate::train::error::TrainError;
+
+/// What `eval`, `show` and `inspect` can fail with; each names the file, id or value at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum EvalError {
+    #[error(transparent)]
+    Engine(#[from] crate::Error),
+    #[error(transparent)]
+    Data(#[from] DataError),
+    #[error(transparent)]
+    Session(#[from] SessionError),
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Report(#[from] ReportError),
+    #[error(transparent)]
+    Train(#[from] TrainError),
+    /// A wrong argument: an unknown id, a missing checkpoint, a path of an unknown kind.
+    #[error("{0}")]
+    Usage(String),
+}
+
+/// Shorthand for `Result<T, EvalError>`.
+pub type EvalResult<T> = std::result::Result<T, EvalError>;

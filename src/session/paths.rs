@@ -135,6 +135,16 @@ impl SessionPaths {
         self.checkpoints_dir().join(checkpoint_name(epoch))
     }
 
+    /// A checkpoint given on the command line: a bare file name (`chkpt_04.safetensors`) is
+    /// looked up in `checkpoints/`, anything with a directory part is used as it is.
+    pub fn resolve_checkpoint(&self, weights: &Path) -> PathBuf {
+        if weights.components().count() == 1 {
+            self.checkpoints_dir().join(weights)
+        } else {
+            weights.to_path_buf()
+        }
+    }
+
     /// `tensorboard/`.
     pub fn tensorboard_dir(&self) -> PathBuf {
         self.dir.join("tensorboard")
@@ -261,6 +271,14 @@ mod tests {
         );
         assert_eq!(p.ids(IdSet::Test), Path::new("root/run-1.a/test_ids.csv"));
         assert_eq!(p.history(), Path::new("root/run-1.a/training_history.json"));
+        assert_eq!(
+            p.resolve_checkpoint(Path::new("chkpt_02.safetensors")),
+            Path::new("root/run-1.a/checkpoints/chkpt_02.safetensors")
+        );
+        assert_eq!(
+            p.resolve_checkpoint(Path::new("/x/chkpt_02.safetensors")),
+            Path::new("/x/chkpt_02.safetensors")
+        );
         assert_eq!("val".parse::<IdSet>().unwrap(), IdSet::Val);
         assert!("valid".parse::<IdSet>().is_err());
     }

@@ -75,8 +75,10 @@ fn assert_close(what: &str, got: &[f32], want: &[f32], tol: f64, floor: f64) {
 }
 
 fn compare(device: Device, size: usize) {
-    let cpu = run(Device::Cpu, size, 2);
-    let dev = run(device, size, 2);
+    // One step from identical weights: after it, Adam moves every weight by about ±lr whatever
+    // the gradient's size, so rounding-level gradients would make later steps diverge.
+    let cpu = run(Device::Cpu, size, 1);
+    let dev = run(device, size, 1);
     assert!(
         ((dev.loss - cpu.loss) / cpu.loss).abs() < 1e-3,
         "{device}: loss {} vs cpu {}",

@@ -18,7 +18,7 @@
 
 use std::path::Path;
 
-use crate::eval::metrics::{folding_pct, jacobian_determinants};
+use crate::eval::metrics::{folding_pct, jacobian_determinants, mse};
 use crate::report::{
     Axis, Colormap, Figure, ReportError, Rgb, Shade, Slice2d, save_png, slice, strip_panel_size,
 };
@@ -101,16 +101,6 @@ pub fn write_observations(dir: &Path, epoch: u32, obs: &Observation) -> Result<R
     }
     save("overview", &overview)?;
     Ok(overview)
-}
-
-/// Mean squared difference of `a` and `b` (same length), in f64.
-fn mse(a: &[f32], b: &[f32]) -> f64 {
-    let sum: f64 = a
-        .iter()
-        .zip(b)
-        .map(|(&x, &y)| (f64::from(x) - f64::from(y)).powi(2))
-        .sum();
-    sum / a.len().max(1) as f64
 }
 
 /// The overview's title, e.g. `epoch 03  mse 0.0123  folding 0.00%  max|w-t| 0.41`.

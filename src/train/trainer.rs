@@ -48,9 +48,10 @@ pub struct TrainSummary {
     pub session_dir: PathBuf,
 }
 
-/// The device to train on: `auto` takes GPU `gpu_id` when this build and machine can use it
-/// (kernels compiled with nvcc, driver and device present), else the CPU.
-fn device_of(cfg: &TrainConfig) -> Device {
+/// The device a configuration asks for (shared with `voxflow eval` and `show`): `auto` takes
+/// GPU `gpu_id` when this build and machine can use it (kernels compiled with nvcc, driver and
+/// device present), else the CPU.
+pub(crate) fn device_of(cfg: &TrainConfig) -> Device {
     match cfg.device {
         DeviceChoice::Cpu => Device::Cpu,
         DeviceChoice::Cuda => Device::Cuda(cfg.gpu_id as usize),
@@ -206,11 +207,7 @@ pub fn train(opts: &TrainOptions) -> TrainResult<TrainSummary> {
     let mut start = 0;
     match &opts.weights {
         Some(w) => {
-            let path = if w.components().count() == 1 {
-                paths.checkpoints_dir().join(w)
-            } else {
-                w.clone()
-            };
+            let path = paths.resolve_checkpoint(w);
             let meta = load_checkpoint(&path, hash, &mut store, &mut adam)?;
             rng = meta.rng;
             pairs_gen.restore(meta.gen_state)?;

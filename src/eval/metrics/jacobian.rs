@@ -1,22 +1,5 @@
-//! Registration metrics on host arrays: Dice of binarized masks, and the Jacobian determinant
-//! of a sampling grid with the folding percentage and SDlogJ derived from it.
-
-/// Dice `2|A∩B| / (|A|+|B|)` of masks binarized at 0.5; two empty masks give 1 (they agree
-/// perfectly), never NaN.
-pub fn dice(a: &[f32], b: &[f32]) -> f64 {
-    let (mut inter, mut sa, mut sb) = (0usize, 0usize, 0usize);
-    for (&x, &y) in a.iter().zip(b) {
-        let (x, y) = (x > 0.5, y > 0.5);
-        inter += (x && y) as usize;
-        sa += x as usize;
-        sb += y as usize;
-    }
-    if sa + sb == 0 {
-        1.0
-    } else {
-        2.0 * inter as f64 / (sa + sb) as f64
-    }
-}
+//! The Jacobian determinant of a sampling grid (central differences), and the folding
+//! percentage and SDlogJ derived from it.
 
 /// Determinant of the Jacobian of the map `p ↦ grid(p)` at every voxel of one sample:
 /// `grid` is `[D, H, W, 3]` (x, y, z in voxels); derivatives by central differences
@@ -96,13 +79,6 @@ mod tests {
             }
         }
         g
-    }
-
-    #[test]
-    fn dice_of_known_masks() {
-        assert_eq!(dice(&[1.0, 1.0, 0.0, 0.0], &[1.0, 0.0, 1.0, 0.0]), 0.5);
-        assert_eq!(dice(&[0.0; 4], &[0.0; 4]), 1.0);
-        assert_eq!(dice(&[1.0, 0.0], &[0.0, 1.0]), 0.0);
     }
 
     #[test]

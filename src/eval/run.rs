@@ -1,0 +1,301 @@
+//! `voxflow eval NAME --weights chkpt_XX.safetensors [--set test|val|train]`: runs the network
+//! over one id set (each sample once, paired as the session's generator pairs them), writes
+//! `scores/<set>_scores.csv` (see [`crate::eval::scores`]) and prints the summary table.
+//!
+//! Per sample (`src->tgt`), on the network grid — the grid the network registers on, where
+//! the training loss and validation Dice are computed:
+//! - `mse`, `cross_correlation` (r²), `ncc` (Pearson's r) of the warped source image and the
+//!   target image (both preprocessed: z-scored);
+//! - `dice`: Dice of the warped source lung mask (trilinear, binarized at 0.5) and the target
+//!   mask; `dice_before`: Dice of the unwarped masks;
+//! - `hausdorff`, `hd95`, `msd`: surface distances of those two masks in mm, with the
+//!   target's voxel spacing on the network grid (the scan's physical extent over the grid);
+//! - `folding_pct`, `sdlogj`: from the Jacobian determinant of the sampling grid;
+//! - `dice_<label>` (when the masks hold more than one label, e.g. LUNA16's 3 and 4 for the
+//!   right and left lung): Dice per label, each label's indicator warped and binarized on its
+//!   own; a label absent from both masks of a sample scores 1;
+//! - `dice_1mm`: Dice after mapping the warped (soft) mask back to the target's 1 mm isotropic
+//!   grid of preprocessing step 1 (linear, corner-aligned, binarized at 0.5), against the
+//!   target's mask on that grid: the overlap at the resolution of the data rather than of the
+//!   network.
+//!
+//! Masks are the dataset's lung masks (LUNA16 `seg-lungs-LUNA16`, or the phantom's), used
+//! whatever the generator; without masks only the image and deformation columns are written.
+
+use crate::data::generators::Pair;
+use crate::data::preprocess::{Interp, binarize_mask, resize_to_grid};
+use crate::eval::context::{EvalContext, InferenceOptions, ScanLabels, with_geometry};
+use crate::eval::metrics::{
+    binarize, dice, folding_pct, indicator, jacobian_determinants, labels, mse, pearson_r, sdlogj,
+    surface_distances,
+};
+use crate::eval::scores::{BASE_COLUMNS, IMAGE_COLUMNS, ScoreTable, format_summary, write_scores};
+use crate::eval::{EvalError, EvalResult};
+use crate::session::{IdSet, SessionPaths, sessions_root};
+use crate::train::log::Logger;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+
+/// What `voxflow eval` was asked to do.
+#[derive(Clone, Debug)]
+pub struct EvalOptions {
+    pub inference: InferenceOptions,
+    pub set: IdSet,
+}
+
+/// What `voxflow eval` wrote and printed.
+#[derive(Clone, Debug)]
+pub struct EvalReport {
+    /// The score table written (normally `scores/<set>_scores.csv`).
+    pub path: PathBuf,
+    pub table: ScoreTable,
+    /// The printed summary: header lines and the statistics table.
+    pub summary: String,
+}
+
+/// One sample's metrics before the table's columns are known.
+struct SampleScores {
+    id: String,
+    /// The columns of [`BASE_COLUMNS`] (with masks) or [`IMAGE_COLUMNS`] (without).
+    base: Vec<f64>,
+    per_label: Vec<(f32, f64)>,
+    dice_1mm: Option<f64>,
+}
+
+/// The name of a label's Dice column: `dice_3`.
+fn label_column(label: f32) -> String {
+    format!("dice_{label}")
+}
+
+/// Scores one pair (see the module documentation). `cache` keeps the label maps of the last
+/// pair's scans (the atlas, or the next source of a chain of pairs).
+fn score_pair(
+    ctx: &EvalContext,
+    pair: &Pair,
+    cache: &mut HashMap<String, Rc<ScanLabels>>,
+) -> EvalResult<SampleScores> {
+    let dims = ctx.grid();
+    let (batch, out) = ctx.run(pair)?;
+    let (warped, tgt) = (out.deformed.to_vec()?, batch.tgt.to_vec()?);
+    let (m, r) = (mse(&warped, &tgt), pearson_r(&warped, &tgt));
+    let dets = jacobian_determinants(&out.grid.to_vec()?, dims);
+    let (fold, sdl) = (folding_pct(&dets), sdlogj(&dets));
+    if !ctx.has_masks() {
+        return Ok(SampleScores {
+            id: pair.label(),
+            base: vec![m, r * r, r, fold, sdl],
+            per_label: vec![],
+            dice_1mm: None,
+        });
+    }
+    let fetch = |id: &str| -> EvalResult<Rc<ScanLabels>> {
+        match cache.get(id) {
+            Some(l) => Ok(l.clone()),
+            None => Ok(Rc::new(ctx.labels(id)?)),
+        }
+    };
+    let (src_l, tgt_l) = (fetch(&pair.src)?, fetch(&pair.tgt)?);
+    cache.clear();
+    cache.insert(pair.src.clone(), src_l.clone());
+    cache.insert(pair.tgt.clone(), tgt_l.clone());
+
+    let src_bin = binarize_mask(src_l.grid.clone()).data;
+    let tgt_bin = binarize_mask(tgt_l.grid.clone()).data;
+    let soft = ctx.warp(&src_bin, &out.grid)?;
+    let surf = surface_distances(
+        &binarize(&soft),
+        &binarize(&tgt_bin),
+        dims,
+        tgt_l.grid.spacing,
+    );
+    let base = vec![
+        m,
+        r * r,
+        r,
+        dice(&soft, &tgt_bin),
+        surf.hausdorff,
+        surf.hd95,
+        surf.msd,
+        fold,
+        sdl,
+        dice(&src_bin, &tgt_bin),
+    ];
+    // Every label of this pair's masks (the table keeps the columns only when the set holds
+    // more than one label; a label found in neither mask of a pair is absent here).
+    let mut per_label = vec![];
+    for l in labels(&[&src_l.grid.data, &tgt_l.grid.data]) {
+        let warped_l = ctx.warp(&indicator(&src_l.grid.data, l), &out.grid)?;
+        per_label.push((l, dice(&warped_l, &indicator(&tgt_l.grid.data, l))));
+    }
+    // Back to 1 mm: the soft warped mask carries the target's network-grid geometry.
+    let on_grid = with_geometry(&tgt_l.grid, soft, Path::new(&pair.tgt))?;
+    let iso = resize_to_grid(&on_grid, tgt_l.iso.dims, Interp::Linear)?;
+    let dice_1mm = dice(&iso.data, &binarize_mask(tgt_l.iso.clone()).data);
+    Ok(SampleScores {
+        id: pair.label(),
+        base,
+        per_label,
+        dice_1mm: Some(dice_1mm),
+    })
+}
+
+/// Builds the table: base columns, one Dice column per label found in any sample (when there
+/// is more than one label in all), then `dice_1mm`.
+fn table_of(samples: &[SampleScores], masks: bool) -> EvalResult<ScoreTable> {
+    let base: &[&str] = if masks { &BASE_COLUMNS } else { &IMAGE_COLUMNS };
+    let mut all: Vec<f32> = samples
+        .iter()
+        .flat_map(|s| s.per_label.iter().map(|(l, _)| *l))
+        .collect();
+    all.sort_by(f32::total_cmp);
+    all.dedup();
+    if all.len() < 2 {
+        all.clear();
+    }
+    let mut columns: Vec<String> = base.iter().map(|s| s.to_string()).collect();
+    columns.extend(all.iter().map(|&l| label_column(l)));
+    if masks {
+        columns.push("dice_1mm".into());
+    }
+    let mut table = ScoreTable::new(columns);
+    for s in samples {
+        let mut values = s.base.clone();
+        for l in &all {
+            // A label in neither mask of this sample: both empty, Dice 1.
+            let d = s
+                .per_label
+                .iter()
+                .find(|(x, _)| x == l)
+                .map_or(1.0, |p| p.1);
+            values.push(d);
+        }
+        values.extend(s.dice_1mm);
+        table.push(s.id.clone(), values).map_err(EvalError::Usage)?;
+    }
+    Ok(table)
+}
+
+/// Runs `voxflow eval` (see the module documentation): scores every sample of the set, writes
+/// the table, prints and returns the summary. Everything printed is also appended to the
+/// session's logs.txt.
+pub fn evaluate(opts: &EvalOptions) -> EvalResult<EvalReport> {
+    let inf = &opts.inference;
+    let paths = SessionPaths::new(&sessions_root(inf.sessions_dir.clone()), &inf.session)?;
+    let mut log = if paths.dir().is_dir() {
+        Logger::open(&paths.logs())?
+    } else {
+        Logger::console()
+    };
+    let ctx = EvalContext::open(inf, &mut log)?;
+    let set = opts.set;
+    let pairs = ctx.pairs(set)?;
+    let masks = ctx.has_masks();
+    let mut cache = HashMap::new();
+    let mut samples = Vec::with_capacity(pairs.len());
+    let start = std::time::Instant::now();
+    for (i, pair) in pairs.iter().enumerate() {
+        let s = score_pair(&ctx, pair, &mut cache)?;
+        let detail = if masks {
+            format!(
+                "dice {:.4} (before {:.4})  hd95 {:.2} mm  folding {:.3}%",
+                s.base[3], s.base[9], s.base[5], s.base[7]
+            )
+        } else {
+            format!("ncc {:.4}  folding {:.3}%", s.base[2], s.base[3])
+        };
+        log.line(&format!("  {}/{}  {}  {detail}", i + 1, pairs.len(), s.id));
+        samples.push(s);
+    }
+    let table = table_of(&samples, masks)?;
+    let path = write_scores(&ctx.paths.scores(set), &table)?;
+    let [d, h, w] = ctx.grid();
+    let mut summary = format!(
+        "{} set of session {}: {} samples, checkpoint {} (epoch {}), {:.1} s\n\
+         metrics on the network grid {d}x{h}x{w} (distances in mm at each target's spacing on \
+         that grid)",
+        set.name(),
+        ctx.paths.name(),
+        table.rows.len(),
+        ctx.checkpoint
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        ctx.meta.epoch,
+        start.elapsed().as_secs_f64()
+    );
+    if masks {
+        summary.push_str("; dice_1mm: warped mask mapped back to the target's 1 mm grid");
+    }
+    summary.push_str(&format!("\nscores: {}\n", path.display()));
+    summary.push_str(&format_summary(&table.summary()));
+    for line in summary.lines() {
+        log.line(line);
+    }
+    Ok(EvalReport {
+        path,
+        table,
+        summary,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(id: &str, per_label: Vec<(f32, f64)>) -> SampleScores {
+        SampleScores {
+            id: id.into(),
+            base: (0..10).map(|i| i as f64 / 10.0).collect(),
+            per_label,
+            dice_1mm: Some(0.75),
+        }
+    }
+
+    #[test]
+    fn label_columns_are_the_union_and_an_absent_label_scores_one() {
+        let t = table_of(
+            &[
+                sample("a->x", vec![(3.0, 0.5), (4.0, 0.25)]),
+                sample("b->x", vec![(3.0, 0.125), (4.0, 0.5), (5.0, 0.0)]),
+                sample("c->x", vec![]),
+            ],
+            true,
+        )
+        .unwrap();
+        let tail: Vec<&str> = t.columns[10..].iter().map(String::as_str).collect();
+        assert_eq!(tail, ["dice_3", "dice_4", "dice_5", "dice_1mm"]);
+        assert_eq!(t.rows[0].values[10..], [0.5, 0.25, 1.0, 0.75]);
+        assert_eq!(t.rows[1].values[10..], [0.125, 0.5, 0.0, 0.75]);
+        // A sample whose masks hold none of the labels: each is absent from both, Dice 1.
+        assert_eq!(t.rows[2].values[10..], [1.0, 1.0, 1.0, 0.75]);
+    }
+
+    #[test]
+    fn a_single_label_gives_no_label_columns() {
+        let t = table_of(&[sample("a->x", vec![(1.0, 0.5)])], true).unwrap();
+        assert_eq!(t.columns.len(), 11);
+        assert_eq!(t.columns[10], "dice_1mm");
+    }
+
+    #[test]
+    fn without_masks_only_image_and_deformation_columns() {
+        let s = SampleScores {
+            id: "a->b".into(),
+            base: vec![0.1, 0.64, 0.8, 0.0, 0.02],
+            per_label: vec![],
+            dice_1mm: None,
+        };
+        let t = table_of(&[s], false).unwrap();
+        assert_eq!(t.columns, IMAGE_COLUMNS.map(String::from));
+        assert_eq!(t.rows[0].values, [0.1, 0.64, 0.8, 0.0, 0.02]);
+        let nan = SampleScores {
+            id: "bad".into(),
+            base: vec![f64::NAN, 0.0, 0.0, 0.0, 0.0],
+            per_label: vec![],
+            dice_1mm: None,
+        };
+        let e = table_of(&[nan], false).unwrap_err().to_string();
+        assert!(e.contains("sample bad: mse is NaN"), "{e}");
+    }
+}

@@ -1,0 +1,200 @@
+//! `voxflow show NAME --weights chkpt_XX.safetensors --id ID [--out DIR]`: one registration
+//! drawn and exported.
+//!
+//! Writes into `DIR` (default `<session>/show/<src>/` for a source registered to the atlas,
+//! else `<session>/show/<src>_to_<tgt>/`), with `XX` the checkpoint's epoch:
+//! - the observation figures of SPEC section 8 ([`write_observations`]): `src_XX.png`,
+//!   `tgt_XX.png`, `pred_XX.png`, `grad_{x,y,z}_XX.png`, `pred_seg_XX.png` (with masks) and
+//!   `overview_XX.png`;
+//! - NIfTI-1 volumes on the network grid, all with the **target's** geometry on that grid
+//!   (its origin and direction, the spacing of its physical extent over the grid — what
+//!   preprocessing gives it), so nibabel, ITK-SNAP or 3D Slicer overlay them on the original
+//!   target scan: `tgt_XX.nii.gz` (the preprocessed target, float32), `warped_XX.nii.gz` (the
+//!   warped source, float32), `warped_seg_XX.nii.gz` (the warped source lung mask binarized at
+//!   0.5, uint8; with masks), and `displacement_XX.nii.gz`, a vector image
+//!   (`dim = [5, W, H, D, 1, 3]`, intent VECTOR) of the displacement `grid − identity` in mm:
+//!   component 0, 1, 2 is the displacement along the target's image axis x, y, z (voxels of
+//!   the network grid times the target's spacing along that axis). For the axis-aligned scans
+//!   of LUNA16 these axes are the LPS world axes up to the sign of a flipped axis.
+//!
+//! `ID` is a source scan id — paired with the atlas by the atlas generators, else with the
+//! target the session's generator gives it in the first id list (test, val, train) holding
+//! it — or an explicit `SRC->TGT` pair.
+
+use crate::data::generators::{Pair, VolumeSource, single_pass};
+use crate::data::io::metaimage::ElementType;
+use crate::data::io::nifti;
+use crate::data::preprocess::preprocess_image;
+use crate::eval::context::{EvalContext, InferenceOptions, with_geometry};
+use crate::eval::{EvalError, EvalResult};
+use crate::models::displacement_mm;
+use crate::session::{IdSet, SessionPaths, read_ids, sessions_root};
+use crate::train::log::Logger;
+use crate::train::observe::{Observation, write_observations};
+use std::path::PathBuf;
+
+/// What `voxflow show` was asked to do.
+#[derive(Clone, Debug)]
+pub struct ShowOptions {
+    pub inference: InferenceOptions,
+    /// A source scan id, or `SRC->TGT`.
+    pub id: String,
+    /// Output directory (default `<session>/show/<src>/` or `<session>/show/<src>_to_<tgt>/`).
+    pub out: Option<PathBuf>,
+}
+
+/// What `voxflow show` wrote.
+#[derive(Clone, Debug)]
+pub struct ShowReport {
+    pub pair: Pair,
+    pub dir: PathBuf,
+    /// Every file written, PNGs first.
+    pub files: Vec<PathBuf>,
+}
+
+/// The pair `id` names (see the module documentation).
+fn resolve_pair(ctx: &EvalContext, id: &str) -> EvalResult<Pair> {
+    let known = |s: &str| ctx.dataset().image_path(s).map(|_| ());
+    if let Some((src, tgt)) = id.split_once("->") {
+        known(src)?;
+        known(tgt)?;
+        return Ok(Pair {
+            src: src.into(),
+            tgt: tgt.into(),
+        });
+    }
+    known(id)?;
+    let kind = ctx.config.generator;
+    if kind.uses_atlas() {
+        let atlas = ctx.config.atlas_id.clone().ok_or_else(|| {
+            EvalError::Usage(format!(
+                "{}: the {} generator needs `atlas_id`",
+                ctx.paths.config().display(),
+                kind.name()
+            ))
+        })?;
+        if atlas == id {
+            return Err(EvalError::Usage(format!(
+                "scan {id} is the atlas of session {}: give another source, or a pair SRC->TGT",
+                ctx.paths.name()
+            )));
+        }
+        return Ok(Pair {
+            src: id.into(),
+            tgt: atlas,
+        });
+    }
+    for set in [IdSet::Test, IdSet::Val, IdSet::Train] {
+        let ids = read_ids(&ctx.paths.ids(set))?;
+        if ids.iter().any(|i| i == id)
+            && let Some(p) = single_pass(kind, &ids, None)?
+                .into_iter()
+                .find(|p| p.src == id)
+        {
+            return Ok(p);
+        }
+    }
+    Err(EvalError::Usage(format!(
+        "scan {id} is in none of the id lists of session {}: give the pair as SRC->TGT",
+        ctx.paths.name()
+    )))
+}
+
+/// A file-name-safe form of a scan id (characters other than letters, digits, `.`, `-` and
+/// `_` become `_`).
+fn safe(id: &str) -> String {
+    id.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// Runs `voxflow show` (see the module documentation).
+pub fn show(opts: &ShowOptions) -> EvalResult<ShowReport> {
+    let inf = &opts.inference;
+    let paths = SessionPaths::new(&sessions_root(inf.sessions_dir.clone()), &inf.session)?;
+    let mut log = if paths.dir().is_dir() {
+        Logger::open(&paths.logs())?
+    } else {
+        Logger::console()
+    };
+    let ctx = EvalContext::open(inf, &mut log)?;
+    let pair = resolve_pair(&ctx, &opts.id)?;
+    let dims = ctx.grid();
+    let epoch = ctx.meta.epoch;
+    let (batch, out) = ctx.run(&pair)?;
+    let grid = out.grid.to_vec()?;
+    let (src, tgt) = (batch.src.to_vec()?, batch.tgt.to_vec()?);
+    let warped = out.deformed.to_vec()?;
+    let warped_seg = if ctx.has_masks() {
+        Some(ctx.warp(&ctx.source.mask(&pair.src)?, &out.grid)?)
+    } else {
+        None
+    };
+    let dir = opts.out.clone().unwrap_or_else(|| {
+        let name = if ctx.config.generator.uses_atlas() && !opts.id.contains("->") {
+            safe(&pair.src)
+        } else {
+            format!("{}_to_{}", safe(&pair.src), safe(&pair.tgt))
+        };
+        ctx.paths.dir().join("show").join(name)
+    });
+    write_observations(
+        &dir,
+        epoch,
+        &Observation {
+            dims,
+            src: &src,
+            tgt: &tgt,
+            warped: &warped,
+            gradient: &out.gradient.to_vec()?,
+            grid: &grid,
+            warped_seg: warped_seg.as_deref(),
+        },
+    )?;
+    let mut files: Vec<PathBuf> = ["src", "tgt", "pred", "grad_x", "grad_y", "grad_z"]
+        .into_iter()
+        .chain(warped_seg.as_ref().map(|_| "pred_seg"))
+        .chain(["overview"])
+        .map(|n| dir.join(format!("{n}_{epoch:02}.png")))
+        .collect();
+
+    // The target's geometry on the network grid, as preprocessing gives it.
+    let tgt_path = ctx.dataset().image_path(&pair.tgt)?.to_path_buf();
+    let target = preprocess_image(&ctx.dataset().load_image(&pair.tgt)?, dims)?;
+    let name = |n: &str| dir.join(format!("{n}_{epoch:02}.nii.gz"));
+    let volume = |data: Vec<f32>| with_geometry(&target, data, &tgt_path);
+    let mut write = |n: &str, data: Vec<f32>, ty: ElementType| -> EvalResult<()> {
+        let p = name(n);
+        nifti::write(&p, &volume(data)?, ty)?;
+        files.push(p);
+        Ok(())
+    };
+    write("tgt", tgt, ElementType::F32)?;
+    write("warped", warped, ElementType::F32)?;
+    if let Some(seg) = warped_seg {
+        let bin = seg.iter().map(|&v| f32::from(u8::from(v > 0.5))).collect();
+        write("warped_seg", bin, ElementType::U8)?;
+    }
+    let s = target.spacing;
+    let disp = displacement_mm(&out.grid, [s[0] as f32, s[1] as f32, s[2] as f32])?.to_vec()?;
+    let components = (0..3)
+        .map(|c| volume(disp.iter().skip(c).step_by(3).copied().collect()))
+        .collect::<EvalResult<Vec<_>>>()?;
+    let p = name("displacement");
+    nifti::write_vector(&p, &components.iter().collect::<Vec<_>>())?;
+    files.push(p);
+    log.line(&format!(
+        "show {} with {} (epoch {epoch}): {} files in {}",
+        pair.label(),
+        ctx.checkpoint.display(),
+        files.len(),
+        dir.display()
+    ));
+    Ok(ShowReport { pair, dir, files })
+}

@@ -1,0 +1,428 @@
+//! End to end: a tiny session trained for two epochs on a phantom dataset at 16³, then the
+//! `voxflow eval`, `show` and `inspect` commands run as a user runs them (the binary), and
+//! their files checked against the library: the score table holds one finite row per test
+//! sample whose values are the network's, the NIfTI volumes read back with the target's
+//! geometry and the network's warped image and displacement in mm, and wrong arguments give
+//! errors naming the file or id at fault.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use voxflow::data::generators::GenKind;
+use voxflow::data::generators::{VolumeSource, single_pass};
+use voxflow::data::io::nifti;
+use voxflow::data::phantom::{PhantomConfig, write_dataset};
+use voxflow::data::preprocess::preprocess_image;
+use voxflow::eval::metrics::{dice, folding_pct, jacobian_determinants, mse};
+use voxflow::eval::scores::{BASE_COLUMNS, ScoreTable};
+use voxflow::eval::{EvalContext, InferenceOptions};
+use voxflow::models::{BuilderConfig, BuilderKind, displacement_mm};
+use voxflow::session::SplitFractions;
+use voxflow::session::read_ids;
+use voxflow::train::config::TrainConfig;
+use voxflow::train::log::Logger;
+use voxflow::train::setup::{NewSession, Overrides, new_session};
+use voxflow::train::{TrainOptions, train};
+
+fn temp(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("voxflow-eval-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+/// Creates session `name` at 16³ with a tiny U-Net (`nf` filters) on `data`.
+fn make_session(root: &Path, data: &Path, name: &str, nf: usize) {
+    let paths = new_session(
+        &NewSession {
+            name: name.into(),
+            sessions_root: root.to_path_buf(),
+            builder: BuilderKind::Unet,
+            generator: GenKind::Atlas,
+            shape: [16, 16, 16],
+            data_dir: Some(data.to_path_buf()),
+            split: SplitFractions::new(0.5, 0.2, 0.3).unwrap(),
+            seed: 5,
+            atlas: None,
+            force: false,
+        },
+        &mut Logger::console(),
+    )
+    .unwrap();
+    let mut b = BuilderConfig::load(&paths.builder()).unwrap();
+    b.unet.enc_nf = vec![nf; 3];
+    b.unet.dec_nf = vec![nf; 5];
+    b.save(&paths.builder()).unwrap();
+    let mut c = TrainConfig::load(&paths.config()).unwrap();
+    c.optimizer.lr = 3e-3;
+    c.workers = 1;
+    c.save(&paths.config()).unwrap();
+}
+
+fn ctx_options(root: &Path) -> InferenceOptions {
+    InferenceOptions {
+        session: "tiny".into(),
+        sessions_dir: Some(root.to_path_buf()),
+        weights: "chkpt_02.safetensors".into(),
+        device: None,
+        gpu_id: None,
+    }
+}
+
+fn voxflow(args: &[&str]) -> Output {
+    let out = Command::new(env!("CARGO_BIN_EXE_voxflow"))
+        .args(args)
+        .output()
+        .expect("run voxflow");
+    eprintln!(
+        "voxflow {args:?}\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+fn stdout(o: &Output) -> String {
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn fails_with(o: &Output, parts: &[&str]) {
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    for p in parts {
+        assert!(err.contains(p), "stderr lacks {p:?}: {err}");
+    }
+}
+
+#[test]
+fn eval_show_and_inspect_a_trained_session() {
+    let data = temp("data");
+    write_dataset(
+        &data,
+        &PhantomConfig {
+            n: 8,
+            seed: 3,
+            subsets: 2,
+            grid_scale: 0.3,
+        },
+    )
+    .unwrap();
+    let root = temp("sessions");
+    let r = root.to_str().unwrap();
+    make_session(&root, &data, "tiny", 4);
+    let s = train(&TrainOptions {
+        session: "tiny".into(),
+        sessions_dir: Some(root.clone()),
+        builder: BuilderKind::Unet,
+        generator: GenKind::Atlas,
+        weights: None,
+        overrides: Overrides {
+            epochs: Some(2),
+            steps_per_epoch: Some(3),
+            ..Overrides::default()
+        },
+    })
+    .unwrap();
+    assert_eq!(s.last_epoch, 2);
+    let dir = root.join("tiny");
+
+    // ---- eval
+    let out = stdout(&voxflow(&[
+        "eval",
+        "tiny",
+        "--weights",
+        "chkpt_02.safetensors",
+        "--sessions-dir",
+        r,
+    ]));
+    for part in [
+        "test set of session tiny",
+        "epoch 2",
+        "network grid 16x16x16",
+        "dice_1mm",
+        "median",
+        "p95",
+    ] {
+        assert!(out.contains(part), "summary lacks {part:?}");
+    }
+    let csv = dir.join("scores/test_scores.csv");
+    let table = ScoreTable::parse(&std::fs::read_to_string(&csv).unwrap(), &csv).unwrap();
+    assert_eq!(
+        &table.columns[..10],
+        BASE_COLUMNS.map(String::from).as_slice()
+    );
+    assert_eq!(table.columns.last().unwrap(), "dice_1mm");
+    // The phantom's masks label the right (3) and left (4) lung: one Dice column per label.
+    assert!(table.columns.contains(&"dice_3".into()) && table.columns.contains(&"dice_4".into()));
+    for c in ["mean", "std", "median", "p5", "p95"] {
+        assert!(out.lines().any(|l| l.contains(c)), "{c}");
+    }
+    for c in &table.columns {
+        assert!(
+            out.lines().any(|l| l.starts_with(&format!("{c} "))),
+            "no summary line for {c}"
+        );
+    }
+    let cfg = TrainConfig::load(&dir.join("config.toml")).unwrap();
+    let atlas = cfg.atlas_id.clone().unwrap();
+    let test_ids = read_ids(&dir.join("test_ids.csv")).unwrap();
+    let pairs = single_pass(GenKind::Atlas, &test_ids, Some(&atlas)).unwrap();
+    assert!(!pairs.is_empty());
+    let ids: Vec<String> = table.rows.iter().map(|r| r.id.clone()).collect();
+    assert_eq!(ids, pairs.iter().map(|p| p.label()).collect::<Vec<_>>());
+    assert!(
+        table
+            .rows
+            .iter()
+            .all(|r| r.values.iter().all(|v| v.is_finite()))
+    );
+
+    // The values are the network's: recompute some of them with the library.
+    let ctx = EvalContext::open(&ctx_options(&root), &mut Logger::console()).unwrap();
+    for (pair, row) in pairs.iter().zip(&table.rows) {
+        let col = |c: &str| row.values[table.columns.iter().position(|x| x == c).unwrap()];
+        let (batch, out) = ctx.run(pair).unwrap();
+        let (w, t) = (out.deformed.to_vec().unwrap(), batch.tgt.to_vec().unwrap());
+        assert_eq!(col("mse"), mse(&w, &t));
+        let dets = jacobian_determinants(&out.grid.to_vec().unwrap(), [16; 3]);
+        assert_eq!(col("folding_pct"), folding_pct(&dets));
+        let (sm, tm) = (
+            ctx.source.mask(&pair.src).unwrap(),
+            ctx.source.mask(&pair.tgt).unwrap(),
+        );
+        assert_eq!(col("dice_before"), dice(&sm, &tm));
+        assert_eq!(col("dice"), dice(&ctx.warp(&sm, &out.grid).unwrap(), &tm));
+        assert!((col("cross_correlation") - col("ncc").powi(2)).abs() < 1e-12);
+        assert!(col("hd95") <= col("hausdorff") && col("msd") <= col("hausdorff"));
+        assert!(col("dice_1mm") > 0.3 && col("dice_1mm") <= 1.0);
+    }
+
+    // Scoring the validation set reproduces the trainer's last validation Dice (it validates
+    // on the first `val_steps` = 1 pair of the same single pass).
+    let val = voxflow::eval::evaluate(&voxflow::eval::EvalOptions {
+        inference: ctx_options(&root),
+        set: voxflow::session::IdSet::Val,
+    })
+    .unwrap();
+    let h = voxflow::session::TrainingHistory::load(&dir.join("training_history.json")).unwrap();
+    let last = |k: &str| h.series(k).unwrap().last().copied().flatten().unwrap();
+    let vcol = |c: &str| val.table.column(c).unwrap()[0];
+    assert!((vcol("dice") - last("val_dice")).abs() < 1e-12);
+    assert!((vcol("dice_before") - last("val_dice_before")).abs() < 1e-12);
+    assert_eq!(val.path, dir.join("scores/val_scores.csv"));
+
+    // ---- show
+    let show_dir = root.join("shown");
+    let src = &pairs[0].src;
+    let out = stdout(&voxflow(&[
+        "show",
+        "tiny",
+        "--weights",
+        "chkpt_02.safetensors",
+        "--id",
+        src,
+        "--out",
+        show_dir.to_str().unwrap(),
+        "--sessions-dir",
+        r,
+    ]));
+    for f in [
+        "src", "tgt", "pred", "grad_x", "grad_y", "grad_z", "pred_seg", "overview",
+    ] {
+        let p = show_dir.join(format!("{f}_02.png"));
+        assert!(
+            p.is_file() && out.contains(p.to_str().unwrap()),
+            "{}",
+            p.display()
+        );
+    }
+    let raw_target = ctx.dataset().load_image(&atlas).unwrap();
+    let target = preprocess_image(&raw_target, [16; 3]).unwrap();
+    let (batch, net) = ctx.run(&pairs[0]).unwrap();
+    let same_geometry = |v: &voxflow::data::Volume, what: &str| {
+        assert_eq!(v.dims, [16; 3], "{what}");
+        for a in 0..3 {
+            // The header stores f32.
+            assert!(
+                (v.spacing[a] - target.spacing[a]).abs() < 1e-5,
+                "{what} spacing"
+            );
+            assert!(
+                (v.origin[a] - target.origin[a]).abs() < 1e-3,
+                "{what} origin"
+            );
+            for b in 0..3 {
+                assert!(
+                    (v.direction[a][b] - target.direction[a][b]).abs() < 1e-6,
+                    "{what}"
+                );
+            }
+        }
+    };
+    // The target on the network grid is not the raw scan's grid, but covers the same extent.
+    assert!(
+        target
+            .spacing
+            .iter()
+            .zip(&raw_target.spacing)
+            .any(|(a, b)| (a - b).abs() > 1e-3)
+    );
+    let warped = nifti::read(&show_dir.join("warped_02.nii.gz")).unwrap();
+    same_geometry(&warped, "warped");
+    assert_eq!(warped.data, net.deformed.to_vec().unwrap());
+    let tgt = nifti::read(&show_dir.join("tgt_02.nii.gz")).unwrap();
+    same_geometry(&tgt, "tgt");
+    assert_eq!(tgt.data, batch.tgt.to_vec().unwrap());
+    let seg = nifti::read(&show_dir.join("warped_seg_02.nii.gz")).unwrap();
+    same_geometry(&seg, "warped_seg");
+    let soft = ctx.warp(&ctx.source.mask(src).unwrap(), &net.grid).unwrap();
+    assert!(
+        seg.data
+            .iter()
+            .zip(&soft)
+            .all(|(s, w)| *s == f32::from(u8::from(*w > 0.5)))
+    );
+    let disp = nifti::read_vector(&show_dir.join("displacement_02.nii.gz")).unwrap();
+    assert_eq!(disp.len(), 3);
+    let s = target.spacing.map(|v| v as f32);
+    let want = displacement_mm(&net.grid, s).unwrap().to_vec().unwrap();
+    for (c, comp) in disp.iter().enumerate() {
+        same_geometry(comp, "displacement");
+        for (i, v) in comp.data.iter().enumerate() {
+            assert_eq!(*v, want[i * 3 + c], "component {c} voxel {i}");
+        }
+    }
+    assert!(
+        want.iter().any(|v| v.abs() > 1e-4),
+        "the trained network moves something"
+    );
+
+    // ---- inspect: session, builder, checkpoint
+    let out = stdout(&voxflow(&["inspect", dir.to_str().unwrap()]));
+    let n = |set: &str| read_ids(&dir.join(format!("{set}_ids.csv"))).unwrap().len();
+    for part in [
+        "session tiny".to_string(),
+        format!(
+            "split: {} train, {} val, {} test ids",
+            n("train"),
+            n("val"),
+            n("test")
+        ),
+        "chkpt_02.safetensors (epoch 2)".into(),
+        "history: 2 epochs | best val_loss".into(),
+        format!("scores test_scores.csv: {} samples", pairs.len()),
+    ] {
+        assert!(out.contains(&part), "inspect session lacks {part:?}");
+    }
+    let (trainable, total) = ctx.store.count();
+    let commas = |n: usize| {
+        let s = n.to_string();
+        let mut out = String::new();
+        for (i, c) in s.chars().enumerate() {
+            if i > 0 && (s.len() - i).is_multiple_of(3) {
+                out.push(',');
+            }
+            out.push(c);
+        }
+        out
+    };
+    let params = format!(
+        "{} parameters ({} trainable)",
+        commas(total),
+        commas(trainable)
+    );
+    let out = stdout(&voxflow(&[
+        "inspect",
+        dir.join("builder.toml").to_str().unwrap(),
+    ]));
+    assert!(out.contains(&params), "{params}");
+    for layer in ["enc1", "enc3", "dec5", "gradient_flow", "transformer"] {
+        assert!(
+            out.lines().any(|l| l.starts_with(layer)),
+            "builder lacks {layer}"
+        );
+    }
+    let ck = dir.join("checkpoints/chkpt_02.safetensors");
+    let out = stdout(&voxflow(&["inspect", ck.to_str().unwrap()]));
+    let tensors = ctx.store.iter().count();
+    assert!(out.contains("epoch 2 |") && out.contains(&params));
+    assert!(
+        out.contains(&format!("{tensors} model tensors")),
+        "{tensors}"
+    );
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("gradient_flow.bias ") && l.ends_with("[3]"))
+    );
+    // A session name resolves under --sessions-dir too.
+    assert!(stdout(&voxflow(&["inspect", "tiny", "--sessions-dir", r])).contains("session tiny"));
+
+    // ---- errors name what is wrong, and never panic
+    fails_with(
+        &voxflow(&[
+            "eval",
+            "tiny",
+            "--weights",
+            "chkpt_09.safetensors",
+            "--sessions-dir",
+            r,
+        ]),
+        &[
+            "chkpt_09.safetensors does not exist",
+            "chkpt_02.safetensors (epoch 2)",
+        ],
+    );
+    fails_with(
+        &voxflow(&[
+            "eval",
+            "nope",
+            "--weights",
+            "chkpt_01.safetensors",
+            "--sessions-dir",
+            r,
+        ]),
+        &["no session \"nope\""],
+    );
+    fails_with(
+        &voxflow(&[
+            "show",
+            "tiny",
+            "--weights",
+            "chkpt_02.safetensors",
+            "--id",
+            "no-such-scan",
+            "--sessions-dir",
+            r,
+        ]),
+        &["unknown scan id no-such-scan"],
+    );
+    // CUDA where a GPU and the CUDA backend are present; otherwise a clear error, no panic.
+    let cuda = voxflow(&[
+        "eval",
+        "tiny",
+        "--weights",
+        "chkpt_02.safetensors",
+        "--device",
+        "cuda",
+        "--sessions-dir",
+        r,
+    ]);
+    if !cuda.status.success() {
+        fails_with(&cuda, &["cuda"]);
+    }
+    // A checkpoint of another builder is refused by the checkpoint loader's check.
+    make_session(&root, &data, "wider", 6);
+    fails_with(
+        &voxflow(&[
+            "eval",
+            "wider",
+            "--weights",
+            ck.to_str().unwrap(),
+            "--sessions-dir",
+            r,
+        ]),
+        &["chkpt_02.safetensors", "different builder.toml"],
+    );
+    let _ = std::fs::remove_dir_all(&root);
+    let _ = std::fs::remove_dir_all(&data);
+}
