@@ -1,7 +1,7 @@
 //! Tests of the warp family: `f64` references with finite-difference gradients, the axis and
 //! channel conventions, known transforms, PyTorch golden values, errors and determinism.
 
-mod gpu;
+mod device;
 mod integrate;
 mod sample;
 
