@@ -4,6 +4,7 @@
 #
 #   bash scripts/gpu-check.sh build          # here: cargo builds, stripped copies in .gpu/
 #   bash scripts/gpu-check.sh run [FILTER]   # on the GPU machine, in a copy of the repo with .gpu/
+#   (BENCH_FILTER=regex limits the benches; SKIP_BENCH=1 skips them)
 #
 # `build` needs nvcc (bash scripts/install-nvcc.sh), or the binaries hold no CUDA kernels.
 # The binaries find test fixtures at the path of the checkout they were built in; `run` links
@@ -53,7 +54,7 @@ run)
   if grep -q FAILED .gpu-tests.log; then
     sed -n '/^failures:/,$p' .gpu-tests.log | head -80
   fi
-  if [ -x .gpu/gpu-ops-bench ]; then
+  if [ -x .gpu/gpu-ops-bench ] && [ -z "${SKIP_BENCH:-}" ]; then
     echo "== benches"
     VOXFLOW_BENCH_DEVICE=cuda:0 .gpu/gpu-ops-bench --bench ${BENCH_FILTER:-} 2>&1 | grep -E 'time:|thrpt:|^[a-z_0-9/]+ ' || true
   fi

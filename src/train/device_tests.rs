@@ -61,17 +61,17 @@ fn max_abs(v: &[f32]) -> f64 {
     v.iter().fold(0f64, |m, v| m.max(v.abs() as f64))
 }
 
-/// `|got − want| ≤ tol · max(max|want|, floor)` elementwise.
-fn assert_close(what: &str, got: &[f32], want: &[f32], tol: f64, floor: f64) {
-    assert_eq!(got.len(), want.len(), "{what}: length");
-    let scale = max_abs(want).max(floor).max(1e-30);
-    for (i, (g, w)) in got.iter().zip(want).enumerate() {
-        let err = (*g as f64 - *w as f64).abs();
-        assert!(
-            err <= tol * scale,
-            "{what}[{i}]: {g} vs {w} (|err| {err:.2e}, scale {scale:.2e})"
-        );
+/// The first element breaking `|got − want| ≤ tol · max(max|want|, floor)`, described.
+fn mismatch(what: &str, got: &[f32], want: &[f32], tol: f64, floor: f64) -> Option<String> {
+    if got.len() != want.len() {
+        return Some(format!("{what}: {} values, want {}", got.len(), want.len()));
     }
+    let scale = max_abs(want).max(floor).max(1e-30);
+    got.iter().zip(want).enumerate().find_map(|(i, (g, w))| {
+        let err = (*g as f64 - *w as f64).abs();
+        (err > tol * scale)
+            .then(|| format!("{what}[{i}]: {g} vs {w} (|err| {err:.2e}, scale {scale:.2e})"))
+    })
 }
 
 fn compare(device: Device, size: usize) {
@@ -85,33 +85,31 @@ fn compare(device: Device, size: usize) {
         dev.loss,
         cpu.loss
     );
-    assert_close(
-        &format!("{device} deformed"),
-        &dev.deformed,
-        &cpu.deformed,
-        1e-3,
-        0.0,
-    );
+    let mut problems: Vec<String> = mismatch("deformed", &dev.deformed, &cpu.deformed, 1e-3, 0.0)
+        .into_iter()
+        .collect();
     assert_eq!(dev.grads.len(), cpu.grads.len());
     // With weights initialized at N(0, 1e-5), gradients span many orders of magnitude, and
-    // those of deep layers (or of a conv bias feeding BatchNorm, zero in exact arithmetic) are
-    // rounding noise: each tensor is compared against at least 1e-6 of the largest gradient.
+    // those of deep layers are rounding noise: each tensor is compared against at least 1e-6
+    // of the largest gradient. A conv bias feeding BatchNorm has a gradient of exactly zero in
+    // exact arithmetic (the normalization removes any constant): what is computed is the
+    // cancellation error of large sums, so it is compared against 1e-2 of the largest gradient.
     let global = cpu
         .grads
         .iter()
         .map(|(_, g)| max_abs(g))
         .fold(0.0, f64::max);
     assert!(global > 1e-3, "the step has a real gradient ({global})");
+    let names: Vec<&str> = cpu.grads.iter().map(|(n, _)| n.as_str()).collect();
     for ((name, g), (cname, c)) in dev.grads.iter().zip(&cpu.grads) {
         assert_eq!(name, cname);
-        assert_close(
-            &format!("{device} gradient of {name}"),
-            g,
-            c,
-            5e-3,
-            1e-6 * global,
-        );
+        let feeds_norm = name
+            .strip_suffix(".conv.bias")
+            .is_some_and(|layer| names.contains(&format!("{layer}.norm.gamma").as_str()));
+        let floor = if feeds_norm { 1e-2 } else { 1e-6 } * global;
+        problems.extend(mismatch(&format!("gradient of {name}"), g, c, 5e-3, floor));
     }
+    assert!(problems.is_empty(), "{device}:\n{}", problems.join("\n"));
 }
 
 #[test]
