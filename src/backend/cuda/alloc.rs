@@ -20,6 +20,17 @@ pub(crate) fn size_class(bytes: usize) -> usize {
     bytes.div_ceil(quarter) * quarter
 }
 
+thread_local! {
+    /// Driver allocations made by this thread (tests check a steady state on their own thread
+    /// while other tests share the device).
+    static THREAD_DRIVER_ALLOCS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// Driver allocations made by the calling thread so far, on any device.
+pub fn thread_driver_allocs() -> usize {
+    THREAD_DRIVER_ALLOCS.with(|c| c.get())
+}
+
 /// Free device blocks by size class, and the bytes held.
 #[derive(Default)]
 pub(crate) struct Pool {
@@ -60,6 +71,7 @@ impl Pool {
                         unsafe { result::malloc_sync(class)? }
                     }
                 };
+                THREAD_DRIVER_ALLOCS.with(|c| c.set(c.get() + 1));
                 let mut s = self.stats.lock().expect("allocator lock");
                 s.reserved += class;
                 s.driver_allocs += 1;

@@ -10,7 +10,7 @@
 mod alloc;
 pub mod ptxas;
 
-pub use alloc::PoolStats;
+pub use alloc::{PoolStats, thread_driver_allocs};
 
 use std::collections::HashMap;
 use std::ffi::{CString, c_void};
