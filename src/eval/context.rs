@@ -63,6 +63,17 @@ pub struct ScanLabels {
     pub iso: Volume,
 }
 
+/// The logger of a command run on a session: appends to its logs.txt when the session exists,
+/// else prints only (opening the session then reports what is missing).
+pub fn session_logger(opts: &InferenceOptions) -> EvalResult<Logger> {
+    let paths = SessionPaths::new(&sessions_root(opts.sessions_dir.clone()), &opts.session)?;
+    Ok(if paths.dir().is_dir() {
+        Logger::open(&paths.logs())?
+    } else {
+        Logger::console()
+    })
+}
+
 impl EvalContext {
     /// Opens session `opts.session` with checkpoint `opts.weights`. Lines worth keeping
     /// (data directory, checkpoint, device) go to `log`.

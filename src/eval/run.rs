@@ -24,15 +24,14 @@
 
 use crate::data::generators::Pair;
 use crate::data::preprocess::{Interp, binarize_mask, resize_to_grid};
-use crate::eval::context::{EvalContext, InferenceOptions, ScanLabels, with_geometry};
+use crate::eval::context::{EvalContext, InferenceOptions, session_logger, ScanLabels, with_geometry};
 use crate::eval::metrics::{
     binarize, dice, folding_pct, indicator, jacobian_determinants, labels, mse, pearson_r, sdlogj,
     surface_distances,
 };
 use crate::eval::scores::{BASE_COLUMNS, IMAGE_COLUMNS, ScoreTable, format_summary, write_scores};
 use crate::eval::{EvalError, EvalResult};
-use crate::session::{IdSet, SessionPaths, sessions_root};
-use crate::train::log::Logger;
+use crate::session::IdSet;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
@@ -181,12 +180,7 @@ fn table_of(samples: &[SampleScores], masks: bool) -> EvalResult<ScoreTable> {
 /// session's logs.txt.
 pub fn evaluate(opts: &EvalOptions) -> EvalResult<EvalReport> {
     let inf = &opts.inference;
-    let paths = SessionPaths::new(&sessions_root(inf.sessions_dir.clone()), &inf.session)?;
-    let mut log = if paths.dir().is_dir() {
-        Logger::open(&paths.logs())?
-    } else {
-        Logger::console()
-    };
+    let mut log = session_logger(inf)?;
     let ctx = EvalContext::open(inf, &mut log)?;
     let set = opts.set;
     let pairs = ctx.pairs(set)?;

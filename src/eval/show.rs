@@ -25,11 +25,10 @@ use crate::data::generators::{Pair, VolumeSource, single_pass};
 use crate::data::io::metaimage::ElementType;
 use crate::data::io::nifti;
 use crate::data::preprocess::preprocess_image;
-use crate::eval::context::{EvalContext, InferenceOptions, with_geometry};
+use crate::eval::context::{EvalContext, InferenceOptions, session_logger, with_geometry};
 use crate::eval::{EvalError, EvalResult};
 use crate::models::displacement_mm;
-use crate::session::{IdSet, SessionPaths, read_ids, sessions_root};
-use crate::train::log::Logger;
+use crate::session::{IdSet, read_ids};
 use crate::train::observe::{Observation, write_observations};
 use std::path::PathBuf;
 
@@ -117,12 +116,7 @@ fn safe(id: &str) -> String {
 /// Runs `voxflow show` (see the module documentation).
 pub fn show(opts: &ShowOptions) -> EvalResult<ShowReport> {
     let inf = &opts.inference;
-    let paths = SessionPaths::new(&sessions_root(inf.sessions_dir.clone()), &inf.session)?;
-    let mut log = if paths.dir().is_dir() {
-        Logger::open(&paths.logs())?
-    } else {
-        Logger::console()
-    };
+    let mut log = session_logger(inf)?;
     let ctx = EvalContext::open(inf, &mut log)?;
     let pair = resolve_pair(&ctx, &opts.id)?;
     let dims = ctx.grid();
