@@ -24,7 +24,9 @@
 
 use crate::data::generators::Pair;
 use crate::data::preprocess::{Interp, binarize_mask, resize_to_grid};
-use crate::eval::context::{EvalContext, InferenceOptions, session_logger, ScanLabels, with_geometry};
+use crate::eval::context::{
+    EvalContext, InferenceOptions, ScanLabels, session_logger, with_geometry,
+};
 use crate::eval::metrics::{
     binarize, dice, folding_pct, indicator, jacobian_determinants, labels, mse, pearson_r, sdlogj,
     surface_distances,
