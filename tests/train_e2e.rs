@@ -269,3 +269,44 @@ fn scans_with_nan_voxels_are_refused_naming_the_file() {
     std::fs::remove_dir_all(&root).unwrap();
     std::fs::remove_dir_all(&data).unwrap();
 }
+
+#[test]
+fn a_diverging_run_stops_at_the_first_non_finite_loss_and_keeps_the_last_checkpoint() {
+    let root = sessions_dir("diverge");
+    make_session(&root, "d", BuilderKind::Unet, GenKind::Atlas);
+    let mut o = options(&root, "d", BuilderKind::Unet, GenKind::Atlas);
+    o.overrides.epochs = Some(1);
+    o.overrides.steps_per_epoch = Some(3);
+    train(&o).unwrap();
+    let ckpt = |e: u32| root.join(format!("d/checkpoints/chkpt_{e:02}.safetensors"));
+    let good = std::fs::read(ckpt(1)).unwrap();
+    // Resume with an absurd step size: the first update blows the weights up, and the next
+    // step's loss is no longer finite.
+    let config = root.join("d/config.toml");
+    let mut c = TrainConfig::load(&config).unwrap();
+    c.optimizer.lr = 1e30;
+    c.save(&config).unwrap();
+    o.overrides.epochs = Some(3);
+    o.weights = Some(ckpt(1));
+    let e = train(&o).unwrap_err().to_string();
+    assert!(
+        e.starts_with("epoch 2, step ")
+            && e.contains("loss term")
+            && e.contains("training stopped"),
+        "{e}"
+    );
+    let step: usize = e["epoch 2, step ".len()..]
+        .split(':')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(step >= 2, "the step from the good weights is finite ({e})");
+    assert_eq!(
+        std::fs::read(ckpt(1)).unwrap(),
+        good,
+        "the last good checkpoint is kept"
+    );
+    assert!(!ckpt(2).exists(), "no checkpoint of the diverged epoch");
+    std::fs::remove_dir_all(&root).unwrap();
+}
