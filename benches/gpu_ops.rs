@@ -20,6 +20,8 @@ use voxflow::ops;
 use voxflow::tensor::{Device, Rng, Tensor};
 use voxflow::train::optim::{Adam, AdamConfig};
 
+mod common;
+
 fn device() -> Device {
     match std::env::var("VOXFLOW_BENCH_DEVICE").as_deref() {
         Ok("emu") => Device::Emu,
@@ -144,14 +146,16 @@ fn sampling(c: &mut Criterion, be: &'static dyn Backend) {
     let vox = s * s * s;
     let img = be.upload(&data(vox, 6)).unwrap();
     let mut rng = Rng::new(1);
-    let coords: Vec<f32> = (0..vox * 3)
+    // A smooth registration-like field, and a worst case: every coordinate jittered at random
+    // by up to ±1.5 voxels (neighbouring threads then read scattered corners).
+    let smooth = common::smooth_coords(s, &mut rng);
+    let jittered: Vec<f32> = (0..vox * 3)
         .map(|i| {
             let p = i / 3;
             let axis = [p % s, (p / s) % s, p / (s * s)][i % 3];
             axis as f32 + (rng.uniform() as f32 - 0.5) * 3.0
         })
         .collect();
-    let coords = be.upload(&coords).unwrap();
     let dy = be.upload(&data(vox, 7)).unwrap();
     let geom = SampleGeom {
         n: 1,
@@ -162,18 +166,23 @@ fn sampling(c: &mut Criterion, be: &'static dyn Backend) {
     };
     let mut g = c.benchmark_group("grid_sample");
     g.sample_size(10).measurement_time(Duration::from_secs(2));
-    // Coordinates in, values out, plus (an estimate) one cache line of corners per sample.
-    g.throughput(Throughput::Bytes((vox * 4 * (3 + 1 + 2)) as u64));
-    g.bench_function("forward_128^3", |b| {
-        b.iter_custom(|n| timed(be, n, || drop(be.grid_sample(&img, &coords, geom).unwrap())))
-    });
-    g.bench_function("backward_128^3", |b| {
-        b.iter_custom(|n| {
-            timed(be, n, || {
-                drop(be.grid_sample_bwd(&img, &coords, &dy, geom).unwrap())
+    // Bytes each pass must move once: forward reads coordinates (12 B) and the image (4 B) and
+    // writes values (4 B) per voxel; backward also reads dy and writes dcoords and dimg.
+    for (name, coords) in [("smooth", &smooth), ("jittered", &jittered)] {
+        let coords = be.upload(coords).unwrap();
+        g.throughput(Throughput::Bytes((vox * 20) as u64));
+        g.bench_function(format!("forward_128^3_{name}"), |b| {
+            b.iter_custom(|n| timed(be, n, || drop(be.grid_sample(&img, &coords, geom).unwrap())))
+        });
+        g.throughput(Throughput::Bytes((vox * 36) as u64));
+        g.bench_function(format!("backward_128^3_{name}"), |b| {
+            b.iter_custom(|n| {
+                timed(be, n, || {
+                    drop(be.grid_sample_bwd(&img, &coords, &dy, geom).unwrap())
+                })
             })
-        })
-    });
+        });
+    }
     g.finish();
 }
 

@@ -10,27 +10,9 @@ use voxflow::Rng;
 use voxflow::backend::{Padding, SampleGeom, VolGeom};
 use voxflow::ops::warp::cpu;
 
-const S: usize = 64;
+mod common;
 
-/// Identity coordinates plus a smooth displacement of a few voxels.
-fn smooth_coords(rng: &mut Rng) -> Vec<f32> {
-    let tau = std::f64::consts::TAU / S as f64;
-    let ph: Vec<f64> = (0..6)
-        .map(|_| rng.uniform() * std::f64::consts::TAU)
-        .collect();
-    let mut v = Vec::with_capacity(S * S * S * 3);
-    for z in 0..S {
-        for y in 0..S {
-            for x in 0..S {
-                let (xf, yf, zf) = (x as f64, y as f64, z as f64);
-                v.push((xf + 3.0 * (tau * yf + ph[0]).sin() * (tau * zf + ph[1]).cos()) as f32);
-                v.push((yf + 3.0 * (tau * zf + ph[2]).sin() * (tau * xf + ph[3]).cos()) as f32);
-                v.push((zf + 3.0 * (tau * xf + ph[4]).sin() * (tau * yf + ph[5]).cos()) as f32);
-            }
-        }
-    }
-    v
-}
+const S: usize = 64;
 
 struct Inputs {
     img: Vec<f32>,
@@ -46,7 +28,7 @@ fn inputs() -> Inputs {
     let n = S * S * S;
     Inputs {
         img: (0..n).map(|_| rng.uniform() as f32).collect(),
-        coords: smooth_coords(&mut rng),
+        coords: common::smooth_coords(S, &mut rng),
         dy: (0..n).map(|_| rng.uniform() as f32 - 0.5).collect(),
         field: (0..3 * n).map(|_| rng.uniform() as f32).collect(),
         g: SampleGeom {

@@ -9,14 +9,15 @@
 // - vf_affine_grid_bwd_partial: grid (blocks of kAffPoints points, samples); writes dgrid and
 //   one f64 partial of the 12 dtheta sums per block (fixed shared-memory tree);
 //   vf_affine_grid_bwd_final adds the partials in block order. ~45 FLOP, 36 bytes per point.
-// - vf_grid_sample / vf_grid_sample_bwd_coords: one thread per output voxel, looping over
-//   channels (the 8 corner reads of a voxel are c-contiguous). ~30 FLOP and 8 corner reads
-//   (mostly cached: neighbouring voxels share corners) + 16 bytes per voxel and channel.
+// - vf_grid_sample / vf_grid_sample_bwd: one thread per output voxel, looping over channels
+//   (the 8 corner reads of a voxel are c-contiguous). ~30 FLOP and 8 corner reads (mostly
+//   cached: neighbouring voxels share corners) + 16 bytes per voxel and channel; the backward
+//   computes both gradients in the same pass (~80 FLOP, 8 corner reads and 8 atomics).
 // - The image gradient is a scatter, made deterministic without float atomics: every
 //   contribution w·dy is rounded to a 64-bit fixed-point integer with a power-of-two scale
 //   2^(61−e), where Σ|dy| < 2^e (read from the device, computed by the loss family's
 //   reduction), and added with integer atomics, which give the same bits in any order
-//   (vf_grid_sample_scatter, one thread per output voxel); vf_fixed_to_float converts back.
+//   (in vf_grid_sample_bwd); vf_fixed_to_float converts back.
 //   Trilinear weights sum to at most 1, so no sum can overflow; each contribution is exact to
 //   Σ|dy|·2^-61 absolute.
 #include "common.cuh"
@@ -211,12 +212,27 @@ extern "C" __global__ void vf_grid_sample(float* out, const float* img, const fl
 }
 VF_EXPORT(vf_grid_sample, 96);
 
-extern "C" __global__ void vf_grid_sample_bwd_coords(float* dcoords, const float* img,
-                                                     const float* coords, const float* dy,
-                                                     long long vout, long long voxels, int di,
-                                                     int hi, int wi, int c, int padding) {
+// The fixed-point scale 2^(61 − e) with Σ|dy| < 2^e; 1 when the sum is 0 or not finite.
+__device__ __forceinline__ double vf_fixed_scale(const float* sabs) {
+  double s = (double)sabs[0];
+  if (!(s > 0.0) || s > 1e300) return 1.0;
+  int e;
+  frexp(s, &e);
+  return ldexp(1.0, 61 - e);
+}
+
+// Both gradients in one pass over the output voxels: dcoords by gather, and the image gradient
+// scattered as fixed-point integers into `acc` (see the file header).
+extern "C" __global__ void vf_grid_sample_bwd(float* dcoords, unsigned long long* acc,
+                                              const float* img, const float* coords,
+                                              const float* dy, const float* sabs,
+                                              long long vout, long long voxels, int di, int hi,
+                                              int wi, int c, int padding) {
+  double scale = vf_fixed_scale(sabs);
   for (long long o = vf_global_index(); o < voxels; o += vf_grid_threads()) {
-    const float* im = img + (o / vout) * ((long long)di * hi * wi * c);
+    long long sample_off = (o / vout) * ((long long)di * hi * wi * c);
+    const float* im = img + sample_off;
+    unsigned long long* a = acc + sample_off;
     VfCorners k;
     vf_corners(k, coords + 3 * o, di, hi, wi, c, padding);
     float ax = 0.f, ay = 0.f, az = 0.f;
@@ -233,46 +249,20 @@ extern "C" __global__ void vf_grid_sample_bwd_coords(float* dcoords, const float
       ax += d * (gx * k.lx.dw);
       ay += d * (gy * k.ly.dw);
       az += d * ((p1 - p0) * k.lz.dw);
+      for (int j = 0; j < 8; j++) {
+        if (!k.ok[j]) continue;
+        float wz = (j >> 2) ? k.lz.w1 : k.lz.w0, wy = ((j >> 1) & 1) ? k.ly.w1 : k.ly.w0;
+        float wx = (j & 1) ? k.lx.w1 : k.lx.w0;
+        long long q = __double2ll_rn((double)(wz * wy * wx * d) * scale);
+        atomicAdd(a + k.off[j] + ch, (unsigned long long)q);
+      }
     }
     dcoords[3 * o] = ax;
     dcoords[3 * o + 1] = ay;
     dcoords[3 * o + 2] = az;
   }
 }
-VF_EXPORT(vf_grid_sample_bwd_coords, 96);
-
-// The fixed-point scale 2^(61 − e) with Σ|dy| < 2^e; 1 when the sum is 0 or not finite.
-__device__ __forceinline__ double vf_fixed_scale(const float* sabs) {
-  double s = (double)sabs[0];
-  if (!(s > 0.0) || s > 1e300) return 1.0;
-  int e;
-  frexp(s, &e);
-  return ldexp(1.0, 61 - e);
-}
-
-extern "C" __global__ void vf_grid_sample_scatter(unsigned long long* acc, const float* coords,
-                                                  const float* dy, const float* sabs,
-                                                  long long vout, long long voxels, int di,
-                                                  int hi, int wi, int c, int padding) {
-  double scale = vf_fixed_scale(sabs);
-  for (long long o = vf_global_index(); o < voxels; o += vf_grid_threads()) {
-    unsigned long long* a = acc + (o / vout) * ((long long)di * hi * wi * c);
-    VfCorners k;
-    vf_corners(k, coords + 3 * o, di, hi, wi, c, padding);
-    for (int j = 0; j < 8; j++) {
-      if (!k.ok[j]) continue;
-      float wz = (j >> 2) ? k.lz.w1 : k.lz.w0, wy = ((j >> 1) & 1) ? k.ly.w1 : k.ly.w0;
-      float wx = (j & 1) ? k.lx.w1 : k.lx.w0;
-      float w = wz * wy * wx;
-      for (int ch = 0; ch < c; ch++) {
-        double v = (double)(w * dy[o * c + ch]) * scale;
-        long long q = __double2ll_rn(v);
-        atomicAdd(a + k.off[j] + ch, (unsigned long long)q);
-      }
-    }
-  }
-}
-VF_EXPORT(vf_grid_sample_scatter, 96);
+VF_EXPORT(vf_grid_sample_bwd, 96);
 
 extern "C" __global__ void vf_fixed_to_float(float* y, const unsigned long long* acc,
                                              const float* sabs, long long n) {

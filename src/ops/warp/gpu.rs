@@ -33,18 +33,11 @@ pub(crate) const SAMPLE: KernelSig = KernelSig {
     name: "vf_grid_sample",
     params: &[PtrF32, PtrF32, PtrF32, I64, I64, I32, I32, I32, I32, I32],
 };
-pub(crate) const SAMPLE_BWD_COORDS: KernelSig = KernelSig {
+pub(crate) const SAMPLE_BWD: KernelSig = KernelSig {
     family: FAMILY,
-    name: "vf_grid_sample_bwd_coords",
+    name: "vf_grid_sample_bwd",
     params: &[
-        PtrF32, PtrF32, PtrF32, PtrF32, I64, I64, I32, I32, I32, I32, I32,
-    ],
-};
-pub(crate) const SAMPLE_SCATTER: KernelSig = KernelSig {
-    family: FAMILY,
-    name: "vf_grid_sample_scatter",
-    params: &[
-        PtrU64, PtrF32, PtrF32, PtrF32, I64, I64, I32, I32, I32, I32, I32,
+        PtrF32, PtrU64, PtrF32, PtrF32, PtrF32, PtrF32, I64, I64, I32, I32, I32, I32, I32,
     ],
 };
 pub(crate) const FIXED_TO_FLOAT: KernelSig = KernelSig {
@@ -60,8 +53,7 @@ pub(crate) static KERNELS: &[&KernelSig] = &[
     &AFFINE_BWD_PARTIAL,
     &AFFINE_BWD_FINAL,
     &SAMPLE,
-    &SAMPLE_BWD_COORDS,
-    &SAMPLE_SCATTER,
+    &SAMPLE_BWD,
     &FIXED_TO_FLOAT,
 ];
 
@@ -201,32 +193,22 @@ pub(crate) fn grid_sample_bwd(
     dy: &Buffer,
     g: SampleGeom,
 ) -> Result<(Buffer, Buffer)> {
+    // dcoords by gather; the image gradient as fixed-point integers scaled by Σ|dy| (kept on
+    // the device), in the same pass.
     let dcoords = rt.alloc(coords.len())?;
-    let mut args = vec![
-        Arg::Buf(&dcoords),
-        Arg::Buf(img),
-        Arg::Buf(coords),
-        Arg::Buf(dy),
-    ];
-    args.extend(sample_args(&g));
-    rt.launch(
-        &SAMPLE_BWD_COORDS,
-        LaunchCfg::elementwise(voxels(&g)),
-        &args,
-    )?;
-
-    // The image gradient: fixed-point accumulation scaled by Σ|dy| (kept on the device).
     let len = img.len();
     let sabs = loss::gpu::l1(rt, dy)?;
     let acc = elementwise::gpu::fill(rt, 2 * len, 0.0)?;
     let mut args = vec![
+        Arg::Buf(&dcoords),
         Arg::Buf(&acc),
+        Arg::Buf(img),
         Arg::Buf(coords),
         Arg::Buf(dy),
         Arg::Buf(&sabs),
     ];
     args.extend(sample_args(&g));
-    rt.launch(&SAMPLE_SCATTER, LaunchCfg::elementwise(voxels(&g)), &args)?;
+    rt.launch(&SAMPLE_BWD, LaunchCfg::elementwise(voxels(&g)), &args)?;
     let dimg = rt.alloc(len)?;
     rt.launch(
         &FIXED_TO_FLOAT,
