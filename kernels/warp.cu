@@ -12,7 +12,9 @@
 // - vf_grid_sample / vf_grid_sample_bwd: one thread per output voxel, looping over channels
 //   (the 8 corner reads of a voxel are c-contiguous). ~30 FLOP and 8 corner reads (mostly
 //   cached: neighbouring voxels share corners) + 16 bytes per voxel and channel; the backward
-//   computes both gradients in the same pass (~80 FLOP, 8 corner reads and 8 atomics).
+//   computes both gradients in the same pass (~80 FLOP, 8 corner reads and 8 atomics). Index
+//   math is 32-bit (64-bit integer arithmetic is emulated and dominated these kernels): the
+//   host refuses sizes whose indices do not fit.
 // - The image gradient is a scatter, made deterministic without float atomics: every
 //   contribution w·dy is rounded to a 64-bit fixed-point integer with a power-of-two scale
 //   2^(61−e), where Σ|dy| < 2^e (read from the device, computed by the loss family's
@@ -125,13 +127,13 @@ __device__ __forceinline__ VfLerp vf_lerp(float x, int size, int padding) {
   if (padding == VF_PAD_ZEROS) {
     float xr = fminf(fmaxf(x, -2.f), (float)size);
     if (x != x) xr = -2.f;  // NaN reads zero
-    long long t = (long long)xr;
-    long long lo = ((float)t > xr) ? t - 1 : t;
+    int t = (int)xr;
+    int lo = ((float)t > xr) ? t - 1 : t;
     float f = xr - (float)lo;
     l.ok0 = lo >= 0 && lo < size;
     l.ok1 = lo >= -1 && lo + 1 < size;
-    l.i0 = l.ok0 ? (int)lo : 0;
-    l.i1 = l.ok1 ? (int)(lo + 1) : 0;
+    l.i0 = l.ok0 ? lo : 0;
+    l.i1 = l.ok1 ? lo + 1 : 0;
     l.w0 = 1.f - f;
     l.w1 = f;
     l.dw = 1.f;
@@ -166,7 +168,7 @@ __device__ __forceinline__ VfLerp vf_lerp(float x, int size, int padding) {
 
 // The 8 corners of one output voxel in the order (z, y, x), x fastest.
 struct VfCorners {
-  long long off[8];
+  int off[8];  // 32-bit: the host checks that every index fits
   bool ok[8];
   VfLerp lx, ly, lz;
 };
@@ -179,7 +181,7 @@ __device__ __forceinline__ void vf_corners(VfCorners& k, const float* p, int di,
   for (int j = 0; j < 8; j++) {
     int a = j >> 2, b = (j >> 1) & 1, e = j & 1;
     int z = a ? k.lz.i1 : k.lz.i0, y = b ? k.ly.i1 : k.ly.i0, x = e ? k.lx.i1 : k.lx.i0;
-    k.off[j] = (((long long)z * hi + y) * wi + x) * c;
+    k.off[j] = ((z * hi + y) * wi + x) * c;
     k.ok[j] = (a ? k.lz.ok1 : k.lz.ok0) && (b ? k.ly.ok1 : k.ly.ok0) && (e ? k.lx.ok1 : k.lx.ok0);
   }
 }
@@ -197,10 +199,10 @@ __device__ __forceinline__ float vf_interp(const VfCorners& k, const float* v) {
 }
 
 extern "C" __global__ void vf_grid_sample(float* out, const float* img, const float* coords,
-                                          long long vout, long long voxels, int di, int hi,
-                                          int wi, int c, int padding) {
-  for (long long o = vf_global_index(); o < voxels; o += vf_grid_threads()) {
-    const float* im = img + (o / vout) * ((long long)di * hi * wi * c);
+                                          int vout, int voxels, int di, int hi, int wi, int c,
+                                          int padding) {
+  for (int o = blockIdx.x * blockDim.x + threadIdx.x; o < voxels; o += gridDim.x * blockDim.x) {
+    const float* im = img + (o / vout) * (di * hi * wi * c);
     VfCorners k;
     vf_corners(k, coords + 3 * o, di, hi, wi, c, padding);
     float v[8];
@@ -226,11 +228,11 @@ __device__ __forceinline__ double vf_fixed_scale(const float* sabs) {
 extern "C" __global__ void vf_grid_sample_bwd(float* dcoords, unsigned long long* acc,
                                               const float* img, const float* coords,
                                               const float* dy, const float* sabs,
-                                              long long vout, long long voxels, int di, int hi,
-                                              int wi, int c, int padding) {
+                                              int vout, int voxels, int di, int hi, int wi,
+                                              int c, int padding) {
   double scale = vf_fixed_scale(sabs);
-  for (long long o = vf_global_index(); o < voxels; o += vf_grid_threads()) {
-    long long sample_off = (o / vout) * ((long long)di * hi * wi * c);
+  for (int o = blockIdx.x * blockDim.x + threadIdx.x; o < voxels; o += gridDim.x * blockDim.x) {
+    int sample_off = (o / vout) * (di * hi * wi * c);
     const float* im = img + sample_off;
     unsigned long long* a = acc + sample_off;
     VfCorners k;

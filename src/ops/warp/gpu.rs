@@ -2,6 +2,7 @@
 //! gradient, trilinear sampling and its gradients (the image gradient through deterministic
 //! 64-bit fixed-point integer atomics; see the kernel file).
 
+use crate::backend::gpu::launch::size_i32;
 use crate::backend::gpu::{Arg, KernelSig, LaunchCfg, Param::*, Runtime};
 use crate::backend::{Buffer, Padding, SampleGeom, VolGeom};
 use crate::error::Result;
@@ -31,13 +32,13 @@ pub(crate) const AFFINE_BWD_FINAL: KernelSig = KernelSig {
 pub(crate) const SAMPLE: KernelSig = KernelSig {
     family: FAMILY,
     name: "vf_grid_sample",
-    params: &[PtrF32, PtrF32, PtrF32, I64, I64, I32, I32, I32, I32, I32],
+    params: &[PtrF32, PtrF32, PtrF32, I32, I32, I32, I32, I32, I32, I32],
 };
 pub(crate) const SAMPLE_BWD: KernelSig = KernelSig {
     family: FAMILY,
     name: "vf_grid_sample_bwd",
     params: &[
-        PtrF32, PtrU64, PtrF32, PtrF32, PtrF32, PtrF32, I64, I64, I32, I32, I32, I32, I32,
+        PtrF32, PtrU64, PtrF32, PtrF32, PtrF32, PtrF32, I32, I32, I32, I32, I32, I32, I32,
     ],
 };
 pub(crate) const FIXED_TO_FLOAT: KernelSig = KernelSig {
@@ -152,12 +153,17 @@ pub(crate) fn affine_grid_bwd(
     Ok((dgrid, dtheta))
 }
 
-/// The sampling kernels' shared trailing arguments.
-fn sample_args(g: &SampleGeom) -> [Arg<'static>; 7] {
+/// The sampling kernels' shared trailing arguments. Their index math is 32-bit: an error names
+/// the size that does not fit.
+fn sample_args(kernel: &'static str, g: &SampleGeom) -> Result<[Arg<'static>; 7]> {
     let vout = g.out_dims.iter().product::<usize>();
-    [
-        Arg::I64(vout as i64),
-        Arg::I64((g.n * vout) as i64),
+    let vin = g.in_dims.iter().product::<usize>() * g.c;
+    size_i32(kernel, "3 · output voxels", 3 * g.n * vout)?;
+    size_i32(kernel, "output values", g.n * vout * g.c)?;
+    size_i32(kernel, "image values", g.n * vin)?;
+    Ok([
+        Arg::I32(vout as i32),
+        Arg::I32((g.n * vout) as i32),
         Arg::I32(g.in_dims[0] as i32),
         Arg::I32(g.in_dims[1] as i32),
         Arg::I32(g.in_dims[2] as i32),
@@ -166,7 +172,7 @@ fn sample_args(g: &SampleGeom) -> [Arg<'static>; 7] {
             Padding::Border => 0,
             Padding::Zeros => 1,
         }),
-    ]
+    ])
 }
 
 fn voxels(g: &SampleGeom) -> usize {
@@ -181,7 +187,7 @@ pub(crate) fn grid_sample(
 ) -> Result<Buffer> {
     let out = rt.alloc(voxels(&g) * g.c)?;
     let mut args = vec![Arg::Buf(&out), Arg::Buf(img), Arg::Buf(coords)];
-    args.extend(sample_args(&g));
+    args.extend(sample_args(SAMPLE.name, &g)?);
     rt.launch(&SAMPLE, LaunchCfg::elementwise(voxels(&g)), &args)?;
     Ok(out)
 }
@@ -207,7 +213,7 @@ pub(crate) fn grid_sample_bwd(
         Arg::Buf(dy),
         Arg::Buf(&sabs),
     ];
-    args.extend(sample_args(&g));
+    args.extend(sample_args(SAMPLE_BWD.name, &g)?);
     rt.launch(&SAMPLE_BWD, LaunchCfg::elementwise(voxels(&g)), &args)?;
     let dimg = rt.alloc(len)?;
     rt.launch(
