@@ -5,8 +5,8 @@
 // (LaunchCfg::elementwise). The channel sum runs in two passes: vf_channel_sum_partial with a
 // grid of (chunks, samples) blocks of 256 threads, each block summing kCsRows rows of one
 // sample in a fixed order into one partial per channel; then vf_channel_sum_final, one thread
-// per (sample, channel), adding the partials in chunk order. No atomics: results are bitwise
-// reproducible.
+// per (sample, channel), adding the partials in chunk order (in double, as the CPU does). No
+// atomics: results are bitwise reproducible. Global average pooling uses the same kernels.
 //
 // Cost (n values, c channels): every kernel is memory-bound. unary/bias/scale: 0-1 FLOP and
 // 8 bytes per value (read + write); binary and unary_bwd: 12 bytes per value; channel sum:
@@ -102,15 +102,16 @@ extern "C" __global__ void vf_channel_mul(float* y, const float* x, const float*
 }
 VF_EXPORT(vf_channel_mul, 40);
 
-// partial[(sample·chunks + chunk)·c + ch] = Σ x·x2 over rows [chunk·kCsRows, +kCsRows) of one
-// sample (`rows` rows of `c` values each; x2 is ignored unless `has_x2`). Grid (chunks, samples),
-// 256 threads: thread t sums channel t % c over the rows r ≡ t / c (mod 256 / c) in order; the
-// groups are then added in group order through shared memory. Requires c ≤ 256 per pass: larger
-// c loops over channel tiles.
+// partial[(sample·chunks + chunk)·c + ch] (a double in two floats) = Σ x·x2 over rows
+// [chunk·kCsRows, +kCsRows) of one sample (`rows` rows of `c` values each; x2 is ignored unless
+// `has_x2`). Grid (chunks, samples), 256 threads: per tile of ≤ 256 channels, thread t sums
+// channel t % tile over the rows r ≡ t / tile (mod 256 / tile) in order, in double; the groups
+// are then added in group order through shared memory.
 extern "C" __global__ void vf_channel_sum_partial(float* partial, const float* x,
                                                   const float* x2, int has_x2, long long rows,
                                                   int c) {
-  VF_SHARED(float, acc, 256);
+  VF_SHARED(double, acc, 256);
+  double* out = reinterpret_cast<double*>(partial);
   int chunks = gridDim.x;
   int chunk = blockIdx.x;
   long long sample = blockIdx.y;
@@ -123,33 +124,35 @@ extern "C" __global__ void vf_channel_sum_partial(float* partial, const float* x
     int tile = c - c0 < 256 ? c - c0 : 256;
     int groups = 256 / tile;
     int ch = t % tile, grp = t / tile;
-    float s = 0.f;
+    double s = 0.0;
     if (grp < groups) {
       for (long long r = r0 + grp; r < r1; r += groups) {
         long long i = r * c + c0 + ch;
-        s += has_x2 ? xs[i] * x2s[i] : xs[i];
+        s += has_x2 ? (double)(xs[i] * x2s[i]) : (double)xs[i];
       }
     }
     acc[t] = s;
     __syncthreads();
     if (t < tile) {
-      float total = 0.f;
+      double total = 0.0;
       for (int g = 0; g < groups; g++) total += acc[g * tile + t];
-      partial[(sample * chunks + chunk) * c + c0 + t] = total;
+      out[(sample * chunks + chunk) * c + c0 + t] = total;
     }
     __syncthreads();
   }
 }
 VF_EXPORT(vf_channel_sum_partial, 40);
 
-// y[sample·c + ch] = Σ over chunks, in order, of the partials.
+// y[sample·c + ch] = (Σ over chunks, in order, of the partials) / divisor (1 for a sum, the
+// voxel count for a mean).
 extern "C" __global__ void vf_channel_sum_final(float* y, const float* partial, int chunks,
-                                                int c, int samples) {
+                                                int c, int samples, long long divisor) {
+  const double* p = reinterpret_cast<const double*>(partial);
   long long i = vf_global_index();
   if (i >= (long long)samples * c) return;
   long long sample = i / c, ch = i % c;
   double s = 0.0;
-  for (int k = 0; k < chunks; k++) s += partial[(sample * chunks + k) * c + ch];
-  y[i] = (float)s;
+  for (int k = 0; k < chunks; k++) s += p[(sample * chunks + k) * c + ch];
+  y[i] = (float)(s / (double)divisor);
 }
-VF_EXPORT(vf_channel_sum_final, 32);
+VF_EXPORT(vf_channel_sum_final, 40);

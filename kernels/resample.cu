@@ -5,10 +5,8 @@
 // thread per output value, 256 threads per block (LaunchCfg::elementwise); consecutive threads
 // own consecutive channels, so reads and writes are coalesced along W·C. Gradients are
 // gathers (each thread sums or selects its own value in a fixed order): no atomics.
-// Global average pooling runs in two passes: vf_gap_partial with a grid of (chunks, samples)
-// blocks of 256 threads, each block adding kGapRows rows of one sample per channel in double
-// in a fixed order; then vf_gap_final, one thread per (sample, channel), adding the partials
-// in chunk order and dividing by the voxel count. Results are bitwise reproducible.
+// Global average pooling itself is the elementwise family's deterministic per-channel sum
+// (kernels/elementwise.cu) divided by the voxel count; its backward, vf_gap_bwd, is here.
 //
 // Cost (v = values of the larger side): upsample 8 bytes per output value, 0 FLOP;
 // upsample_bwd up to 8 reads + 1 write per input value, ≤ 7 FLOP; max_pool 8 reads (cached)
@@ -16,9 +14,6 @@
 // dy + 1 write per input value; global_avg_pool 4 bytes and 1 FLOP per value; its backward
 // 4 bytes written per value; concat/split 8 bytes per value.
 #include "common.cuh"
-
-// Rows of one global-average-pool chunk (must match GAP_ROWS in ops/resample/gpu.rs).
-#define kGapRows 1024
 
 // y[s, oz, oy, ox, ch] = x[s, oz/2, oy/2, ox/2, ch] over `total` output values.
 extern "C" __global__ void vf_upsample(float* y, const float* x, long long total, int id, int ih,
@@ -126,53 +121,6 @@ extern "C" __global__ void vf_max_pool_bwd(float* dx, const float* x, const floa
   }
 }
 VF_EXPORT(vf_max_pool_bwd, 40);
-
-// partial[(sample·chunks + chunk)·c + ch] (a double in two floats) = Σ x over rows
-// [chunk·kGapRows, +kGapRows) of one sample (`rows` voxels of `c` values). Grid (chunks,
-// samples), 256 threads: per tile of ≤ 256 channels, thread t sums channel t % tile over the
-// rows r ≡ t / tile (mod 256 / tile) in order, then the groups are added in group order.
-extern "C" __global__ void vf_gap_partial(float* partial, const float* x, long long rows, int c) {
-  VF_SHARED(double, acc, 256);
-  double* out = reinterpret_cast<double*>(partial);
-  int chunks = gridDim.x;
-  int chunk = blockIdx.x;
-  long long sample = blockIdx.y;
-  const float* xs = x + sample * rows * c;
-  long long r0 = (long long)chunk * kGapRows;
-  long long r1 = r0 + kGapRows < rows ? r0 + kGapRows : rows;
-  int t = threadIdx.x;
-  for (int c0 = 0; c0 < c; c0 += 256) {
-    int tile = c - c0 < 256 ? c - c0 : 256;
-    int groups = 256 / tile;
-    int ch = t % tile, grp = t / tile;
-    double s = 0.0;
-    if (grp < groups) {
-      for (long long r = r0 + grp; r < r1; r += groups) s += xs[r * c + c0 + ch];
-    }
-    acc[t] = s;
-    __syncthreads();
-    if (t < tile) {
-      double total = 0.0;
-      for (int g = 0; g < groups; g++) total += acc[g * tile + t];
-      out[(sample * chunks + chunk) * c + c0 + t] = total;
-    }
-    __syncthreads();
-  }
-}
-VF_EXPORT(vf_gap_partial, 40);
-
-// y[sample·c + ch] = (Σ over chunks, in order, of the partials) / voxels.
-extern "C" __global__ void vf_gap_final(float* y, const float* partial, int chunks, int c,
-                                        int samples, long long voxels) {
-  const double* p = reinterpret_cast<const double*>(partial);
-  long long i = vf_global_index();
-  if (i >= (long long)samples * c) return;
-  long long sample = i / c, ch = i % c;
-  double s = 0.0;
-  for (int k = 0; k < chunks; k++) s += p[(sample * chunks + k) * c + ch];
-  y[i] = (float)(s / (double)voxels);
-}
-VF_EXPORT(vf_gap_final, 40);
 
 // dx[s, v, ch] = dy[s, ch] / voxels at every voxel v of sample s.
 extern "C" __global__ void vf_gap_bwd(float* dx, const float* dy, long long total, int c,

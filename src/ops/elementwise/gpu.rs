@@ -49,7 +49,7 @@ pub(crate) const CHANNEL_SUM_PARTIAL: KernelSig = KernelSig {
 pub(crate) const CHANNEL_SUM_FINAL: KernelSig = KernelSig {
     family: FAMILY,
     name: "vf_channel_sum_final",
-    params: &[PtrF32, PtrF32, I32, I32, I32],
+    params: &[PtrF32, PtrF32, I32, I32, I32, I64],
 };
 
 /// This family's kernels, for the launch table.
@@ -179,17 +179,20 @@ pub(crate) fn bias_add(rt: &dyn Runtime, x: &Buffer, bias: &Buffer, c: usize) ->
     Ok(y)
 }
 
-/// `Σ x (· x2)` over the rows of each of `samples` samples of `[rows, c]`: `[samples, c]`.
-fn channel_sums(
+/// `Σ x (· x2) / divisor` over the rows of each of `samples` samples of `[rows, c]`:
+/// `[samples, c]`, summed in `f64` in a fixed order (divisor 1: sums; `rows`: means).
+pub(crate) fn channel_sums(
     rt: &dyn Runtime,
     x: &Buffer,
     x2: Option<&Buffer>,
     samples: usize,
     rows: usize,
     c: usize,
+    divisor: usize,
 ) -> Result<Buffer> {
     let chunks = rows.div_ceil(CHANNEL_SUM_ROWS).max(1);
-    let partial = rt.alloc(samples * chunks * c)?;
+    // One f64 per (sample, chunk, channel), stored as two f32 slots.
+    let partial = rt.alloc(2 * samples * chunks * c)?;
     let y = rt.alloc(samples * c)?;
     rt.launch(
         &CHANNEL_SUM_PARTIAL,
@@ -212,13 +215,14 @@ fn channel_sums(
             Arg::I32(chunks as i32),
             Arg::I32(c as i32),
             Arg::I32(samples as i32),
+            Arg::I64(divisor as i64),
         ],
     )?;
     Ok(y)
 }
 
 pub(crate) fn channel_sum(rt: &dyn Runtime, x: &Buffer, c: usize) -> Result<Buffer> {
-    channel_sums(rt, x, None, 1, x.len() / c, c)
+    channel_sums(rt, x, None, 1, x.len() / c, c, 1)
 }
 
 pub(crate) fn channel_mul(
@@ -252,6 +256,6 @@ pub(crate) fn channel_mul_bwd(
     g: VolGeom,
 ) -> Result<(Buffer, Buffer)> {
     let dx = channel_mul(rt, dy, scale, g)?;
-    let ds = channel_sums(rt, x, Some(dy), g.n, g.voxels(), g.c)?;
+    let ds = channel_sums(rt, x, Some(dy), g.n, g.voxels(), g.c, 1)?;
     Ok((dx, ds))
 }

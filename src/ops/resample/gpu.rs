@@ -29,16 +29,6 @@ pub(crate) const MAX_POOL_BWD: KernelSig = KernelSig {
     name: "vf_max_pool_bwd",
     params: &[PtrF32, PtrF32, PtrF32, I64, I32, I32, I32, I32],
 };
-pub(crate) const GAP_PARTIAL: KernelSig = KernelSig {
-    family: FAMILY,
-    name: "vf_gap_partial",
-    params: &[PtrF32, PtrF32, I64, I32],
-};
-pub(crate) const GAP_FINAL: KernelSig = KernelSig {
-    family: FAMILY,
-    name: "vf_gap_final",
-    params: &[PtrF32, PtrF32, I32, I32, I32, I64],
-};
 pub(crate) const GAP_BWD: KernelSig = KernelSig {
     family: FAMILY,
     name: "vf_gap_bwd",
@@ -56,14 +46,9 @@ pub(crate) static KERNELS: &[&KernelSig] = &[
     &UPSAMPLE_BWD,
     &MAX_POOL,
     &MAX_POOL_BWD,
-    &GAP_PARTIAL,
-    &GAP_FINAL,
     &GAP_BWD,
     &COPY_COLUMNS,
 ];
-
-/// Rows per chunk of the pooling reduction (`kGapRows` in the kernel).
-const GAP_ROWS: usize = 1024;
 
 fn i32_of(v: usize) -> Arg<'static> {
     Arg::I32(v as i32)
@@ -143,30 +128,10 @@ pub(crate) fn max_pool_bwd(
     Ok(dx)
 }
 
+/// The elementwise family's deterministic per-channel sum, divided by the voxel count.
 pub(crate) fn global_avg_pool(rt: &dyn Runtime, x: &Buffer, g: VolGeom) -> Result<Buffer> {
-    let rows = g.voxels();
-    let chunks = rows.div_ceil(GAP_ROWS).max(1);
-    // One f64 per (sample, chunk, channel), stored as two f32 slots.
-    let partial = rt.alloc(2 * g.n * chunks * g.c)?;
-    let y = rt.alloc(g.n * g.c)?;
-    rt.launch(
-        &GAP_PARTIAL,
-        LaunchCfg::new([chunks as u32, g.n as u32, 1], [256, 1, 1], 0),
-        &[Arg::Buf(&partial), Arg::Buf(x), i64_of(rows), i32_of(g.c)],
-    )?;
-    rt.launch(
-        &GAP_FINAL,
-        LaunchCfg::linear(g.n * g.c, 128),
-        &[
-            Arg::Buf(&y),
-            Arg::Buf(&partial),
-            i32_of(chunks),
-            i32_of(g.c),
-            i32_of(g.n),
-            i64_of(rows),
-        ],
-    )?;
-    Ok(y)
+    let s = g.voxels();
+    crate::ops::elementwise::gpu::channel_sums(rt, x, None, g.n, s, g.c, s)
 }
 
 pub(crate) fn global_avg_pool_bwd(rt: &dyn Runtime, dy: &Buffer, g: VolGeom) -> Result<Buffer> {
