@@ -1,18 +1,19 @@
 //! An interrupt (Ctrl-C, here requested programmatically: the flag is process-wide, so this
 //! test has its own binary) ends training after the current step with a checkpoint and a
-//! history entry for the cut-short epoch.
+//! history entry for the cut-short epoch; resuming from that checkpoint finishes the epoch
+//! where it stopped, and the run ends bitwise where an uninterrupted one does.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use voxflow::data::generators::GenKind;
 use voxflow::data::phantom::{PhantomConfig, write_dataset};
 use voxflow::models::BuilderKind;
-use voxflow::session::{SplitFractions, TrainingHistory};
+use voxflow::session::{SplitFractions, TrainingHistory, read_checkpoint_info};
 use voxflow::train::log::Logger;
 use voxflow::train::setup::{NewSession, Overrides, new_session};
 use voxflow::train::{TrainOptions, interrupt, train};
 
 #[test]
-fn an_interrupt_checkpoints_after_the_current_step_and_the_run_resumes() {
+fn an_interrupt_checkpoints_mid_epoch_and_the_resumed_run_equals_an_uninterrupted_one() {
     let tmp = std::env::temp_dir().join(format!("voxflow-interrupt-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&tmp);
     let data = tmp.join("data");
@@ -24,24 +25,11 @@ fn an_interrupt_checkpoints_after_the_current_step_and_the_run_resumes() {
     };
     write_dataset(&data, &cfg).unwrap();
     let root = tmp.join("sessions");
-    new_session(
-        &NewSession {
-            name: "s".into(),
-            sessions_root: root.clone(),
-            builder: BuilderKind::Unet,
-            generator: GenKind::Luna,
-            shape: [8, 8, 8],
-            data_dir: Some(data.clone()),
-            split: SplitFractions::new(0.6, 0.4, 0.0).unwrap(),
-            seed: 2,
-            atlas: None,
-            force: false,
-        },
-        &mut Logger::console(),
-    )
-    .unwrap();
-    let o = TrainOptions {
-        session: "s".into(),
+    for name in ["s", "straight"] {
+        make_session(&root, name, &data);
+    }
+    let o = |name: &str| TrainOptions {
+        session: name.into(),
         sessions_dir: Some(root.clone()),
         builder: BuilderKind::Unet,
         generator: GenKind::Luna,
@@ -52,18 +40,82 @@ fn an_interrupt_checkpoints_after_the_current_step_and_the_run_resumes() {
             ..Overrides::default()
         },
     };
+    train(&o("straight")).unwrap();
     interrupt::request();
-    let s = train(&o).unwrap();
+    let s = train(&o("s")).unwrap();
+    assert!(
+        !interrupt::requested(),
+        "the trainer clears an honored request"
+    );
     assert_eq!(s.last_epoch, 1, "stopped in the first epoch");
     let ckpt: PathBuf = root.join("s/checkpoints/chkpt_01.safetensors");
     assert!(ckpt.is_file());
     assert!(!root.join("s/checkpoints/chkpt_02.safetensors").exists());
     let log = std::fs::read_to_string(root.join("s/logs.txt")).unwrap();
     assert!(
-        log.contains("interrupted: epoch 1 ended after 1 of 4 steps"),
+        log.contains("interrupted: epoch 1 ended after 1 of 4 steps")
+            && log.contains("--weights chkpt_01.safetensors resumes the epoch where it stopped"),
         "{log}"
     );
     let h = TrainingHistory::load(&root.join("s/training_history.json")).unwrap();
     assert_eq!(h.last_epoch(), Some(1));
+    let info = read_checkpoint_info(&ckpt).unwrap();
+    assert_eq!(info.meta.partial.as_ref().map(|p| p.steps_done), Some(1));
+
+    // Resume: steps 2-4 of epoch 1, then epochs 2 and 3, as if never interrupted.
+    let mut resumed = o("s");
+    resumed.weights = Some("chkpt_01.safetensors".into());
+    train(&resumed).unwrap();
+    let log = std::fs::read_to_string(root.join("s/logs.txt")).unwrap();
+    assert!(
+        log.contains("(epoch 1 cut short after 1 of 4 steps: finishing it)"),
+        "{log}"
+    );
+    assert_eq!(read_checkpoint_info(&ckpt).unwrap().meta.partial, None);
+    for e in 1..=3 {
+        let read = |name: &str| {
+            std::fs::read(root.join(format!("{name}/checkpoints/chkpt_{e:02}.safetensors")))
+                .unwrap()
+        };
+        let (a, b) = (read("straight"), read("s"));
+        let (a, b) = (
+            safetensors::SafeTensors::deserialize(&a).unwrap(),
+            safetensors::SafeTensors::deserialize(&b).unwrap(),
+        );
+        let mut names = a.names();
+        names.sort();
+        let mut names_b = b.names();
+        names_b.sort();
+        assert_eq!(names, names_b);
+        for n in names {
+            assert!(
+                a.tensor(n).unwrap().data() == b.tensor(n).unwrap().data(),
+                "epoch {e}: tensor {n} differs"
+            );
+        }
+    }
+    let hist = |name: &str| {
+        std::fs::read_to_string(root.join(name).join("training_history.json")).unwrap()
+    };
+    assert_eq!(hist("straight"), hist("s"), "same epoch means, bit for bit");
     std::fs::remove_dir_all(&tmp).unwrap();
+}
+
+fn make_session(root: &Path, name: &str, data: &Path) {
+    new_session(
+        &NewSession {
+            name: name.into(),
+            sessions_root: root.to_path_buf(),
+            builder: BuilderKind::Unet,
+            generator: GenKind::Luna,
+            shape: [8, 8, 8],
+            data_dir: Some(data.to_path_buf()),
+            split: SplitFractions::new(0.6, 0.4, 0.0).unwrap(),
+            seed: 2,
+            atlas: None,
+            force: false,
+        },
+        &mut Logger::console(),
+    )
+    .unwrap();
 }

@@ -272,10 +272,14 @@ fn inspect_checkpoint(path: &Path) -> EvalResult<String> {
     let info = read_checkpoint_info(path)?;
     let m = &info.meta;
     let mut s = format!(
-        "checkpoint {}\nepoch {} | voxflow {} | builder hash {:016x} | optimizer step {}\n\
+        "checkpoint {}\nepoch {}{} | voxflow {} | builder hash {:016x} | optimizer step {}\n\
          {} model tensors, {} parameters ({} trainable) | {} optimizer tensors\n",
         path.display(),
         m.epoch,
+        m.partial
+            .as_ref()
+            .map(|p| format!(" (cut short after {} steps)", p.steps_done))
+            .unwrap_or_default(),
         m.version,
         m.builder_hash,
         m.iterations,

@@ -11,7 +11,9 @@
 //! `epoch` (1-based, the epoch just finished), `builder_hash` (16 hex digits, see
 //! [`builder_hash`]), `optimizer.iterations`, `rng.state` (16 hex digits) and `rng.spare`
 //! (`none` or the cached normal deviate's f64 bits as 16 hex digits), `gen.epoch`,
-//! `gen.cursor`, `params.trainable` / `params.total` (scalar counts, for `inspect`), and
+//! `gen.cursor`, `params.trainable` / `params.total` (scalar counts, for `inspect`); for an
+//! epoch cut short by Ctrl-C, `partial.steps_done` and `partial.sum.<term>` (f64 bits, hex:
+//! the loss sums so far; `gen.cursor` is then the position after the last step done); and
 //! `data_crc32c`: CRC-32C of every tensor's bytes in name order, so that a corrupted byte
 //! anywhere in the data is detected (safetensors itself only checks the header and the
 //! length).
@@ -21,14 +23,16 @@
 
 mod meta;
 
-pub use meta::{CheckpointInfo, CheckpointMeta, builder_hash, fnv1a64, read_checkpoint_info};
+pub use meta::{
+    CheckpointInfo, CheckpointMeta, PartialEpoch, builder_hash, fnv1a64, read_checkpoint_info,
+};
 
 use super::{Result, SessionError, atomic_write};
 use crate::data::generators::GenState;
 use crate::nn::ParamStore;
 use crate::tensor::{Rng, Tensor};
 use crate::train::optim::Adam;
-use meta::{Diff, Parsed, parse};
+use meta::{Diff, PARTIAL_STEPS, PARTIAL_SUM, Parsed, parse};
 use safetensors::tensor::TensorView;
 use safetensors::{Dtype, serialize};
 use std::collections::{BTreeMap, HashMap};
@@ -56,6 +60,8 @@ pub struct CheckpointData<'a> {
     pub rng: &'a Rng,
     /// The training generator's position.
     pub gen_state: GenState,
+    /// Set when the epoch was cut short.
+    pub partial: Option<&'a PartialEpoch>,
     /// [`builder_hash`] of the session's builder.toml.
     pub builder_hash: u64,
 }
@@ -104,7 +110,7 @@ pub fn save_checkpoint(path: &Path, data: &CheckpointData) -> Result<()> {
     }
     let (state, spare) = data.rng.state();
     let (trainable, total) = data.params.count();
-    let metadata: HashMap<String, String> = [
+    let mut metadata: HashMap<String, String> = [
         ("format", CHECKPOINT_FORMAT.to_string()),
         ("voxflow_version", env!("CARGO_PKG_VERSION").to_string()),
         ("epoch", data.epoch.to_string()),
@@ -124,6 +130,15 @@ pub fn save_checkpoint(path: &Path, data: &CheckpointData) -> Result<()> {
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
     .collect();
+    if let Some(p) = data.partial {
+        metadata.insert(PARTIAL_STEPS.into(), p.steps_done.to_string());
+        for (term, sum) in &p.sums {
+            metadata.insert(
+                format!("{PARTIAL_SUM}{term}"),
+                format!("{:016x}", sum.to_bits()),
+            );
+        }
+    }
     let mut views = Vec::with_capacity(tensors.len());
     for (name, (shape, bytes)) in &tensors {
         let view = TensorView::new(Dtype::F32, shape.clone(), bytes)

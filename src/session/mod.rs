@@ -29,7 +29,7 @@ pub mod split;
 mod tests;
 
 pub use checkpoint::{
-    CheckpointData, CheckpointInfo, CheckpointMeta, builder_hash, load_checkpoint,
+    CheckpointData, CheckpointInfo, CheckpointMeta, PartialEpoch, builder_hash, load_checkpoint,
     read_checkpoint_info, save_checkpoint,
 };
 pub use create::{create_session, open_session};

@@ -8,7 +8,7 @@ use crate::eval::metrics::{dice, folding_pct, jacobian_determinants};
 use crate::models::{Model, NetInputs, NetOutputs, warp_with_grid};
 use crate::nn::ParamStore;
 use crate::report::tensorboard::EventWriter;
-use crate::session::SessionPaths;
+use crate::session::{PartialEpoch, SessionPaths};
 use crate::tensor::Tensor;
 use crate::train::config::TrainConfig;
 use crate::train::error::{TrainError, TrainResult};
@@ -26,8 +26,13 @@ pub struct EpochStats {
     pub steps_per_s: f64,
     /// Share of the epoch's time the step waited for the data loader, in %.
     pub wait_pct: f64,
-    /// Steps done (fewer than planned after Ctrl-C).
+    /// Steps of the epoch done, including those of an earlier run it resumes (fewer than
+    /// planned after Ctrl-C).
     pub steps_done: usize,
+    /// Steps this call ran.
+    pub steps_run: usize,
+    /// The loss sums so far and `steps_done`: what a checkpoint of a cut-short epoch keeps.
+    pub partial: PartialEpoch,
     pub interrupted: bool,
 }
 
@@ -46,9 +51,11 @@ fn add_terms(sums: &mut BTreeMap<String, f64>, prefix: &str, total: f32, terms: 
     }
 }
 
-/// Runs the planned steps of one epoch (forward, loss, backward, Adam, BatchNorm statistics).
-/// A NaN/Inf loss term stops with an error naming the epoch, step and term, before the
-/// update is applied.
+/// Runs the planned steps of one epoch (forward, loss, backward, Adam, BatchNorm statistics),
+/// continuing `resumed` (the steps and loss sums of an earlier run of this epoch cut short;
+/// default for a fresh epoch). A NaN/Inf loss term stops with an error naming the epoch, step
+/// and term, before the update is applied.
+#[allow(clippy::too_many_arguments)]
 pub fn run_epoch(
     epoch: u32,
     cfg: &TrainConfig,
@@ -56,14 +63,16 @@ pub fn run_epoch(
     store: &mut ParamStore,
     adam: &mut Adam,
     mut loader: Loader,
+    resumed: PartialEpoch,
     log: &mut Logger,
 ) -> TrainResult<EpochStats> {
     let regularized = model.regularized_weights();
-    let steps = loader.len();
-    let mut progress = Progress::new(epoch, cfg.epochs, steps);
+    let first = resumed.steps_done as usize;
+    let steps = first + loader.len();
+    let mut progress = Progress::new(epoch, cfg.epochs, steps, first);
     let start = Instant::now();
-    let mut sums = BTreeMap::new();
-    let mut done = 0;
+    let mut sums = resumed.sums;
+    let mut done = first;
     let mut interrupted = false;
     let device = store.device();
     while let Some(batch) = loader.next_batch() {
@@ -98,14 +107,20 @@ pub fn run_epoch(
     progress.finish();
     let elapsed = start.elapsed().as_secs_f64().max(1e-9);
     let means = sums
-        .into_iter()
-        .map(|(k, v)| (k, v / done.max(1) as f64))
+        .iter()
+        .map(|(k, v)| (k.clone(), v / done.max(1) as f64))
         .collect();
+    let steps_run = done - first;
     Ok(EpochStats {
         means,
-        steps_per_s: done as f64 / elapsed,
+        steps_per_s: steps_run as f64 / elapsed,
         wait_pct: 100.0 * loader.waited().as_secs_f64() / elapsed,
         steps_done: done,
+        steps_run,
+        partial: PartialEpoch {
+            steps_done: done as u64,
+            sums,
+        },
         interrupted,
     })
 }

@@ -12,15 +12,18 @@ pub struct Progress {
     epoch: u32,
     epochs: u32,
     steps: usize,
+    /// Steps done before this run (an epoch resumed part-way).
+    first: usize,
     every: usize,
     start: Instant,
 }
 
 impl Progress {
-    /// Starts the display for `steps` steps of `epoch`.
-    pub fn new(epoch: u32, epochs: u32, steps: usize) -> Progress {
+    /// Starts the display for `steps` steps of `epoch`, of which `first` are already done.
+    pub fn new(epoch: u32, epochs: u32, steps: usize, first: usize) -> Progress {
         let bar = std::io::stdout().is_terminal().then(|| {
             let b = ProgressBar::new(steps as u64);
+            b.set_position(first as u64);
             let style = ProgressStyle::with_template(
                 "epoch {prefix} [{bar:30}] {pos}/{len} | {msg} | {per_sec} | ETA {eta}",
             )
@@ -35,6 +38,7 @@ impl Progress {
             epoch,
             epochs,
             steps,
+            first,
             every: (steps / 5).max(1),
             start: Instant::now(),
         }
@@ -49,7 +53,7 @@ impl Progress {
             }
             None if done.is_multiple_of(self.every) || done == self.steps => {
                 let secs = self.start.elapsed().as_secs_f64().max(1e-9);
-                let rate = done as f64 / secs;
+                let rate = done.saturating_sub(self.first) as f64 / secs;
                 let eta = (self.steps - done) as f64 / rate.max(1e-9);
                 log.line(&format!(
                     "epoch {}/{} step {done}/{} | loss {loss:.5} | {rate:.2} steps/s | ETA {eta:.0} s",

@@ -9,11 +9,11 @@ use crate::data::source::{PreparedSource, default_cache_dir};
 use crate::models::{BuilderConfig, BuilderKind, Model};
 use crate::nn::{NormKind, ParamStore};
 use crate::report::tensorboard::EventWriter;
-use crate::session::SplitFractions;
 use crate::session::{
     CheckpointData, IdSet, SessionPaths, TrainingHistory, builder_hash, latest_checkpoint,
     load_checkpoint, open_session, read_ids, save_checkpoint, sessions_root,
 };
+use crate::session::{PartialEpoch, SplitFractions};
 use crate::tensor::{Device, Rng};
 use crate::train::config::{DeviceChoice, Monitor, TrainConfig};
 use crate::train::epoch::{EpochStats, run_epoch, validate};
@@ -208,6 +208,8 @@ pub fn train(opts: &TrainOptions) -> TrainResult<TrainSummary> {
     let hash = builder_hash(&builder_text);
     let mut history = TrainingHistory::load_or_new(&paths.history())?;
     let mut start = 0;
+    // Steps and loss sums of an epoch cut short by Ctrl-C, which the first epoch finishes.
+    let mut resumed = PartialEpoch::default();
     match &opts.weights {
         Some(w) => {
             let path = paths.resolve_checkpoint(w);
@@ -215,8 +217,17 @@ pub fn train(opts: &TrainOptions) -> TrainResult<TrainSummary> {
             rng = meta.rng;
             pairs_gen.restore(meta.gen_state)?;
             start = meta.epoch;
+            let mut how = format!("epoch {start}");
+            if let Some(p) = meta.partial {
+                start -= 1;
+                how = format!(
+                    "epoch {} cut short after {} of {steps} steps: finishing it",
+                    meta.epoch, p.steps_done
+                );
+                resumed = p;
+            }
             history.truncate_to(start);
-            log.line(&format!("resumed from {} (epoch {start})", path.display()));
+            log.line(&format!("resumed from {} ({how})", path.display()));
         }
         None => {
             history = TrainingHistory::new();
@@ -228,7 +239,17 @@ pub fn train(opts: &TrainOptions) -> TrainResult<TrainSummary> {
     let mut last = start;
     let mut stopped_early = false;
     for epoch in start + 1..=cfg.epochs {
-        let plan: Vec<_> = (0..steps).map(|_| pairs_gen.next_batch()).collect();
+        let resumed = std::mem::take(&mut resumed);
+        let remaining = steps.saturating_sub(resumed.steps_done as usize);
+        // The generator's position after each planned batch, for a checkpoint mid-epoch.
+        let mut positions = Vec::with_capacity(remaining);
+        let plan: Vec<_> = (0..remaining)
+            .map(|_| {
+                let batch = pairs_gen.next_batch();
+                positions.push(pairs_gen.state());
+                batch
+            })
+            .collect();
         let loader = Loader::spawn(
             plan,
             kind,
@@ -237,8 +258,10 @@ pub fn train(opts: &TrainOptions) -> TrainResult<TrainSummary> {
             cfg.workers as usize,
             cfg.prefetch as usize,
         );
-        let stats: EpochStats =
-            run_epoch(epoch, &cfg, &model, &mut store, &mut adam, loader, &mut log)?;
+        let stats: EpochStats = run_epoch(
+            epoch, &cfg, &model, &mut store, &mut adam, loader, resumed, &mut log,
+        )?;
+        let cut_short = stats.interrupted && stats.steps_done < steps;
         let val = validate(
             &cfg,
             &model,
@@ -257,7 +280,11 @@ pub fn train(opts: &TrainOptions) -> TrainResult<TrainSummary> {
                 params: &store,
                 adam: &adam,
                 rng: &rng,
-                gen_state: pairs_gen.state(),
+                gen_state: match stats.steps_run {
+                    n if cut_short && n > 0 => positions[n - 1],
+                    _ => pairs_gen.state(),
+                },
+                partial: cut_short.then_some(&stats.partial),
                 builder_hash: hash,
             },
         )?;
@@ -299,11 +326,20 @@ pub fn train(opts: &TrainOptions) -> TrainResult<TrainSummary> {
         ));
         last = epoch;
         if stats.interrupted {
+            let ckpt = paths.checkpoint_path(epoch);
+            let name = ckpt.file_name().unwrap_or_default().to_string_lossy();
             log.line(&format!(
-                "interrupted: epoch {epoch} ended after {} of {steps} steps; checkpoint {} written",
+                "interrupted: epoch {epoch} ended after {} of {steps} steps; checkpoint {} \
+                 written; --weights {name} resumes{}",
                 stats.steps_done,
-                paths.checkpoint_path(epoch).display()
+                ckpt.display(),
+                if cut_short {
+                    " the epoch where it stopped (and rewrites this checkpoint once it is complete)"
+                } else {
+                    ""
+                }
             ));
+            crate::train::interrupt::clear();
             break;
         }
         if should_stop(&history, &cfg) {

@@ -24,9 +24,24 @@ pub struct CheckpointMeta {
     pub rng: Rng,
     /// The training generator's position.
     pub gen_state: GenState,
+    /// Set when the epoch was cut short (Ctrl-C): how far it got.
+    pub partial: Option<PartialEpoch>,
     /// The voxflow version that wrote it.
     pub version: String,
 }
+
+/// An epoch cut short after `steps_done` steps, with the sums of its loss terms so far, so
+/// that a resumed run finishes it with the same epoch means as an uninterrupted one.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct PartialEpoch {
+    pub steps_done: u64,
+    /// `loss` and every term, summed over the steps done.
+    pub sums: BTreeMap<String, f64>,
+}
+
+/// Metadata key of a partial epoch's step count, and prefix of its sums (f64 bits in hex).
+pub(super) const PARTIAL_STEPS: &str = "partial.steps_done";
+pub(super) const PARTIAL_SUM: &str = "partial.sum.";
 
 /// A checkpoint's summary for `voxflow inspect`, read without a network.
 #[derive(Clone, Debug)]
@@ -127,7 +142,7 @@ pub(super) fn parse<'a>(bytes: &'a [u8], path: &Path) -> Result<Parsed<'a>> {
         "none" => None,
         _ => Some(f64::from_bits(hex("rng.spare")?)),
     };
-    let meta = CheckpointMeta {
+    let mut meta = CheckpointMeta {
         epoch: u32::try_from(epoch).map_err(|_| bad_key("epoch", &epoch.to_string()))?,
         builder_hash: hex("builder_hash")?,
         iterations: dec("optimizer.iterations")?,
@@ -136,8 +151,22 @@ pub(super) fn parse<'a>(bytes: &'a [u8], path: &Path) -> Result<Parsed<'a>> {
             epoch: dec("gen.epoch")?,
             cursor: dec("gen.cursor")? as usize,
         },
+        partial: None,
         version: get("voxflow_version")?.to_string(),
     };
+    if map.contains_key(PARTIAL_STEPS) {
+        let mut sums = BTreeMap::new();
+        for (k, v) in map.iter() {
+            if let Some(term) = k.strip_prefix(PARTIAL_SUM) {
+                let bits = u64::from_str_radix(v, 16).map_err(|_| bad_key(k, v))?;
+                sums.insert(term.to_string(), f64::from_bits(bits));
+            }
+        }
+        meta.partial = Some(PartialEpoch {
+            steps_done: dec(PARTIAL_STEPS)?,
+            sums,
+        });
+    }
     let mut names = st.names();
     names.sort_unstable();
     let mut crc = 0u32;

@@ -98,9 +98,48 @@ fn write_sample(path: &Path, store: &ParamStore, adam: &Adam, rng: &Rng, hash: u
             epoch: 11,
             cursor: 3,
         },
+        partial: None,
         builder_hash: hash,
     };
     save_checkpoint(path, &data).unwrap();
+}
+
+#[test]
+fn a_partial_epoch_round_trips_with_its_exact_loss_sums() {
+    let dir = scratch("partial");
+    let path = dir.join("chkpt_03.safetensors");
+    let (store, adam) = trained_state();
+    let hash = builder_hash(BUILDER);
+    let partial = PartialEpoch {
+        steps_done: 7,
+        sums: [
+            ("loss".to_string(), 0.1 + 0.2),
+            ("mse".to_string(), 1.0 / 3.0),
+        ]
+        .into(),
+    };
+    let data = CheckpointData {
+        epoch: 3,
+        params: &store,
+        adam: &adam,
+        rng: &Rng::new(4),
+        gen_state: GenState {
+            epoch: 2,
+            cursor: 7,
+        },
+        partial: Some(&partial),
+        builder_hash: hash,
+    };
+    save_checkpoint(&path, &data).unwrap();
+    let (mut s2, mut a2) = blank_like(&store);
+    let meta = load_checkpoint(&path, hash, &mut s2, &mut a2).unwrap();
+    assert_eq!(meta.partial, Some(partial), "sums restored to the bit");
+    assert_eq!(read_checkpoint_info(&path).unwrap().meta, meta);
+    // A complete epoch has none.
+    write_sample(&path, &store, &adam, &Rng::new(4), hash);
+    let meta = load_checkpoint(&path, hash, &mut s2, &mut a2).unwrap();
+    assert_eq!(meta.partial, None);
+    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
@@ -343,6 +382,7 @@ fn saving_overwrites_atomically_and_refuses_inconsistent_state() {
         adam: &bad,
         rng: &Rng::new(1),
         gen_state: GenState::default(),
+        partial: None,
         builder_hash: 1,
     };
     let e = save_checkpoint(&path, &data).unwrap_err().to_string();
