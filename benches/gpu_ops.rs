@@ -10,7 +10,6 @@
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput};
-use voxflow::autograd::Tape;
 use voxflow::backend::{
     AdamStep, Backend, Conv3dGeom, LossKind, NormGeom, Padding, SampleGeom, Unary, VolGeom, backend,
 };
@@ -19,6 +18,7 @@ use voxflow::nn::ParamStore;
 use voxflow::ops;
 use voxflow::tensor::{Device, Rng, Tensor};
 use voxflow::train::optim::{Adam, AdamConfig};
+use voxflow::train::step;
 
 mod common;
 
@@ -204,21 +204,16 @@ fn train_step(c: &mut Criterion, dev: Device) {
         let tgt = Tensor::randn(shape, 0.0, 1.0, &mut rng, dev).unwrap();
         let mut adam = Adam::new(AdamConfig::default());
         let mut step = || -> voxflow::Result<f32> {
-            let tape = Tape::new();
-            let p = store.bind(&tape, true);
-            let inputs = NetInputs {
-                src: &src,
-                tgt: &tgt,
-                src_seg: None,
-            };
-            let out = model.forward(&p, &inputs)?;
-            let loss = ops::loss(LossKind::Mse, &out.deformed, &tgt)?;
-            let mut grads = tape.backward(&loss)?;
-            let named = p.grads(&mut grads);
-            drop(grads);
-            let updates = p.into_updates();
-            adam.step(&mut store, &named)?;
-            store.apply_updates(updates)?;
+            let (loss, _) = step::train_step(&mut store, &mut adam, |p| {
+                let inputs = NetInputs {
+                    src: &src,
+                    tgt: &tgt,
+                    src_seg: None,
+                };
+                let out = model.forward(p, &inputs)?;
+                let loss = ops::loss(LossKind::Mse, &out.deformed, &tgt)?;
+                voxflow::Result::Ok((loss.clone(), loss))
+            })?;
             // The one host synchronization of a training step: reading the loss.
             loss.to_scalar()
         };

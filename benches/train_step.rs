@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 use voxflow::backend::LossKind;
 use voxflow::models::{BuilderConfig, BuilderKind, Model, NetInputs};
 use voxflow::nn::ParamStore;
-use voxflow::train::{Adam, AdamConfig};
-use voxflow::{Device, Rng, Tape, Tensor, ops};
+use voxflow::train::{Adam, AdamConfig, train_step};
+use voxflow::{Device, Rng, Tensor, ops};
 
 struct Counting;
 static CURRENT: AtomicUsize = AtomicUsize::new(0);
@@ -61,23 +61,19 @@ fn setup(kind: BuilderKind, size: usize) -> Setup {
 }
 
 fn step(s: &mut Setup) -> f32 {
-    let tape = Tape::new();
-    let p = s.store.bind(&tape, true);
-    let inputs = NetInputs {
-        src: &s.src,
-        tgt: &s.tgt,
-        src_seg: None,
-    };
-    let out = s.model.forward(&p, &inputs).unwrap();
-    let loss = ops::loss(LossKind::Mse, &out.deformed, &s.tgt).unwrap();
-    let value = loss.to_scalar().unwrap();
-    let mut grads = tape.backward(&loss).unwrap();
-    let named = p.grads(&mut grads);
-    drop(grads);
-    let updates = p.into_updates();
-    s.adam.step(&mut s.store, &named).unwrap();
-    s.store.apply_updates(updates).unwrap();
-    value
+    let (model, src, tgt) = (&s.model, &s.src, &s.tgt);
+    let (loss, _) = train_step(&mut s.store, &mut s.adam, |p| {
+        let inputs = NetInputs {
+            src,
+            tgt,
+            src_seg: None,
+        };
+        let out = model.forward(p, &inputs)?;
+        let loss = ops::loss(LossKind::Mse, &out.deformed, tgt)?;
+        voxflow::Result::Ok((loss.clone(), loss))
+    })
+    .unwrap();
+    loss.to_scalar().unwrap()
 }
 
 fn bench(c: &mut Criterion) {

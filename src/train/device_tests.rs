@@ -3,13 +3,13 @@
 //! On a GPU it also checks the caching allocator: after the first steps, a step makes no driver
 //! allocation.
 
-use crate::autograd::Tape;
 use crate::backend::LossKind;
 use crate::models::{BuilderConfig, BuilderKind, Model, NetInputs};
 use crate::nn::ParamStore;
 use crate::ops;
 use crate::tensor::{Device, Rng, Tensor};
 use crate::train::optim::{Adam, AdamConfig};
+use crate::train::step::train_step;
 
 struct Step {
     loss: f32,
@@ -36,29 +36,25 @@ fn run(device: Device, size: usize, steps: usize) -> Step {
     let mut adam = Adam::new(AdamConfig::default());
     let mut last = None;
     for _ in 0..steps {
-        let tape = Tape::new();
-        let p = store.bind(&tape, true);
-        let inputs = NetInputs {
-            src: &src,
-            tgt: &tgt,
-            src_seg: None,
-        };
-        let out = model.forward(&p, &inputs).unwrap();
-        let loss = ops::loss(LossKind::Ncc, &out.deformed, &tgt).unwrap();
-        let mut grads = tape.backward(&loss).unwrap();
-        let named = p.grads(&mut grads);
-        drop(grads);
-        let updates = p.into_updates();
+        let ((loss, deformed), named) = train_step(&mut store, &mut adam, |p| {
+            let inputs = NetInputs {
+                src: &src,
+                tgt: &tgt,
+                src_seg: None,
+            };
+            let out = model.forward(p, &inputs)?;
+            let loss = ops::loss(LossKind::Ncc, &out.deformed, &tgt)?;
+            crate::Result::Ok((loss.clone(), (loss, out.deformed)))
+        })
+        .unwrap();
         last = Some(Step {
             loss: loss.to_scalar().unwrap(),
-            deformed: out.deformed.to_vec().unwrap(),
+            deformed: deformed.to_vec().unwrap(),
             grads: named
                 .iter()
                 .map(|(k, g)| (k.clone(), g.to_vec().unwrap()))
                 .collect(),
         });
-        adam.step(&mut store, &named).unwrap();
-        store.apply_updates(updates).unwrap();
     }
     last.unwrap()
 }

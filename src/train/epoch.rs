@@ -1,6 +1,5 @@
 //! One epoch of training steps, the validation pass, and the per-epoch observation.
 
-use crate::Tape;
 use crate::backend::Padding;
 use crate::data::generators::{Batch, GenKind, Pair, VolumeSource, assemble};
 use crate::data::loader::Loader;
@@ -16,6 +15,7 @@ use crate::train::log::Logger;
 use crate::train::losses::{non_finite, objective};
 use crate::train::optim::Adam;
 use crate::train::progress::Progress;
+use crate::train::step::train_step;
 use std::collections::BTreeMap;
 use std::time::Instant;
 
@@ -77,26 +77,23 @@ pub fn run_epoch(
     let device = store.device();
     while let Some(batch) = loader.next_batch() {
         let batch = batch?.to_device(device)?;
-        let tape = Tape::new();
-        let p = store.bind(&tape, true);
-        let out = model.forward(&p, &inputs(&batch))?;
-        let obj = objective(cfg, &out, &batch, &p, &regularized)?;
-        let total = obj.total.to_scalar()?;
-        let bad = non_finite(&obj.terms).or((!total.is_finite()).then(|| ("total".into(), total)));
-        if let Some((term, value)) = bad {
-            return Err(TrainError::NonFinite {
-                epoch,
-                step: done + 1,
-                term,
-                value,
-            });
-        }
-        let mut grads = tape.backward(&obj.total)?;
-        let named = p.grads(&mut grads);
-        let updates = p.into_updates();
-        adam.step(store, &named)?;
-        store.apply_updates(updates)?;
-        add_terms(&mut sums, "", total, &obj.terms);
+        let ((total, terms), _) = train_step(store, adam, |p| -> TrainResult<_> {
+            let out = model.forward(p, &inputs(&batch))?;
+            let obj = objective(cfg, &out, &batch, p, &regularized)?;
+            let total = obj.total.to_scalar()?;
+            let bad =
+                non_finite(&obj.terms).or((!total.is_finite()).then(|| ("total".into(), total)));
+            if let Some((term, value)) = bad {
+                return Err(TrainError::NonFinite {
+                    epoch,
+                    step: done + 1,
+                    term,
+                    value,
+                });
+            }
+            Ok((obj.total, (total, obj.terms)))
+        })?;
+        add_terms(&mut sums, "", total, &terms);
         done += 1;
         progress.step(done, sums["loss"] / done as f64, log);
         if crate::train::interrupt::requested() {

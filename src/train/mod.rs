@@ -11,10 +11,12 @@ pub mod observe;
 pub mod optim;
 pub mod progress;
 pub mod setup;
+pub mod step;
 pub mod trainer;
 
 #[cfg(test)]
 mod device_tests;
 
 pub use optim::{Adam, AdamConfig};
+pub use step::{NamedGrads, train_step};
 pub use trainer::{TrainOptions, TrainSummary, train};
