@@ -12,7 +12,9 @@
 // - vf_grid_sample / vf_grid_sample_bwd: one thread per output voxel, looping over channels
 //   (the 8 corner reads of a voxel are c-contiguous). ~30 FLOP and 8 corner reads (mostly
 //   cached: neighbouring voxels share corners) + 16 bytes per voxel and channel; the backward
-//   computes both gradients in the same pass (~80 FLOP, 8 corner reads and 8 atomics). Index
+//   computes both gradients in the same pass (~80 FLOP, 8 corner reads and 8 atomics, into
+//   shared memory when the block's 16×4×4-voxel output tile maps into at most 2048 image
+//   cells, then one global atomic per touched cell), one block of 256 threads per tile. Index
 //   math is 32-bit (64-bit integer arithmetic is emulated and dominated these kernels): the
 //   host refuses sizes whose indices do not fit.
 // - The image gradient is a scatter, made deterministic without float atomics: every
@@ -223,45 +225,146 @@ __device__ __forceinline__ double vf_fixed_scale(const float* sabs) {
   return ldexp(1.0, 61 - e);
 }
 
-// Both gradients in one pass over the output voxels: dcoords by gather, and the image gradient
-// scattered as fixed-point integers into `acc` (see the file header).
+// The backward's output tile per block: kBwdX × kBwdY × kBwdZ voxels, one thread each (x
+// fastest, so a warp reads two 16-voxel rows of coordinates), and the capacity of the block's
+// shared fixed-point accumulator in image cells (16 KB).
+#define kBwdX 16
+#define kBwdY 4
+#define kBwdZ 4
+#define kBwdThreads (kBwdX * kBwdY * kBwdZ)
+#define kBwdCells 2048
+
+// Smallest and largest index of a valid corner along one axis (empty: INT_MAX, INT_MIN).
+__device__ __forceinline__ void vf_axis_span(const VfLerp& l, int& lo, int& hi) {
+  lo = 0x7fffffff;
+  hi = -0x7fffffff - 1;
+  if (l.ok0) lo = hi = l.i0;
+  if (l.ok1) {
+    lo = min(lo, l.i1);
+    hi = max(hi, l.i1);
+  }
+}
+
+// Both gradients in one pass over the output voxels, one block per output tile (grid-stride
+// over tiles): dcoords by gather, and the image gradient as fixed-point integers (see the file
+// header). A smooth field maps a tile into a small box of image cells, which the tile's 8·256
+// corner contributions share: when the box fits kBwdCells, they are added in shared memory
+// first and each touched cell goes to `acc` with one global atomic; otherwise (scattered
+// coordinates) straight to `acc`. Integer sums do not depend on order, so both paths give the
+// same bits.
 extern "C" __global__ void vf_grid_sample_bwd(float* dcoords, unsigned long long* acc,
                                               const float* img, const float* coords,
-                                              const float* dy, const float* sabs,
-                                              int vout, int voxels, int di, int hi, int wi,
-                                              int c, int padding) {
+                                              const float* dy, const float* sabs, int n,
+                                              int dout, int hout, int wout, int di, int hi,
+                                              int wi, int c, int padding) {
+  VF_SHARED(unsigned long long, cell, kBwdCells);
+  VF_SHARED(int, span, 6 * (kBwdThreads / 32));  // per warp: lo z, y, x, hi z, y, x
+  VF_ASSERT(blockDim.x == kBwdThreads);  // the host launches BWD_TILE-sized blocks
   double scale = vf_fixed_scale(sabs);
-  for (int o = blockIdx.x * blockDim.x + threadIdx.x; o < voxels; o += gridDim.x * blockDim.x) {
-    int sample_off = (o / vout) * (di * hi * wi * c);
+  int t = threadIdx.x, lane = t & 31, warp = t >> 5;
+  int tx = t % kBwdX, ty = (t / kBwdX) % kBwdY, tz = t / (kBwdX * kBwdY);
+  int nx = (wout + kBwdX - 1) / kBwdX, ny = (hout + kBwdY - 1) / kBwdY;
+  int nz = (dout + kBwdZ - 1) / kBwdZ;
+  int tiles = n * nz * ny * nx;  // ≤ voxels, which the host checked fits an int
+  int vout = dout * hout * wout;
+  for (int tile = blockIdx.x; tile < tiles; tile += gridDim.x) {
+    int s = tile / (nz * ny * nx), r = tile % (nz * ny * nx);
+    int x = (r % nx) * kBwdX + tx, y = ((r / nx) % ny) * kBwdY + ty;
+    int z = (r / (nx * ny)) * kBwdZ + tz;
+    bool live = x < wout && y < hout && z < dout;
+    int o = s * vout + (z * hout + y) * wout + x;
+    int sample_off = s * (di * hi * wi * c);
     const float* im = img + sample_off;
     unsigned long long* a = acc + sample_off;
     VfCorners k;
-    vf_corners(k, coords + 3 * o, di, hi, wi, c, padding);
+    int lo[3], up[3];
+    for (int i = 0; i < 3; i++) {
+      lo[i] = 0x7fffffff;
+      up[i] = -0x7fffffff - 1;
+    }
+    vf_corners(k, coords + 3 * (live ? o : 0), di, hi, wi, c, padding);  // dead: unused
+    if (live) {
+      vf_axis_span(k.lz, lo[0], up[0]);
+      vf_axis_span(k.ly, lo[1], up[1]);
+      vf_axis_span(k.lx, lo[2], up[2]);
+    }
+    // The tile's box of valid corners: warp shuffles, then the warps' spans in shared memory.
+    for (int i = 0; i < 3; i++) {
+      for (int m = 16; m > 0; m >>= 1) {
+        lo[i] = min(lo[i], __shfl_xor_sync(0xffffffffu, lo[i], m));
+        up[i] = max(up[i], __shfl_xor_sync(0xffffffffu, up[i], m));
+      }
+    }
+    if (lane == 0) {
+      for (int i = 0; i < 3; i++) {
+        span[warp * 6 + i] = lo[i];
+        span[warp * 6 + 3 + i] = up[i];
+      }
+    }
+    __syncthreads();
+    for (int w = 0; w < kBwdThreads / 32; w++) {
+      for (int i = 0; i < 3; i++) {
+        lo[i] = min(lo[i], span[w * 6 + i]);
+        up[i] = max(up[i], span[w * 6 + 3 + i]);
+      }
+    }
+    __syncthreads();  // `span` is read by all before the next tile writes it
+    // Block-uniform from here: every thread computed the same box.
+    bool empty = up[0] < lo[0] || up[1] < lo[1] || up[2] < lo[2];
+    int bd = empty ? 0 : up[0] - lo[0] + 1, bh = empty ? 0 : up[1] - lo[1] + 1;
+    int bw = empty ? 0 : up[2] - lo[2] + 1;
+    bool shared = !empty && bd <= kBwdCells && bh <= kBwdCells && bd * bh <= kBwdCells &&
+                  bw <= kBwdCells && bd * bh * bw <= kBwdCells;
+    int cells = shared ? bd * bh * bw : 0;
     float ax = 0.f, ay = 0.f, az = 0.f;
     float v[8];
     for (int ch = 0; ch < c; ch++) {
-      vf_values(k, im, ch, v);
-      float r00 = k.lx.w0 * v[0] + k.lx.w1 * v[1], r01 = k.lx.w0 * v[2] + k.lx.w1 * v[3];
-      float r10 = k.lx.w0 * v[4] + k.lx.w1 * v[5], r11 = k.lx.w0 * v[6] + k.lx.w1 * v[7];
-      float gx = k.lz.w0 * (k.ly.w0 * (v[1] - v[0]) + k.ly.w1 * (v[3] - v[2])) +
-                 k.lz.w1 * (k.ly.w0 * (v[5] - v[4]) + k.ly.w1 * (v[7] - v[6]));
-      float gy = k.lz.w0 * (r01 - r00) + k.lz.w1 * (r11 - r10);
-      float p0 = k.ly.w0 * r00 + k.ly.w1 * r01, p1 = k.ly.w0 * r10 + k.ly.w1 * r11;
-      float d = dy[o * c + ch];
-      ax += d * (gx * k.lx.dw);
-      ay += d * (gy * k.ly.dw);
-      az += d * ((p1 - p0) * k.lz.dw);
-      for (int j = 0; j < 8; j++) {
-        if (!k.ok[j]) continue;
-        float wz = (j >> 2) ? k.lz.w1 : k.lz.w0, wy = ((j >> 1) & 1) ? k.ly.w1 : k.ly.w0;
-        float wx = (j & 1) ? k.lx.w1 : k.lx.w0;
-        long long q = __double2ll_rn((double)(wz * wy * wx * d) * scale);
-        atomicAdd(a + k.off[j] + ch, (unsigned long long)q);
+      for (int i = t; i < cells; i += kBwdThreads) cell[i] = 0ull;
+      if (shared) __syncthreads();
+      if (live) {
+        vf_values(k, im, ch, v);
+        float r00 = k.lx.w0 * v[0] + k.lx.w1 * v[1], r01 = k.lx.w0 * v[2] + k.lx.w1 * v[3];
+        float r10 = k.lx.w0 * v[4] + k.lx.w1 * v[5], r11 = k.lx.w0 * v[6] + k.lx.w1 * v[7];
+        float gx = k.lz.w0 * (k.ly.w0 * (v[1] - v[0]) + k.ly.w1 * (v[3] - v[2])) +
+                   k.lz.w1 * (k.ly.w0 * (v[5] - v[4]) + k.ly.w1 * (v[7] - v[6]));
+        float gy = k.lz.w0 * (r01 - r00) + k.lz.w1 * (r11 - r10);
+        float p0 = k.ly.w0 * r00 + k.ly.w1 * r01, p1 = k.ly.w0 * r10 + k.ly.w1 * r11;
+        float d = dy[o * c + ch];
+        ax += d * (gx * k.lx.dw);
+        ay += d * (gy * k.ly.dw);
+        az += d * ((p1 - p0) * k.lz.dw);
+        for (int j = 0; j < 8; j++) {
+          if (!k.ok[j]) continue;
+          int jz = j >> 2, jy = (j >> 1) & 1, jx = j & 1;
+          float wz = jz ? k.lz.w1 : k.lz.w0, wy = jy ? k.ly.w1 : k.ly.w0;
+          float wx = jx ? k.lx.w1 : k.lx.w0;
+          unsigned long long q =
+              (unsigned long long)__double2ll_rn((double)(wz * wy * wx * d) * scale);
+          if (shared) {
+            int cz = (jz ? k.lz.i1 : k.lz.i0) - lo[0], cy = (jy ? k.ly.i1 : k.ly.i0) - lo[1];
+            int cx = (jx ? k.lx.i1 : k.lx.i0) - lo[2];
+            atomicAdd(&cell[(cz * bh + cy) * bw + cx], q);
+          } else {
+            atomicAdd(a + k.off[j] + ch, q);
+          }
+        }
+      }
+      if (shared) {
+        __syncthreads();
+        for (int i = t; i < cells; i += kBwdThreads) {
+          unsigned long long q = cell[i];
+          if (q == 0ull) continue;
+          int cz = lo[0] + i / (bh * bw), cy = lo[1] + (i / bw) % bh, cx = lo[2] + i % bw;
+          atomicAdd(a + ((cz * hi + cy) * wi + cx) * c + ch, q);
+        }
+        __syncthreads();  // the cells are flushed before the next channel or tile zeroes them
       }
     }
-    dcoords[3 * o] = ax;
-    dcoords[3 * o + 1] = ay;
-    dcoords[3 * o + 2] = az;
+    if (live) {
+      dcoords[3 * o] = ax;
+      dcoords[3 * o + 1] = ay;
+      dcoords[3 * o + 2] = az;
+    }
   }
 }
 VF_EXPORT(vf_grid_sample_bwd, 96);

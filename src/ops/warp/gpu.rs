@@ -9,6 +9,8 @@ use crate::error::Result;
 use crate::ops::{elementwise, loss};
 
 const FAMILY: &str = "warp";
+/// The backward's output tile per block `[z, y, x]` (kBwdZ, kBwdY, kBwdX in warp.cu).
+const BWD_TILE: [usize; 3] = [4, 4, 16];
 pub(crate) const CUMSUM: KernelSig = KernelSig {
     family: FAMILY,
     name: "vf_cumsum",
@@ -38,7 +40,7 @@ pub(crate) const SAMPLE_BWD: KernelSig = KernelSig {
     family: FAMILY,
     name: "vf_grid_sample_bwd",
     params: &[
-        PtrF32, PtrU64, PtrF32, PtrF32, PtrF32, PtrF32, I32, I32, I32, I32, I32, I32, I32,
+        PtrF32, PtrU64, PtrF32, PtrF32, PtrF32, PtrF32, I32, I32, I32, I32, I32, I32, I32, I32, I32,
     ],
 };
 pub(crate) const FIXED_TO_FLOAT: KernelSig = KernelSig {
@@ -205,16 +207,36 @@ pub(crate) fn grid_sample_bwd(
     let len = img.len();
     let sabs = loss::gpu::l1(rt, dy)?;
     let acc = elementwise::gpu::fill(rt, 2 * len, 0.0)?;
-    let mut args = vec![
+    let [_, _, di, hi, wi, c, padding] = sample_args(SAMPLE_BWD.name, &g)?;
+    let [dout, hout, wout] = g.out_dims.map(|s| Arg::I32(s as i32));
+    let args = [
         Arg::Buf(&dcoords),
         Arg::Buf(&acc),
         Arg::Buf(img),
         Arg::Buf(coords),
         Arg::Buf(dy),
         Arg::Buf(&sabs),
+        Arg::I32(g.n as i32),
+        dout,
+        hout,
+        wout,
+        di,
+        hi,
+        wi,
+        c,
+        padding,
     ];
-    args.extend(sample_args(SAMPLE_BWD.name, &g)?);
-    rt.launch(&SAMPLE_BWD, LaunchCfg::elementwise(voxels(&g)), &args)?;
+    // One block of BWD_TILE threads per output tile (the kernel's kBwdX × kBwdY × kBwdZ).
+    let [td, th, tw] = BWD_TILE;
+    let tiles =
+        g.n * g.out_dims[0].div_ceil(td) * g.out_dims[1].div_ceil(th) * g.out_dims[2].div_ceil(tw);
+    let grid = tiles.clamp(1, i32::MAX as usize) as u32;
+    let block = (td * th * tw) as u32;
+    rt.launch(
+        &SAMPLE_BWD,
+        LaunchCfg::new([grid, 1, 1], [block, 1, 1], 0),
+        &args,
+    )?;
     let dimg = rt.alloc(len)?;
     rt.launch(
         &FIXED_TO_FLOAT,

@@ -243,6 +243,72 @@ fn grid_sample_image_gradient_is_bitwise_independent_of_the_scatter_order() {
 }
 
 #[test]
+fn grid_sample_image_gradient_is_the_same_from_shared_and_global_accumulation() {
+    // A smooth field on a 16³ image: each 16×4×4 output tile of the kernel maps into a small
+    // box of image cells and is accumulated in shared memory. The same output voxels shuffled
+    // within each sample scatter every tile over the whole image (4096 cells, over the
+    // 2048-cell shared accumulator), so they go to global memory directly. Same contributions,
+    // so the same bits; the output (13×16×18) leaves partial tiles on every axis.
+    let mut rng = Rng::new(82);
+    let (n, ind, outd, c) = (2, [16, 16, 16], [13, 16, 18], 2);
+    let vout = outd.iter().product::<usize>();
+    let img = uniform(&mut rng, n * 4096 * c, -1.0, 1.0);
+    let mut coords = Vec::with_capacity(n * vout * 3);
+    for i in 0..n {
+        let ph = i as f64 + 0.3;
+        for z in 0..outd[0] {
+            for y in 0..outd[1] {
+                for x in 0..outd[2] {
+                    let (zf, yf, xf) = (z as f64, y as f64, x as f64);
+                    // A slight expansion plus a smooth wave; the edges reach past the image.
+                    coords.push((0.9 * xf - 0.6 + 1.3 * (0.4 * yf + ph).sin()) as f32);
+                    coords.push((yf + 0.2 + 0.9 * (0.3 * zf - ph).cos()) as f32);
+                    coords.push((1.1 * zf + 0.7 * (0.35 * xf + ph).sin()) as f32);
+                }
+            }
+        }
+    }
+    let dy = uniform(&mut rng, n * vout * c, -1.0, 1.0);
+    let (mut coords_mixed, mut dy_mixed) = (coords.clone(), dy.clone());
+    for i in 0..n {
+        for o in (1..vout).rev() {
+            let swap = i * vout + (rng.next_u64() % (o as u64 + 1)) as usize;
+            let p = i * vout + o;
+            for a in 0..3 {
+                coords_mixed.swap(3 * p + a, 3 * swap + a);
+            }
+            for ch in 0..c {
+                dy_mixed.swap(c * p + ch, c * swap + ch);
+            }
+        }
+    }
+    for padding in [Padding::Border, Padding::Zeros] {
+        let g = SampleGeom {
+            n,
+            in_dims: ind,
+            out_dims: outd,
+            c,
+            padding,
+        };
+        let (di_cpu, dc_cpu) = cpu::grid_sample_bwd(&img, &coords, &dy, g);
+        for (dev, b) in gpus() {
+            let ib = up(b, &img);
+            let run = |coords: &[f32], dy: &[f32]| {
+                let (di, dc) = b
+                    .grid_sample_bwd(&ib, &up(b, coords), &up(b, dy), g)
+                    .unwrap();
+                (down(b, &di), down(b, &dc))
+            };
+            let (di, dc) = run(&coords, &dy);
+            let (di_mixed, _) = run(&coords_mixed, &dy_mixed);
+            assert_eq!(bits(&di), bits(&di_mixed), "{dev:?} {padding:?} dimg");
+            close(&format!("{dev:?} {padding:?} dimg"), &di, &di_cpu, 1e-6);
+            close(&format!("{dev:?} {padding:?} dcoords"), &dc, &dc_cpu, 1e-6);
+        }
+    }
+}
+
+#[test]
 fn grid_sample_image_gradient_keeps_small_contributions_next_to_large_ones() {
     // One huge dy sets the fixed-point scale; the small ones must still come through with
     // about f32 precision relative to the largest dimg value.
