@@ -188,6 +188,40 @@ fn grid_sample_and_its_gradients_match_the_cpu_on_odd_geometries() {
     }
 }
 
+/// Runs the sampling backward on every GPU backend for two arrangements of the same output
+/// voxels (`a` and `b`: coordinates and dy) and checks that the image gradient comes out
+/// bitwise the same (and the same on a rerun of `a`, dcoords too), and close to the CPU's.
+fn image_gradient_is_arrangement_independent(
+    img: &[f32],
+    a: (&[f32], &[f32]),
+    b: (&[f32], &[f32]),
+    g: SampleGeom,
+) {
+    let (di_cpu, dc_cpu) = cpu::grid_sample_bwd(img, a.0, a.1, g);
+    let padding = g.padding;
+    for (dev, be) in gpus() {
+        let ib = up(be, img);
+        let run = |(coords, dy): (&[f32], &[f32])| {
+            let (di, dc) = be
+                .grid_sample_bwd(&ib, &up(be, coords), &up(be, dy), g)
+                .unwrap();
+            (down(be, &di), down(be, &dc))
+        };
+        let (di, dc) = run(a);
+        let (di2, dc2) = run(a);
+        assert_eq!(bits(&di), bits(&di2), "{dev:?} {padding:?} dimg rerun");
+        assert_eq!(bits(&dc), bits(&dc2), "{dev:?} {padding:?} dcoords rerun");
+        let (di_b, _) = run(b);
+        assert_eq!(
+            bits(&di),
+            bits(&di_b),
+            "{dev:?} {padding:?} dimg rearranged"
+        );
+        close(&format!("{dev:?} {padding:?} dimg"), &di, &di_cpu, 1e-6);
+        close(&format!("{dev:?} {padding:?} dcoords"), &dc, &dc_cpu, 1e-6);
+    }
+}
+
 #[test]
 fn grid_sample_image_gradient_is_bitwise_independent_of_the_scatter_order() {
     // A strong contraction: 2·15·17·16 output voxels sampled from a 3×4×5 image, so every image
@@ -218,27 +252,7 @@ fn grid_sample_image_gradient_is_bitwise_independent_of_the_scatter_order() {
             c,
             padding,
         };
-        let (di_cpu, _) = cpu::grid_sample_bwd(&img, &coords, &dy, g);
-        for (dev, b) in gpus() {
-            let ib = up(b, &img);
-            let run = |coords: &[f32], dy: &[f32]| {
-                let (di, dc) = b
-                    .grid_sample_bwd(&ib, &up(b, coords), &up(b, dy), g)
-                    .unwrap();
-                (down(b, &di), down(b, &dc))
-            };
-            let (di, dc) = run(&coords, &dy);
-            let (di2, dc2) = run(&coords, &dy);
-            assert_eq!(bits(&di), bits(&di2), "{dev:?} {padding:?} dimg rerun");
-            assert_eq!(bits(&dc), bits(&dc2), "{dev:?} {padding:?} dcoords rerun");
-            let (di_rev, _) = run(&coords_rev, &dy_rev);
-            assert_eq!(
-                bits(&di),
-                bits(&di_rev),
-                "{dev:?} {padding:?} dimg reordered"
-            );
-            close(&format!("{dev:?} {padding:?} dimg"), &di, &di_cpu, 1e-6);
-        }
+        image_gradient_is_arrangement_independent(&img, (&coords, &dy), (&coords_rev, &dy_rev), g);
     }
 }
 
@@ -290,21 +304,12 @@ fn grid_sample_image_gradient_is_the_same_from_shared_and_global_accumulation() 
             c,
             padding,
         };
-        let (di_cpu, dc_cpu) = cpu::grid_sample_bwd(&img, &coords, &dy, g);
-        for (dev, b) in gpus() {
-            let ib = up(b, &img);
-            let run = |coords: &[f32], dy: &[f32]| {
-                let (di, dc) = b
-                    .grid_sample_bwd(&ib, &up(b, coords), &up(b, dy), g)
-                    .unwrap();
-                (down(b, &di), down(b, &dc))
-            };
-            let (di, dc) = run(&coords, &dy);
-            let (di_mixed, _) = run(&coords_mixed, &dy_mixed);
-            assert_eq!(bits(&di), bits(&di_mixed), "{dev:?} {padding:?} dimg");
-            close(&format!("{dev:?} {padding:?} dimg"), &di, &di_cpu, 1e-6);
-            close(&format!("{dev:?} {padding:?} dcoords"), &dc, &dc_cpu, 1e-6);
-        }
+        image_gradient_is_arrangement_independent(
+            &img,
+            (&coords, &dy),
+            (&coords_mixed, &dy_mixed),
+            g,
+        );
     }
 }
 
