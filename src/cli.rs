@@ -166,7 +166,7 @@ impl NewArgs {
 pub fn run_train(args: &TrainArgs) -> Result<(), crate::train::error::TrainError> {
     let s = crate::train::train(&args.options())?;
     println!(
-        "done: {} epochs in {}{}",
+        "done: trained through epoch {} in {}{}",
         s.last_epoch,
         s.session_dir.display(),
         if s.stopped_early {

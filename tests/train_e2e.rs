@@ -224,7 +224,7 @@ fn pairwise_registration_improves_dice_on_unseen_pairs() {
             let (after, before) = (series(&dir, "val_dice"), series(&dir, "val_dice_before"));
             let (a, b) = (*after.last().unwrap(), *before.last().unwrap());
             assert!(
-                a > b + 0.03,
+                a > b + 0.02,
                 "{name}: val Dice {a:.4} vs {b:.4} before registration ({after:?})"
             );
         }

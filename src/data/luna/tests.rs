@@ -185,10 +185,12 @@ fn end_to_end_files_to_cached_preprocessed_volumes() {
             preprocess_mask(&ds.load_mask("a")?, grid).map(|v| v.data)
         })
         .unwrap();
-    // Left half lung: 1 mm x runs 0..=27 (round(12·2.3) = 28); old x = round(i/2.3) < 6 for
-    // i ≤ 12; grid column k samples i = round(1.8·k): 11 for k = 6, 13 for k = 7.
+    // The lung is the first 6 of 12 array columns, but x runs backwards (direction −1), so
+    // reoriented it is columns 6..12. 1 mm x runs 0..=27 (round(12·2.3) = 28); column
+    // round(i/2.3) ≥ 6 for i ≥ 13; grid column k samples i = round(1.8·k): 11 for k = 6, 13
+    // for k = 7.
     for (i, &v) in m.iter().enumerate() {
-        assert_eq!(v, if i % 16 <= 6 { 1.0 } else { 0.0 }, "voxel {i}");
+        assert_eq!(v, if i % 16 >= 7 { 1.0 } else { 0.0 }, "voxel {i}");
     }
     // A file that is not a volume gives a read error naming it, through the build closure.
     std::fs::write(t.0.join("subset0/a.mhd"), b"NDims = banana\n").unwrap();

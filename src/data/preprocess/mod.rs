@@ -1,5 +1,8 @@
 //! Per-volume preprocessing (SPEC 5.3), as pure functions on [`Volume`]s:
 //!
+//! 0. [`reorient_to_identity`]: flipped or swapped axes (a signed-permutation direction) are
+//!    undone, so every scan has the same orientation in array space (SPEC 5.3 is silent; a
+//!    registration grid cannot turn a scan over).
 //! 1. [`resample_to_spacing`] to 1 mm isotropic (linear for images, nearest for masks),
 //!    corner-aligned: voxel 0 stays at the origin.
 //! 2. [`resize_to_grid`] to the network grid `[D, H, W]` (corner-aligned: the first and last
@@ -11,9 +14,12 @@
 //! literal (two resamplings in sequence): composing them into one interpolation would not give
 //! the same values. Linear resampling is separable and parallel over slices (see `resample.rs`).
 
+mod orient;
 mod resample;
 #[cfg(test)]
 mod tests;
+
+pub use orient::reorient_to_identity;
 
 use crate::data::error::{DataError, DataResult};
 use crate::data::volume::Volume;
@@ -21,7 +27,7 @@ use resample::{Tap, apply, axis_taps};
 
 /// Version of the preprocessing pipeline; part of every cache key. Bump it whenever a change
 /// here alters the values produced, so stale cache entries are rebuilt.
-pub const PREPROCESS_VERSION: u32 = 1;
+pub const PREPROCESS_VERSION: u32 = 2;
 
 /// The largest volume a resampling may produce (2^30 voxels, 4 GiB of `f32`): a guard against
 /// absurd spacings or grids in a header or a configuration.
@@ -192,16 +198,16 @@ pub fn binarize_mask(mut vol: Volume) -> Volume {
     vol
 }
 
-/// The image pipeline: linear resampling to 1 mm, linear resize to `grid` `[D, H, W]`, then
-/// [`normalize_image`].
+/// The image pipeline: [`reorient_to_identity`], linear resampling to 1 mm, linear resize to
+/// `grid` `[D, H, W]`, then [`normalize_image`].
 pub fn preprocess_image(vol: &Volume, grid: [usize; 3]) -> DataResult<Volume> {
-    let iso = resample_to_spacing(vol, [1.0; 3], Interp::Linear)?;
+    let iso = resample_to_spacing(&reorient_to_identity(vol), [1.0; 3], Interp::Linear)?;
     Ok(normalize_image(resize_to_grid(&iso, grid, Interp::Linear)?))
 }
 
-/// The mask pipeline: nearest resampling to 1 mm, nearest resize to `grid` `[D, H, W]`, then
-/// [`binarize_mask`].
+/// The mask pipeline: [`reorient_to_identity`], nearest resampling to 1 mm, nearest resize to
+/// `grid` `[D, H, W]`, then [`binarize_mask`].
 pub fn preprocess_mask(vol: &Volume, grid: [usize; 3]) -> DataResult<Volume> {
-    let iso = resample_to_spacing(vol, [1.0; 3], Interp::Nearest)?;
+    let iso = resample_to_spacing(&reorient_to_identity(vol), [1.0; 3], Interp::Nearest)?;
     Ok(binarize_mask(resize_to_grid(&iso, grid, Interp::Nearest)?))
 }

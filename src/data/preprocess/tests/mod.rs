@@ -1,5 +1,6 @@
 //! Preprocessing against hand-computed values and an independent direct trilinear reference.
 
+mod orient;
 mod pipeline;
 mod resample;
 
