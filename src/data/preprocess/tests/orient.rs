@@ -9,9 +9,9 @@ use crate::data::volume::{IDENTITY_DIRECTION, Volume};
 fn world(v: &Volume, [z, y, x]: [usize; 3]) -> [f64; 3] {
     let idx = [x as f64, y as f64, z as f64];
     let mut p = v.origin;
-    for a in 0..3 {
+    for (a, i) in idx.iter().enumerate() {
         for (w, pw) in p.iter_mut().enumerate() {
-            *pw += v.direction[a][w] * v.spacing[a] * idx[a];
+            *pw += v.direction[a][w] * v.spacing[a] * i;
         }
     }
     p
