@@ -8,7 +8,8 @@ use voxflow::data::generators::GenKind;
 use voxflow::data::phantom::{PhantomConfig, write_dataset};
 use voxflow::models::{BuilderConfig, BuilderKind};
 use voxflow::nn::NormKind;
-use voxflow::session::{SplitFractions, TrainingHistory};
+use voxflow::report::tensorboard::read_events;
+use voxflow::session::{SplitFractions, TrainingHistory, read_checkpoint_info, read_ids};
 use voxflow::train::config::TrainConfig;
 use voxflow::train::log::Logger;
 use voxflow::train::setup::{NewSession, Overrides, new_session};
@@ -117,25 +118,7 @@ fn every_builder_and_generator_trains_and_fills_the_session() {
             let s = train(&o).unwrap_or_else(|e| panic!("{name}: {e}"));
             assert_eq!(s.last_epoch, 3, "{name}");
             let dir = root.join(&name);
-            for f in [
-                "builder.toml",
-                "config.toml",
-                "train_ids.csv",
-                "val_ids.csv",
-                "test_ids.csv",
-                "training_history.json",
-                "logs.txt",
-                "checkpoints/chkpt_01.safetensors",
-                "checkpoints/chkpt_03.safetensors",
-                "observations/observations_03/overview_03.png",
-                "observations/observations_03/grad_z_03.png",
-            ] {
-                assert!(dir.join(f).is_file(), "{name}: {f} missing");
-            }
-            let tb: Vec<_> = std::fs::read_dir(dir.join("tensorboard"))
-                .unwrap()
-                .collect();
-            assert_eq!(tb.len(), 1, "{name}: one event file");
+            session_files_parse(&dir, &name, 3, generator.uses_masks());
             // Each epoch visits every training pair twice (6 steps), so the epoch means are
             // comparable although pairs are reshuffled.
             let loss = series(&dir, "loss");
@@ -144,17 +127,84 @@ fn every_builder_and_generator_trains_and_fills_the_session() {
                 loss[2] < loss[0],
                 "{name}: training loss did not fall: {loss:?}"
             );
-            if generator.uses_masks() {
-                assert!(
-                    dir.join("observations/observations_03/pred_seg_03.png")
-                        .is_file()
-                );
-            }
             let dice = series(&dir, "val_dice");
             assert_eq!(dice.len(), 3, "{name}: masks exist, so Dice is measured");
         }
     }
     std::fs::remove_dir_all(&root).unwrap();
+}
+
+/// Every file of SPEC section 1 that training writes exists and reads back: the TOML files
+/// and id lists, each epoch's checkpoint (checksum and metadata), the history, the TensorBoard
+/// events (both CRCs of every record; the scalars and overview image of every epoch), every
+/// observation PNG (decoded), and the log's header line.
+fn session_files_parse(dir: &Path, name: &str, epochs: u32, masks: bool) {
+    BuilderConfig::load(&dir.join("builder.toml")).unwrap();
+    let cfg = TrainConfig::load(&dir.join("config.toml")).unwrap();
+    assert_eq!(cfg.epochs, epochs, "{name}: the override is written back");
+    for set in ["train", "val", "test"] {
+        let ids = read_ids(&dir.join(format!("{set}_ids.csv"))).unwrap();
+        assert!(set == "test" || !ids.is_empty(), "{name}: {set} ids");
+    }
+    let h = TrainingHistory::load(&dir.join("training_history.json")).unwrap();
+    assert_eq!(h.last_epoch(), Some(epochs), "{name}");
+    for e in 1..=epochs {
+        let ckpt = dir.join(format!("checkpoints/chkpt_{e:02}.safetensors"));
+        let info = read_checkpoint_info(&ckpt).unwrap_or_else(|err| panic!("{name}: {err}"));
+        assert_eq!((info.meta.epoch, info.meta.partial), (e, None), "{name}");
+    }
+    let tb: Vec<_> = std::fs::read_dir(dir.join("tensorboard"))
+        .unwrap()
+        .map(|f| f.unwrap().path())
+        .collect();
+    assert_eq!(tb.len(), 1, "{name}: one event file");
+    let events = read_events(&tb[0]).unwrap();
+    for e in 1..=epochs as i64 {
+        let at: Vec<_> = events.iter().filter(|ev| ev.step == e).collect();
+        let tags: Vec<&str> = at
+            .iter()
+            .flat_map(|ev| ev.scalars.iter().map(|(t, _)| t.as_str()))
+            .collect();
+        for tag in [
+            "loss",
+            "val_loss",
+            "lr",
+            "steps_per_s",
+            "val_dice",
+            "val_folding_pct",
+        ] {
+            assert!(
+                tags.contains(&tag),
+                "{name}: epoch {e} has no scalar {tag}: {tags:?}"
+            );
+        }
+        assert!(
+            at.iter()
+                .any(|ev| ev.images.iter().any(|i| !i.png.is_empty())),
+            "{name}: epoch {e} has no observation image"
+        );
+    }
+    let obs = dir.join(format!("observations/observations_{epochs:02}"));
+    let mut pngs = vec![
+        "src", "tgt", "pred", "grad_x", "grad_y", "grad_z", "overview",
+    ];
+    if masks {
+        pngs.push("pred_seg");
+    }
+    for p in pngs {
+        let file = std::fs::File::open(obs.join(format!("{p}_{epochs:02}.png")))
+            .unwrap_or_else(|e| panic!("{name}: {p}: {e}"));
+        let reader = png::Decoder::new(std::io::BufReader::new(file))
+            .read_info()
+            .unwrap();
+        let info = reader.info();
+        assert!(info.width > 0 && info.height > 0, "{name}: {p}");
+    }
+    let log = std::fs::read_to_string(dir.join("logs.txt")).unwrap();
+    assert!(
+        log.starts_with("=== ") && log.contains("voxflow "),
+        "{name}: log header"
+    );
 }
 
 /// Registration to an atlas beats no registration on the validation masks, for both networks
