@@ -219,7 +219,7 @@ pub fn train(opts: &TrainOptions) -> TrainResult<TrainSummary> {
             start = meta.epoch;
             let mut how = format!("epoch {start}");
             if let Some(p) = meta.partial {
-                start -= 1;
+                start = start.saturating_sub(1);
                 how = format!(
                     "epoch {} cut short after {} of {steps} steps: finishing it",
                     meta.epoch, p.steps_done
