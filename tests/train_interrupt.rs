@@ -6,6 +6,7 @@
 use std::path::{Path, PathBuf};
 use voxflow::data::generators::GenKind;
 use voxflow::data::phantom::{PhantomConfig, write_dataset};
+use voxflow::eval::inspect::inspect;
 use voxflow::models::BuilderKind;
 use voxflow::session::{SplitFractions, TrainingHistory, read_checkpoint_info};
 use voxflow::train::log::Logger;
@@ -61,6 +62,10 @@ fn an_interrupt_checkpoints_mid_epoch_and_the_resumed_run_equals_an_uninterrupte
     assert_eq!(h.last_epoch(), Some(1));
     let info = read_checkpoint_info(&ckpt).unwrap();
     assert_eq!(info.meta.partial.as_ref().map(|p| p.steps_done), Some(1));
+    for shown in [inspect(&root.join("s"), None), inspect(&ckpt, None)] {
+        let shown = shown.unwrap();
+        assert!(shown.contains("cut short after 1 steps"), "{shown}");
+    }
 
     // Resume: steps 2-4 of epoch 1, then epochs 2 and 3, as if never interrupted.
     let mut resumed = o("s");

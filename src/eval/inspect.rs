@@ -17,7 +17,7 @@ use crate::models::{BuilderConfig, Model};
 use crate::nn::ParamStore;
 use crate::session::{
     IdSet, SessionError, SessionPaths, TrainingHistory, latest_checkpoint, read_checkpoint_info,
-    read_ids, sessions_root,
+    read_ids_maybe_empty, sessions_root,
 };
 use crate::tensor::{Device, Rng};
 use crate::train::config::{DeviceChoice, TrainConfig};
@@ -198,12 +198,24 @@ fn inspect_session(dir: &Path) -> EvalResult<String> {
     }
     let sizes = IdSet::ALL
         .iter()
-        .map(|&set| read_ids(&paths.ids(set)).map(|ids| format!("{} {}", ids.len(), set.name())))
+        .map(|&set| {
+            read_ids_maybe_empty(&paths.ids(set)).map(|ids| format!("{} {}", ids.len(), set.name()))
+        })
         .collect::<Result<Vec<_>, _>>()?;
     let _ = writeln!(s, "split: {} ids", sizes.join(", "));
     match latest_checkpoint(&paths)? {
         Some((epoch, p)) => {
-            let _ = writeln!(s, "checkpoints: latest {} (epoch {epoch})", p.display());
+            // A checkpoint written by Ctrl-C mid-epoch says so (resuming finishes the epoch).
+            let cut = read_checkpoint_info(&p)
+                .ok()
+                .and_then(|i| i.meta.partial)
+                .map(|part| format!(", cut short after {} steps", part.steps_done))
+                .unwrap_or_default();
+            let _ = writeln!(
+                s,
+                "checkpoints: latest {} (epoch {epoch}{cut})",
+                p.display()
+            );
         }
         None => s.push_str("checkpoints: none\n"),
     }

@@ -12,14 +12,32 @@ use std::path::Path;
 /// Reads an id list. An empty list, a duplicate id or a comma is an error naming the file and
 /// the line.
 pub fn read_ids(path: &Path) -> Result<Vec<String>> {
+    let ids = read_ids_maybe_empty(path)?;
+    if ids.is_empty() {
+        return Err(SessionError::invalid(path, "holds no scan ids"));
+    }
+    Ok(ids)
+}
+
+/// [`read_ids`] for a list a split may leave empty (to describe a session, not to use the set).
+pub fn read_ids_maybe_empty(path: &Path) -> Result<Vec<String>> {
     let bytes = std::fs::read(path).map_err(|e| SessionError::io(path, e))?;
     let text = String::from_utf8(bytes)
         .map_err(|e| SessionError::invalid(path, format!("not UTF-8 text ({e})")))?;
-    parse_ids(&text, path)
+    parse_id_lines(&text, path)
 }
 
-/// Parses the text of the id list `path`.
+/// Parses the text of the id list `path`; an empty list is an error.
 pub fn parse_ids(text: &str, path: &Path) -> Result<Vec<String>> {
+    let ids = parse_id_lines(text, path)?;
+    if ids.is_empty() {
+        return Err(SessionError::invalid(path, "holds no scan ids"));
+    }
+    Ok(ids)
+}
+
+/// The ids of the text of `path`, in order (possibly none).
+fn parse_id_lines(text: &str, path: &Path) -> Result<Vec<String>> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut ids = Vec::new();
     let mut seen: HashMap<&str, usize> = HashMap::new();
@@ -44,9 +62,6 @@ pub fn parse_ids(text: &str, path: &Path) -> Result<Vec<String>> {
             ));
         }
         ids.push(id.to_string());
-    }
-    if ids.is_empty() {
-        return Err(SessionError::invalid(path, "holds no scan ids"));
     }
     Ok(ids)
 }
@@ -145,6 +160,7 @@ mod tests {
                 .to_string()
                 .contains("test_ids.csv")
         );
+        assert_eq!(read_ids_maybe_empty(&path).unwrap(), Vec::<String>::new());
         let names: Vec<_> = std::fs::read_dir(&dir)
             .unwrap()
             .map(|e| e.unwrap().file_name())

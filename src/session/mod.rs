@@ -34,7 +34,7 @@ pub use checkpoint::{
 };
 pub use create::{create_session, open_session};
 pub use history::TrainingHistory;
-pub use ids::{read_ids, write_ids};
+pub use ids::{read_ids, read_ids_maybe_empty, write_ids};
 pub use paths::{IdSet, SessionPaths, latest_checkpoint, sessions_root};
 pub use split::{Split, SplitFractions, split_ids};
 
