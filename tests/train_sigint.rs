@@ -1,9 +1,11 @@
 //! A real Ctrl-C: SIGINT sent to a running `train` process ends it after the current step with
-//! a checkpoint of the cut-short epoch and a zero exit status (Unix only).
+//! a checkpoint of the cut-short epoch and a zero exit status; `train --weights` on that
+//! checkpoint then ends bitwise where an uninterrupted run does (Unix only).
 #![cfg(unix)]
 
 use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 use voxflow::data::phantom::{PhantomConfig, write_dataset};
@@ -106,5 +108,45 @@ fn sigint_checkpoints_after_the_current_step_and_exits_cleanly() {
         !ckpt(epoch + 1).exists(),
         "training went on after the interrupt"
     );
+    // Wherever the signal landed: resume to the end of the next epoch, and compare with a
+    // session trained that far without interruption.
+    let until = (epoch + 1).to_string();
+    let name = format!("chkpt_{epoch:02}.safetensors");
+    let resumed = train_cli(&data, &root, "s", &["--epochs", &until, "--weights", &name]);
+    assert!(resumed.status.success(), "{resumed:?}");
+    let straight = train_cli(&data, &root, "straight", &["--epochs", &until]);
+    assert!(straight.status.success(), "{straight:?}");
+    let last = |s: &str| {
+        std::fs::read(root.join(format!("{s}/checkpoints/chkpt_{until:0>2}.safetensors"))).unwrap()
+    };
+    let (a, b) = (last("s"), last("straight"));
+    let (a, b) = (
+        safetensors::SafeTensors::deserialize(&a).unwrap(),
+        safetensors::SafeTensors::deserialize(&b).unwrap(),
+    );
+    let mut names = a.names();
+    names.sort();
+    assert!(names.len() > 10);
+    for n in names {
+        assert!(
+            a.tensor(n).unwrap().data() == b.tensor(n).unwrap().data(),
+            "tensor {n} differs after resuming from the interrupted epoch {epoch}"
+        );
+    }
     std::fs::remove_dir_all(&tmp).unwrap();
+}
+
+/// Runs the `train` binary on session `name` (U-Net, atlas, 8³, 50 steps per epoch on the CPU)
+/// with `extra` flags, to completion.
+fn train_cli(data: &Path, root: &Path, name: &str, extra: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_train"))
+        .args(["--session", name, "--builder", "unet", "--gen", "atlas"])
+        .args(["--shape", "8", "--steps-per-epoch", "50", "--device", "cpu"])
+        .args(extra)
+        .arg("--data-dir")
+        .arg(data)
+        .arg("--sessions-dir")
+        .arg(root)
+        .output()
+        .unwrap()
 }
