@@ -165,9 +165,13 @@ impl NewArgs {
 /// Runs `train` with these flags and prints how it ended.
 pub fn run_train(args: &TrainArgs) -> Result<(), crate::train::error::TrainError> {
     let s = crate::train::train(&args.options())?;
+    let how = if s.cut_short {
+        format!("stopped in epoch {} (Ctrl-C)", s.last_epoch)
+    } else {
+        format!("trained through epoch {}", s.last_epoch)
+    };
     println!(
-        "done: trained through epoch {} in {}{}",
-        s.last_epoch,
+        "done: {how} in {}{}",
         s.session_dir.display(),
         if s.stopped_early {
             " (early stopping)"

@@ -41,14 +41,16 @@ fn an_interrupt_checkpoints_mid_epoch_and_the_resumed_run_equals_an_uninterrupte
             ..Overrides::default()
         },
     };
-    train(&o("straight")).unwrap();
+    let straight = train(&o("straight")).unwrap();
+    assert_eq!((straight.last_epoch, straight.cut_short), (3, false));
     interrupt::request();
     let s = train(&o("s")).unwrap();
-    assert!(
-        !interrupt::requested(),
-        "the trainer clears an honored request"
+    assert!(!interrupt::requested(), "the trainer clears the request");
+    assert_eq!(
+        (s.last_epoch, s.cut_short),
+        (1, true),
+        "stopped in the first epoch"
     );
-    assert_eq!(s.last_epoch, 1, "stopped in the first epoch");
     let ckpt: PathBuf = root.join("s/checkpoints/chkpt_01.safetensors");
     assert!(ckpt.is_file());
     assert!(!root.join("s/checkpoints/chkpt_02.safetensors").exists());

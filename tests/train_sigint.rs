@@ -90,6 +90,11 @@ fn sigint_checkpoints_after_the_current_step_and_exits_cleanly() {
         std::thread::sleep(Duration::from_millis(50));
     };
     assert!(status.success(), "exit status {status:?}");
+    let said: Vec<String> = rx.iter().collect();
+    assert!(
+        said.iter().any(|l| l.starts_with("done: stopped in epoch ")),
+        "{said:?}"
+    );
     // The epoch the signal cut short has its checkpoint, and nothing after it ran.
     let log = std::fs::read_to_string(root.join("s/logs.txt")).unwrap();
     let epoch: u32 = log

@@ -8,7 +8,8 @@
 //! - `optimizer.m.<name>`, `optimizer.v.<name>`: Adam's moments of each trained parameter.
 //!
 //! String metadata (`__metadata__`): `format` (`voxflow-checkpoint-1`), `voxflow_version`,
-//! `epoch` (1-based, the epoch just finished), `builder_hash` (16 hex digits, see
+//! `epoch` (1-based, the epoch just finished, or cut short when `partial.*` is present),
+//! `builder_hash` (16 hex digits, see
 //! [`builder_hash`]), `optimizer.iterations`, `rng.state` (16 hex digits) and `rng.spare`
 //! (`none` or the cached normal deviate's f64 bits as 16 hex digits), `gen.epoch`,
 //! `gen.cursor`, `params.trainable` / `params.total` (scalar counts, for `inspect`); for an

@@ -34,8 +34,8 @@ pub fn requested() -> bool {
     REQUESTED.load(Ordering::SeqCst)
 }
 
-/// Forgets a request once the training loop has honored it (checkpoint written), so that a
-/// program embedding the trainer can train again in the same process.
+/// Forgets a request; [`crate::train::train`] calls it when it returns, so that a program
+/// embedding the trainer can train again in the same process.
 pub fn clear() {
     REQUESTED.store(false, Ordering::SeqCst);
 }

@@ -40,8 +40,10 @@ pub struct TrainOptions {
 /// How a run ended.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TrainSummary {
-    /// The last epoch completed (and checkpointed).
+    /// The last epoch checkpointed: completed, or cut short when `cut_short` is set.
     pub last_epoch: u32,
+    /// True when Ctrl-C ended `last_epoch` before its last step.
+    pub cut_short: bool,
     /// True when early stopping ended the run before `epochs`.
     pub stopped_early: bool,
     /// The session directory.
@@ -92,8 +94,15 @@ fn prepare(opts: &TrainOptions, log: &mut Logger) -> TrainResult<SessionPaths> {
     Ok(open_session(&root, &opts.session)?)
 }
 
-/// Runs (or resumes) training as SPEC section 2 describes.
+/// Runs (or resumes) training as SPEC section 2 describes. A Ctrl-C request is forgotten when
+/// it returns (honored or not), so a program embedding the trainer can train again.
 pub fn train(opts: &TrainOptions) -> TrainResult<TrainSummary> {
+    let result = run(opts);
+    crate::train::interrupt::clear();
+    result
+}
+
+fn run(opts: &TrainOptions) -> TrainResult<TrainSummary> {
     let mut console = Logger::console();
     let paths = prepare(opts, &mut console)?;
     let mut log = Logger::open(&paths.logs())?;
@@ -237,6 +246,7 @@ pub fn train(opts: &TrainOptions) -> TrainResult<TrainSummary> {
     crate::train::interrupt::install();
 
     let mut last = start;
+    let mut last_cut_short = false;
     let mut stopped_early = false;
     for epoch in start + 1..=cfg.epochs {
         let resumed = std::mem::take(&mut resumed);
@@ -339,7 +349,7 @@ pub fn train(opts: &TrainOptions) -> TrainResult<TrainSummary> {
                     ""
                 }
             ));
-            crate::train::interrupt::clear();
+            last_cut_short = cut_short;
             break;
         }
         if should_stop(&history, &cfg) {
@@ -355,6 +365,7 @@ pub fn train(opts: &TrainOptions) -> TrainResult<TrainSummary> {
     }
     Ok(TrainSummary {
         last_epoch: last,
+        cut_short: last_cut_short,
         stopped_early,
         session_dir: paths.dir().to_path_buf(),
     })

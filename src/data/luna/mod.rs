@@ -244,7 +244,8 @@ impl LunaDataset {
     }
 
     /// Reads the image and lung mask of scan `id` and checks that they share one grid (same
-    /// dims, spacing within 1e-3 mm), as LUNA16's masks do.
+    /// dims, spacing within 1e-3 mm), as LUNA16's masks do. The mask takes the image's origin
+    /// and direction: they pair voxel for voxel even if the mask's header says otherwise.
     pub fn load_pair(&self, id: &str) -> DataResult<(Volume, Volume)> {
         let (image, mask) = (self.load_image(id)?, self.load_mask(id)?);
         let same_spacing = image
@@ -264,6 +265,13 @@ impl LunaDataset {
                 image.spacing
             )));
         }
+        // The mask is on its image's grid: pair them voxel for voxel, whatever orientation the
+        // mask's own header claims, so that reorientation moves both the same way.
+        let mask = Volume {
+            origin: image.origin,
+            direction: image.direction,
+            ..mask
+        };
         Ok((image, mask))
     }
 }

@@ -201,3 +201,45 @@ fn end_to_end_files_to_cached_preprocessed_volumes() {
         .unwrap_err();
     assert!(e.to_string().contains("a.mhd"), "{e}");
 }
+
+#[test]
+fn a_mask_pairs_with_its_image_voxel_for_voxel_whatever_its_header_orientation() {
+    use crate::data::io::metaimage;
+    use crate::data::preprocess::{preprocess_image, preprocess_mask};
+    let t = TempDir::new("luna-mask-orientation");
+    let (d, h, w) = (4, 5, 6);
+    let mut image = Volume::new(vec![0.0; d * h * w], [d, h, w], Path::new("a")).unwrap();
+    // 1 mm voxels on the network grid: preprocessing only reorients and normalizes.
+    image.direction = [[-1.0, 0.0, 0.0], [0.0, -1.0, 0.0], [0.0, 0.0, 1.0]];
+    image.origin = [50.0, 40.0, 0.0];
+    let mut mask = image.clone();
+    for (i, (v, m)) in image.data.iter_mut().zip(&mut mask.data).enumerate() {
+        let lung = i % w < 3;
+        *v = if lung { -800.0 } else { 40.0 };
+        *m = if lung { 3.0 } else { 0.0 };
+    }
+    // The mask's header forgets the flips (identity direction, another origin).
+    mask.direction = crate::data::volume::IDENTITY_DIRECTION;
+    mask.origin = [0.0; 3];
+    for sub in ["subset0", MASK_DIR] {
+        std::fs::create_dir_all(t.0.join(sub)).unwrap();
+    }
+    let i16 = metaimage::ElementType::I16;
+    metaimage::write(&t.0.join("subset0/a.mhd"), &image, i16, false).unwrap();
+    metaimage::write(&t.0.join(MASK_DIR).join("a.mhd"), &mask, i16, false).unwrap();
+    let (ds, _) = LunaDataset::discover(&t.0).unwrap();
+    let (img, msk) = ds.load_pair("a").unwrap();
+    assert_eq!((msk.origin, msk.direction), (img.origin, img.direction));
+    // After preprocessing (which undoes the image's flips) the lung is still where the dark
+    // voxels are.
+    let grid = [4, 5, 6];
+    let (pi, pm) = (
+        preprocess_image(&img, grid).unwrap(),
+        preprocess_mask(&msk, grid).unwrap(),
+    );
+    let lo = pi.data.iter().cloned().fold(f32::INFINITY, f32::min);
+    for (v, m) in pi.data.iter().zip(&pm.data) {
+        assert_eq!(*m == 1.0, *v == lo, "image {v}, mask {m}");
+    }
+    assert!(pm.data[..w].contains(&1.0) && pm.data[..w].contains(&0.0));
+}

@@ -29,12 +29,12 @@ fn axis_map(direction: &[[f64; 3]; 3]) -> Option<[(usize, bool); 3]> {
 /// `vol` with its array flipped and its axes permuted so that its direction is the identity,
 /// when its direction is a signed permutation; the same world position keeps the same value,
 /// spacing follows the axes, and the origin becomes the world position of the new first voxel.
-/// Any other volume is returned unchanged.
+/// Any other volume (or an empty one, which the next step refuses) is returned unchanged.
 pub fn reorient_to_identity(vol: &Volume) -> Volume {
     let Some(map) = axis_map(&vol.direction) else {
         return vol.clone();
     };
-    if vol.direction == IDENTITY_DIRECTION {
+    if vol.direction == IDENTITY_DIRECTION || vol.data.is_empty() {
         return vol.clone();
     }
     // Sizes along image axes (x, y, z); array axis of image axis a is 2 − a.
