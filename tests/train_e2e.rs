@@ -2,6 +2,9 @@
 //! builders with all four generators; the loss falls, the session holds every file of SPEC
 //! section 1, and a resumed run equals an uninterrupted one bitwise.
 
+mod common;
+
+use common::assert_same_checkpoint_tensors;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use voxflow::data::generators::GenKind;
@@ -306,23 +309,8 @@ fn resumed_run_equals_uninterrupted_run_bitwise() {
     assert_eq!(cfg.epochs, 2, "a refused run changes nothing");
     o.weights = Some("chkpt_02.safetensors".into());
     train(&o).unwrap();
-    let read = |name: &str| {
-        std::fs::read(root.join(name).join("checkpoints/chkpt_04.safetensors")).unwrap()
-    };
-    let (a, b) = (read("straight"), read("resumed"));
-    let (a, b) = (
-        safetensors::SafeTensors::deserialize(&a).unwrap(),
-        safetensors::SafeTensors::deserialize(&b).unwrap(),
-    );
-    let mut names = a.names();
-    names.sort();
-    assert!(names.len() > 10);
-    for n in names {
-        assert!(
-            a.tensor(n).unwrap().data() == b.tensor(n).unwrap().data(),
-            "tensor {n} differs"
-        );
-    }
+    let ckpt = |name: &str| root.join(name).join("checkpoints/chkpt_04.safetensors");
+    assert_same_checkpoint_tensors(&ckpt("straight"), &ckpt("resumed"), "resumed run");
     let hist = |name: &str| {
         std::fs::read_to_string(root.join(name).join("training_history.json")).unwrap()
     };

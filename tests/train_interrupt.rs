@@ -3,6 +3,9 @@
 //! history entry for the cut-short epoch; resuming from that checkpoint finishes the epoch
 //! where it stopped, and the run ends bitwise where an uninterrupted one does.
 
+mod common;
+
+use common::assert_same_checkpoint_tensors;
 use std::path::{Path, PathBuf};
 use voxflow::data::generators::GenKind;
 use voxflow::data::phantom::{PhantomConfig, write_dataset};
@@ -80,26 +83,9 @@ fn an_interrupt_checkpoints_mid_epoch_and_the_resumed_run_equals_an_uninterrupte
     );
     assert_eq!(read_checkpoint_info(&ckpt).unwrap().meta.partial, None);
     for e in 1..=3 {
-        let read = |name: &str| {
-            std::fs::read(root.join(format!("{name}/checkpoints/chkpt_{e:02}.safetensors")))
-                .unwrap()
-        };
-        let (a, b) = (read("straight"), read("s"));
-        let (a, b) = (
-            safetensors::SafeTensors::deserialize(&a).unwrap(),
-            safetensors::SafeTensors::deserialize(&b).unwrap(),
-        );
-        let mut names = a.names();
-        names.sort();
-        let mut names_b = b.names();
-        names_b.sort();
-        assert_eq!(names, names_b);
-        for n in names {
-            assert!(
-                a.tensor(n).unwrap().data() == b.tensor(n).unwrap().data(),
-                "epoch {e}: tensor {n} differs"
-            );
-        }
+        let ckpt = |name: &str| root.join(format!("{name}/checkpoints/chkpt_{e:02}.safetensors"));
+        let what = format!("epoch {e}");
+        assert_same_checkpoint_tensors(&ckpt("straight"), &ckpt("s"), &what);
     }
     let hist = |name: &str| {
         std::fs::read_to_string(root.join(name).join("training_history.json")).unwrap()

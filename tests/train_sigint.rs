@@ -3,6 +3,9 @@
 //! checkpoint then ends bitwise where an uninterrupted run does (Unix only).
 #![cfg(unix)]
 
+mod common;
+
+use common::assert_same_checkpoint_tensors;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
@@ -92,7 +95,8 @@ fn sigint_checkpoints_after_the_current_step_and_exits_cleanly() {
     assert!(status.success(), "exit status {status:?}");
     let said: Vec<String> = rx.iter().collect();
     assert!(
-        said.iter().any(|l| l.starts_with("done: stopped in epoch ")),
+        said.iter()
+            .any(|l| l.starts_with("done: stopped in epoch ")),
         "{said:?}"
     );
     // The epoch the signal cut short has its checkpoint, and nothing after it ran.
@@ -121,23 +125,9 @@ fn sigint_checkpoints_after_the_current_step_and_exits_cleanly() {
     assert!(resumed.status.success(), "{resumed:?}");
     let straight = train_cli(&data, &root, "straight", &["--epochs", &until]);
     assert!(straight.status.success(), "{straight:?}");
-    let last = |s: &str| {
-        std::fs::read(root.join(format!("{s}/checkpoints/chkpt_{until:0>2}.safetensors"))).unwrap()
-    };
-    let (a, b) = (last("s"), last("straight"));
-    let (a, b) = (
-        safetensors::SafeTensors::deserialize(&a).unwrap(),
-        safetensors::SafeTensors::deserialize(&b).unwrap(),
-    );
-    let mut names = a.names();
-    names.sort();
-    assert!(names.len() > 10);
-    for n in names {
-        assert!(
-            a.tensor(n).unwrap().data() == b.tensor(n).unwrap().data(),
-            "tensor {n} differs after resuming from the interrupted epoch {epoch}"
-        );
-    }
+    let last = |s: &str| root.join(format!("{s}/checkpoints/chkpt_{until:0>2}.safetensors"));
+    let what = format!("resumed from the interrupted epoch {epoch}");
+    assert_same_checkpoint_tensors(&last("s"), &last("straight"), &what);
     std::fs::remove_dir_all(&tmp).unwrap();
 }
 

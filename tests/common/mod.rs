@@ -1,0 +1,23 @@
+//! Checks shared by the integration tests that compare training runs.
+
+use std::path::Path;
+
+/// Asserts that the checkpoints `a` and `b` hold the same tensor names and, for every one,
+/// the same bytes (`what` names the comparison in a failure).
+pub fn assert_same_checkpoint_tensors(a: &Path, b: &Path, what: &str) {
+    let read = |p: &Path| std::fs::read(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+    let (a_bytes, b_bytes) = (read(a), read(b));
+    let a = safetensors::SafeTensors::deserialize(&a_bytes).unwrap();
+    let b = safetensors::SafeTensors::deserialize(&b_bytes).unwrap();
+    let (mut names, mut names_b) = (a.names(), b.names());
+    names.sort();
+    names_b.sort();
+    assert_eq!(names, names_b, "{what}: tensor names");
+    assert!(names.len() > 10, "{what}: a whole network's tensors");
+    for n in names {
+        assert!(
+            a.tensor(n).unwrap().data() == b.tensor(n).unwrap().data(),
+            "{what}: tensor {n} differs"
+        );
+    }
+}
