@@ -188,6 +188,22 @@ fn grid_sample_and_its_gradients_match_the_cpu_on_odd_geometries() {
     }
 }
 
+/// The output voxels of each of the `n` samples in reverse order (coordinates and dy with
+/// `c` channels together): the same contributions, scattered in another order.
+fn reversed_within_samples(coords: &[f32], dy: &[f32], n: usize, c: usize) -> (Vec<f32>, Vec<f32>) {
+    let vout = coords.len() / 3 / n.max(1);
+    let mut coords_rev = Vec::with_capacity(coords.len());
+    let mut dy_rev = Vec::with_capacity(dy.len());
+    for i in 0..n {
+        for o in (0..vout).rev() {
+            let p = i * vout + o;
+            coords_rev.extend_from_slice(&coords[3 * p..3 * p + 3]);
+            dy_rev.extend_from_slice(&dy[c * p..c * p + c]);
+        }
+    }
+    (coords_rev, dy_rev)
+}
+
 /// Runs the sampling backward on every GPU backend for two arrangements of the same output
 /// voxels (`a` and `b`: coordinates and dy) and checks that the image gradient comes out
 /// bitwise the same (and the same on a rerun of `a`, dcoords too), and close to the CPU's.
@@ -235,15 +251,7 @@ fn grid_sample_image_gradient_is_bitwise_independent_of_the_scatter_order() {
     let dy = uniform(&mut rng, n * vout * c, -1.0, 1.0);
     // The same output voxels in another order (reversed within each sample): every image
     // voxel receives the same contributions in a different order.
-    let mut coords_rev = Vec::with_capacity(coords.len());
-    let mut dy_rev = Vec::with_capacity(dy.len());
-    for i in 0..n {
-        for o in (0..vout).rev() {
-            let p = i * vout + o;
-            coords_rev.extend_from_slice(&coords[3 * p..3 * p + 3]);
-            dy_rev.extend_from_slice(&dy[c * p..c * p + c]);
-        }
-    }
+    let (coords_rev, dy_rev) = reversed_within_samples(&coords, &dy, n, c);
     for padding in [Padding::Border, Padding::Zeros] {
         let g = SampleGeom {
             n,
@@ -308,6 +316,14 @@ fn grid_sample_image_gradient_is_the_same_from_shared_and_global_accumulation() 
             &img,
             (&coords, &dy),
             (&coords_mixed, &dy_mixed),
+            g,
+        );
+        // Two scattered arrangements: both through global atomics, in different orders.
+        let (coords_back, dy_back) = reversed_within_samples(&coords_mixed, &dy_mixed, n, c);
+        image_gradient_is_arrangement_independent(
+            &img,
+            (&coords_mixed, &dy_mixed),
+            (&coords_back, &dy_back),
             g,
         );
     }
