@@ -23,17 +23,20 @@ use voxflow::train::{TrainOptions, train};
 /// A small phantom dataset shared by every test of this binary (and its preprocessing cache).
 fn data_dir() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let dir = std::env::temp_dir().join(format!("voxflow-e2e-data-{}", std::process::id()));
-        let cfg = PhantomConfig {
-            n: 6,
-            seed: 3,
-            subsets: 2,
-            grid_scale: 0.3,
-        };
-        write_dataset(&dir, &cfg).expect("phantom dataset");
-        dir
-    })
+    DIR.get_or_init(|| phantom("data", 6))
+}
+
+/// Writes a phantom dataset of `n` small scans into a temporary directory named by `tag`.
+fn phantom(tag: &str, n: usize) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("voxflow-e2e-{tag}-{}", std::process::id()));
+    let cfg = PhantomConfig {
+        n,
+        seed: 3,
+        subsets: 2,
+        grid_scale: 0.3,
+    };
+    write_dataset(&dir, &cfg).expect("phantom dataset");
+    dir
 }
 
 fn sessions_dir(tag: &str) -> PathBuf {
@@ -249,14 +252,7 @@ fn registration_improves_dice_over_no_registration() {
 /// batch-1 BatchNorm computes instance statistics.
 #[test]
 fn pairwise_registration_improves_dice_on_unseen_pairs() {
-    let data = std::env::temp_dir().join(format!("voxflow-e2e-pairs-data-{}", std::process::id()));
-    let cfg = PhantomConfig {
-        n: 16,
-        seed: 3,
-        subsets: 2,
-        grid_scale: 0.3,
-    };
-    write_dataset(&data, &cfg).expect("phantom dataset");
+    let data = phantom("pairs-data", 16);
     let root = sessions_dir("pairs");
     for b in [BuilderKind::Unet, BuilderKind::MariaNet] {
         for g in [GenKind::Luna, GenKind::LunaSeg] {

@@ -26,12 +26,11 @@ pub struct EpochStats {
     pub steps_per_s: f64,
     /// Share of the epoch's time the step waited for the data loader, in %.
     pub wait_pct: f64,
-    /// Steps of the epoch done, including those of an earlier run it resumes (fewer than
-    /// planned after Ctrl-C).
-    pub steps_done: usize,
     /// Steps this call ran.
     pub steps_run: usize,
-    /// The loss sums so far and `steps_done`: what a checkpoint of a cut-short epoch keeps.
+    /// How far the epoch got: its steps done, including those of an earlier run it resumes
+    /// (fewer than planned after Ctrl-C), and its loss sums; what a checkpoint of a cut-short
+    /// epoch keeps.
     pub partial: PartialEpoch,
     pub interrupted: bool,
 }
@@ -112,7 +111,6 @@ pub fn run_epoch(
         means,
         steps_per_s: steps_run as f64 / elapsed,
         wait_pct: 100.0 * loader.waited().as_secs_f64() / elapsed,
-        steps_done: done,
         steps_run,
         partial: PartialEpoch {
             steps_done: done as u64,

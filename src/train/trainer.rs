@@ -271,7 +271,7 @@ fn run(opts: &TrainOptions) -> TrainResult<TrainSummary> {
         let stats: EpochStats = run_epoch(
             epoch, &cfg, &model, &mut store, &mut adam, loader, resumed, &mut log,
         )?;
-        let cut_short = stats.interrupted && stats.steps_done < steps;
+        let cut_short = stats.interrupted && (stats.partial.steps_done as usize) < steps;
         let val = validate(
             &cfg,
             &model,
@@ -341,7 +341,7 @@ fn run(opts: &TrainOptions) -> TrainResult<TrainSummary> {
             log.line(&format!(
                 "interrupted: epoch {epoch} ended after {} of {steps} steps; checkpoint {} \
                  written; --weights {name} resumes{}",
-                stats.steps_done,
+                stats.partial.steps_done,
                 ckpt.display(),
                 if cut_short {
                     " the epoch where it stopped (and rewrites this checkpoint once it is complete)"
