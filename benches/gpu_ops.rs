@@ -182,6 +182,16 @@ fn sampling(c: &mut Criterion, be: &'static dyn Backend) {
                 })
             })
         });
+        // The training case (the moving image needs no gradient): dimg is neither computed
+        // nor written, 32 B per voxel.
+        g.throughput(Throughput::Bytes((vox * 32) as u64));
+        g.bench_function(format!("backward_coords_128^3_{name}"), |b| {
+            b.iter_custom(|n| {
+                timed(be, n, || {
+                    drop(be.grid_sample_bwd_coords(&img, &coords, &dy, geom).unwrap())
+                })
+            })
+        });
     }
     g.finish();
 }

@@ -1,4 +1,5 @@
-//! Spatial-transformer benchmarks on the CPU: trilinear `grid_sample` forward and backward at 64³
+//! Spatial-transformer benchmarks on the CPU: trilinear `grid_sample` forward, backward, and
+//! backward to the coordinates alone (the training case) at 64³
 //! (C = 1, a smooth random deformation of the identity grid), and the cumulative sum at 64³×3
 //! along each axis. Criterion reports voxels/s; a summary at the end prints voxels/s and GB/s
 //! of the bytes each call must touch at least (each input read once, each output written once).
@@ -64,6 +65,14 @@ fn cases(x: &Inputs) -> Vec<Case<'_>> {
                 black_box(cpu::grid_sample_bwd(&x.img, &x.coords, &x.dy, x.g));
             }),
         ),
+        // The same without the image gradient (the training case): dimg not written.
+        (
+            "grid_sample_bwd_coords_64",
+            4 * (v + 3 * v + v + 3 * v),
+            Box::new(|| {
+                black_box(cpu::grid_sample_bwd_coords(&x.img, &x.coords, &x.dy, x.g));
+            }),
+        ),
     ];
     for (axis, name) in [
         "cumsum_64x3_axis_d",
@@ -116,7 +125,7 @@ fn main() {
         t.sort_by(f64::total_cmp);
         let m = t[t.len() / 2];
         println!(
-            "{name:<22} {:8.3} ms  {:7.1} Mvoxel/s  {:6.2} GB/s",
+            "{name:<26} {:8.3} ms  {:7.1} Mvoxel/s  {:6.2} GB/s",
             m * 1e3,
             voxels as f64 / m / 1e6,
             *bytes as f64 / m / 1e9

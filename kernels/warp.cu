@@ -17,6 +17,9 @@
 //   cells, then one global atomic per touched cell), one block of 256 threads per tile. Index
 //   math is 32-bit (64-bit integer arithmetic is emulated and dominated these kernels): the
 //   host refuses sizes whose indices do not fit.
+// - vf_grid_sample_bwd_coords: dcoords alone, launched like vf_grid_sample (when the image is
+//   not tracked, as a registration's moving image is not): ~60 FLOP and 8 corner reads
+//   (mostly cached) + 32 bytes per voxel with one channel.
 // - The image gradient is a scatter, made deterministic without float atomics: every
 //   contribution w·dy is rounded to a 64-bit fixed-point integer with a power-of-two scale
 //   2^(61−e), where Σ|dy| < 2^e (read from the device, computed by the loss family's
@@ -200,6 +203,20 @@ __device__ __forceinline__ float vf_interp(const VfCorners& k, const float* v) {
   return k.lz.w0 * p0 + k.lz.w1 * p1;
 }
 
+// ∂interp/∂(x, y, z) at one channel's corner values `v`, zero along a clamped axis (the CPU's
+// `Corners::grad`).
+__device__ __forceinline__ void vf_interp_grad(const VfCorners& k, const float* v, float* g) {
+  float r00 = k.lx.w0 * v[0] + k.lx.w1 * v[1], r01 = k.lx.w0 * v[2] + k.lx.w1 * v[3];
+  float r10 = k.lx.w0 * v[4] + k.lx.w1 * v[5], r11 = k.lx.w0 * v[6] + k.lx.w1 * v[7];
+  float gx = k.lz.w0 * (k.ly.w0 * (v[1] - v[0]) + k.ly.w1 * (v[3] - v[2])) +
+             k.lz.w1 * (k.ly.w0 * (v[5] - v[4]) + k.ly.w1 * (v[7] - v[6]));
+  float gy = k.lz.w0 * (r01 - r00) + k.lz.w1 * (r11 - r10);
+  float p0 = k.ly.w0 * r00 + k.ly.w1 * r01, p1 = k.ly.w0 * r10 + k.ly.w1 * r11;
+  g[0] = gx * k.lx.dw;
+  g[1] = gy * k.ly.dw;
+  g[2] = (p1 - p0) * k.lz.dw;
+}
+
 extern "C" __global__ void vf_grid_sample(float* out, const float* img, const float* coords,
                                           int vout, int voxels, int di, int hi, int wi, int c,
                                           int padding) {
@@ -323,16 +340,12 @@ extern "C" __global__ void vf_grid_sample_bwd(float* dcoords, unsigned long long
       if (shared) __syncthreads();
       if (live) {
         vf_values(k, im, ch, v);
-        float r00 = k.lx.w0 * v[0] + k.lx.w1 * v[1], r01 = k.lx.w0 * v[2] + k.lx.w1 * v[3];
-        float r10 = k.lx.w0 * v[4] + k.lx.w1 * v[5], r11 = k.lx.w0 * v[6] + k.lx.w1 * v[7];
-        float gx = k.lz.w0 * (k.ly.w0 * (v[1] - v[0]) + k.ly.w1 * (v[3] - v[2])) +
-                   k.lz.w1 * (k.ly.w0 * (v[5] - v[4]) + k.ly.w1 * (v[7] - v[6]));
-        float gy = k.lz.w0 * (r01 - r00) + k.lz.w1 * (r11 - r10);
-        float p0 = k.ly.w0 * r00 + k.ly.w1 * r01, p1 = k.ly.w0 * r10 + k.ly.w1 * r11;
+        float gr[3];
+        vf_interp_grad(k, v, gr);
         float d = dy[o * c + ch];
-        ax += d * (gx * k.lx.dw);
-        ay += d * (gy * k.ly.dw);
-        az += d * ((p1 - p0) * k.lz.dw);
+        ax += d * gr[0];
+        ay += d * gr[1];
+        az += d * gr[2];
         for (int j = 0; j < 8; j++) {
           if (!k.ok[j]) continue;
           int jz = j >> 2, jy = (j >> 1) & 1, jx = j & 1;
@@ -368,6 +381,34 @@ extern "C" __global__ void vf_grid_sample_bwd(float* dcoords, unsigned long long
   }
 }
 VF_EXPORT(vf_grid_sample_bwd, 96);
+
+// The coordinate gradient alone (the image needs none): the gather half of
+// vf_grid_sample_bwd, one thread per output voxel like vf_grid_sample, the same arithmetic in
+// the same order (so the same bits).
+extern "C" __global__ void vf_grid_sample_bwd_coords(float* dcoords, const float* img,
+                                                     const float* coords, const float* dy,
+                                                     int vout, int voxels, int di, int hi,
+                                                     int wi, int c, int padding) {
+  for (int o = blockIdx.x * blockDim.x + threadIdx.x; o < voxels; o += gridDim.x * blockDim.x) {
+    const float* im = img + (o / vout) * (di * hi * wi * c);
+    VfCorners k;
+    vf_corners(k, coords + 3 * o, di, hi, wi, c, padding);
+    float ax = 0.f, ay = 0.f, az = 0.f;
+    float v[8], gr[3];
+    for (int ch = 0; ch < c; ch++) {
+      vf_values(k, im, ch, v);
+      vf_interp_grad(k, v, gr);
+      float d = dy[o * c + ch];
+      ax += d * gr[0];
+      ay += d * gr[1];
+      az += d * gr[2];
+    }
+    dcoords[3 * o] = ax;
+    dcoords[3 * o + 1] = ay;
+    dcoords[3 * o + 2] = az;
+  }
+}
+VF_EXPORT(vf_grid_sample_bwd_coords, 64);
 
 extern "C" __global__ void vf_fixed_to_float(float* y, const unsigned long long* acc,
                                              const float* sabs, long long n) {

@@ -218,6 +218,16 @@ pub trait Backend: Send + Sync {
         dy: &Buffer,
         g: SampleGeom,
     ) -> Result<(Buffer, Buffer)>;
+    /// `dcoords` of [`Backend::grid_sample`] alone, bitwise equal to the second result of
+    /// [`Backend::grid_sample_bwd`]: for the usual case of an image that needs no gradient
+    /// (a registration's moving image), without the image gradient's scatter.
+    fn grid_sample_bwd_coords(
+        &self,
+        img: &Buffer,
+        coords: &Buffer,
+        dy: &Buffer,
+        g: SampleGeom,
+    ) -> Result<Buffer>;
 
     // ---- reductions and losses (results are one-element buffers) ----
     /// Sum of all values, in a fixed order.

@@ -213,6 +213,20 @@ impl Backend for CpuBackend {
         let (di, dc) = warp::cpu::grid_sample_bwd(img.host()?, coords.host()?, dy.host()?, g);
         Ok((Buffer::from_host_vec(di), Buffer::from_host_vec(dc)))
     }
+    fn grid_sample_bwd_coords(
+        &self,
+        img: &Buffer,
+        coords: &Buffer,
+        dy: &Buffer,
+        g: SampleGeom,
+    ) -> Result<Buffer> {
+        out(warp::cpu::grid_sample_bwd_coords(
+            img.host()?,
+            coords.host()?,
+            dy.host()?,
+            g,
+        ))
+    }
 
     fn sum(&self, x: &Buffer) -> Result<Buffer> {
         out(vec![loss::cpu::sum(x.host()?)])

@@ -205,6 +205,15 @@ impl Backend for GpuBackend {
     ) -> Result<(Buffer, Buffer)> {
         warp::gpu::grid_sample_bwd(self.runtime(), img, coords, dy, g)
     }
+    fn grid_sample_bwd_coords(
+        &self,
+        img: &Buffer,
+        coords: &Buffer,
+        dy: &Buffer,
+        g: SampleGeom,
+    ) -> Result<Buffer> {
+        warp::gpu::grid_sample_bwd_coords(self.runtime(), img, coords, dy, g)
+    }
 
     fn sum(&self, x: &Buffer) -> Result<Buffer> {
         loss::gpu::sum(self.runtime(), x)

@@ -8,7 +8,7 @@
 
 mod sample;
 
-pub use sample::{grid_sample, grid_sample_bwd};
+pub use sample::{grid_sample, grid_sample_bwd, grid_sample_bwd_coords};
 
 use crate::backend::VolGeom;
 use rayon::prelude::*;

@@ -1,6 +1,7 @@
 //! Launches of `kernels/warp.cu` (CUDA GPU and emulator): cumulative sum, affine grid and its
 //! gradient, trilinear sampling and its gradients (the image gradient through deterministic
-//! 64-bit fixed-point integer atomics; see the kernel file).
+//! 64-bit fixed-point integer atomics, see the kernel file; the coordinate gradient alone by a
+//! gather when the image needs none).
 
 use crate::backend::gpu::launch::size_i32;
 use crate::backend::gpu::{Arg, KernelSig, LaunchCfg, Param::*, Runtime};
@@ -43,6 +44,13 @@ pub(crate) const SAMPLE_BWD: KernelSig = KernelSig {
         PtrF32, PtrU64, PtrF32, PtrF32, PtrF32, PtrF32, I32, I32, I32, I32, I32, I32, I32, I32, I32,
     ],
 };
+pub(crate) const SAMPLE_BWD_COORDS: KernelSig = KernelSig {
+    family: FAMILY,
+    name: "vf_grid_sample_bwd_coords",
+    params: &[
+        PtrF32, PtrF32, PtrF32, PtrF32, I32, I32, I32, I32, I32, I32, I32,
+    ],
+};
 pub(crate) const FIXED_TO_FLOAT: KernelSig = KernelSig {
     family: FAMILY,
     name: "vf_fixed_to_float",
@@ -57,6 +65,7 @@ pub(crate) static KERNELS: &[&KernelSig] = &[
     &AFFINE_BWD_FINAL,
     &SAMPLE,
     &SAMPLE_BWD,
+    &SAMPLE_BWD_COORDS,
     &FIXED_TO_FLOAT,
 ];
 
@@ -192,6 +201,30 @@ pub(crate) fn grid_sample(
     args.extend(sample_args(SAMPLE.name, &g)?);
     rt.launch(&SAMPLE, LaunchCfg::elementwise(voxels(&g)), &args)?;
     Ok(out)
+}
+
+/// The coordinate gradient alone: a gather, launched like the forward.
+pub(crate) fn grid_sample_bwd_coords(
+    rt: &dyn Runtime,
+    img: &Buffer,
+    coords: &Buffer,
+    dy: &Buffer,
+    g: SampleGeom,
+) -> Result<Buffer> {
+    let dcoords = rt.alloc(coords.len())?;
+    let mut args = vec![
+        Arg::Buf(&dcoords),
+        Arg::Buf(img),
+        Arg::Buf(coords),
+        Arg::Buf(dy),
+    ];
+    args.extend(sample_args(SAMPLE_BWD_COORDS.name, &g)?);
+    rt.launch(
+        &SAMPLE_BWD_COORDS,
+        LaunchCfg::elementwise(voxels(&g)),
+        &args,
+    )?;
+    Ok(dcoords)
 }
 
 pub(crate) fn grid_sample_bwd(

@@ -199,6 +199,7 @@ pub fn grid_sample(img: &Tensor, coords: &Tensor, padding: Padding) -> Result<Te
             img: img.detach(),
             coords: coords.detach(),
             g,
+            image_grad: img.node().is_some(),
         },
     )
 }
@@ -207,6 +208,9 @@ struct GridSampleBwd {
     img: Tensor,
     coords: Tensor,
     g: SampleGeom,
+    /// Whether the image is tracked. A registration's moving image is data, not a parameter:
+    /// its gradient (a scatter, the costly half of the backward) is then not computed.
+    image_grad: bool,
 }
 
 impl BackwardOp for GridSampleBwd {
@@ -214,14 +218,16 @@ impl BackwardOp for GridSampleBwd {
         "grid_sample"
     }
     fn backward(&self, dy: &Tensor) -> Result<Vec<Option<Tensor>>> {
-        let (di, dc) = self.img.backend()?.grid_sample_bwd(
-            self.img.buffer(),
-            self.coords.buffer(),
-            dy.buffer(),
-            self.g,
-        )?;
+        let be = self.img.backend()?;
+        let (img, coords, dy) = (self.img.buffer(), self.coords.buffer(), dy.buffer());
+        let (di, dc) = if self.image_grad {
+            let (di, dc) = be.grid_sample_bwd(img, coords, dy, self.g)?;
+            (Some(di), dc)
+        } else {
+            (None, be.grid_sample_bwd_coords(img, coords, dy, self.g)?)
+        };
         Ok(vec![
-            Some(Tensor::from_buffer(di, self.img.shape().clone())),
+            di.map(|di| Tensor::from_buffer(di, self.img.shape().clone())),
             Some(Tensor::from_buffer(dc, self.coords.shape().clone())),
         ])
     }

@@ -201,7 +201,7 @@ pub fn grid_sample_bwd(
     dy: &[f32],
     g: SampleGeom,
 ) -> (Vec<f32>, Vec<f32>) {
-    let dcoords = coords_grad(img, coords, dy, g);
+    let dcoords = grid_sample_bwd_coords(img, coords, dy, g);
     let dimg = image_grad(coords, dy, g);
     (dimg, dcoords)
 }
@@ -210,8 +210,9 @@ fn volume(d: [usize; 3]) -> usize {
     d.iter().product()
 }
 
+/// The coordinate gradient of [`grid_sample`] alone (the image gradient's scatter is skipped):
 /// `dcoords[i, o, axis] = Σ_ch dy[i, o, ch] · ∂out[i, o, ch]/∂axis`.
-fn coords_grad(img: &[f32], coords: &[f32], dy: &[f32], g: SampleGeom) -> Vec<f32> {
+pub fn grid_sample_bwd_coords(img: &[f32], coords: &[f32], dy: &[f32], g: SampleGeom) -> Vec<f32> {
     let c = g.c;
     let (vin, vout) = (volume(g.in_dims) * c, volume(g.out_dims));
     let mut dcoords = vec![0.0; coords.len()];

@@ -183,6 +183,12 @@ fn grid_sample_and_its_gradients_match_the_cpu_on_odd_geometries() {
                 let (dib, dcb) = b.grid_sample_bwd(&ib, &cb, &db, g).unwrap();
                 close(&format!("{what} dimg"), &down(b, &dib), &di, 1e-6);
                 close(&format!("{what} dcoords"), &down(b, &dcb), &dc, 1e-6);
+                let dc_alone = b.grid_sample_bwd_coords(&ib, &cb, &db, g).unwrap();
+                assert_eq!(
+                    bits(&down(b, &dc_alone)),
+                    bits(&down(b, &dcb)),
+                    "{what} dcoords alone"
+                );
             }
         }
     }

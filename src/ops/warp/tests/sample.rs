@@ -3,7 +3,9 @@
 use super::{bits, identity_grid, vals, with_threads};
 use crate::Tape;
 use crate::backend::{Padding, SampleGeom};
-use crate::ops::testing::{Check, assert_close_f32, check_op, load_fixture, uniform, uniform_away};
+use crate::ops::testing::{
+    Check, assert_close_f32, check_op, load_fixture, test_devices, uniform, uniform_away,
+};
 use crate::ops::warp::{cpu, grid_sample};
 use crate::ops::{mul, sum};
 use crate::tensor::{Device, Rng, Shape, Tensor};
@@ -221,6 +223,40 @@ fn grid_sample_matches_pytorch() {
         assert_close_f32(&format!("{name} dimg"), &di, want("dimg"), 1e-4);
         let dc = vals(grads.get(&ct).unwrap());
         assert_close_f32(&format!("{name} dcoords"), &dc, want("dcoords"), 1e-4);
+    }
+}
+
+#[test]
+fn an_untracked_image_gets_no_gradient_and_the_same_coordinate_gradient() {
+    // The training case: the moving image is data, only the coordinates are tracked. The
+    // backward then skips the image gradient; the coordinate gradient must not change.
+    let mut rng = Rng::new(54);
+    let ind = [5, 6, 4];
+    let img = uniform(&mut rng, 2 * 5 * 6 * 4 * 3, -1.0, 1.0);
+    let coords = coords_away(&mut rng, 2 * 4 * 3 * 5, ind, 1.2);
+    let r = uniform(&mut rng, 2 * 4 * 3 * 5 * 3, -1.0, 1.0);
+    for device in test_devices() {
+        for padding in [Padding::Border, Padding::Zeros] {
+            let run = |track_image: bool| {
+                let tape = Tape::new();
+                let it = Tensor::from_vec(img.clone(), [2, 5, 6, 4, 3], device).unwrap();
+                let it = if track_image { tape.watch(&it) } else { it };
+                let ct = Tensor::from_vec(coords.clone(), [2, 4, 3, 5, 3], device).unwrap();
+                let ct = tape.watch(&ct);
+                let y = grid_sample(&it, &ct, padding).unwrap();
+                let rt = Tensor::from_vec(r.clone(), y.shape().clone(), device).unwrap();
+                let grads = tape
+                    .backward(&sum(&mul(&y, &rt).unwrap()).unwrap())
+                    .unwrap();
+                let dc = grads.get(&ct).unwrap().to_vec().unwrap();
+                (grads.len(), bits(&dc))
+            };
+            let (n_both, dc_both) = run(true);
+            let (n_alone, dc_alone) = run(false);
+            assert_eq!((n_both, n_alone), (2, 1), "{device:?} {padding:?}");
+            assert!(dc_both.iter().any(|&b| b != 0), "{device:?} {padding:?}");
+            assert_eq!(dc_alone, dc_both, "{device:?} {padding:?}");
+        }
     }
 }
 
