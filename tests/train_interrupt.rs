@@ -11,6 +11,7 @@ use voxflow::data::generators::GenKind;
 use voxflow::data::phantom::{PhantomConfig, write_dataset};
 use voxflow::eval::inspect::inspect;
 use voxflow::models::BuilderKind;
+use voxflow::report::tensorboard::read_events;
 use voxflow::session::{SplitFractions, TrainingHistory, read_checkpoint_info};
 use voxflow::train::log::Logger;
 use voxflow::train::setup::{NewSession, Overrides, new_session};
@@ -91,7 +92,38 @@ fn an_interrupt_checkpoints_mid_epoch_and_the_resumed_run_equals_an_uninterrupte
         std::fs::read_to_string(root.join(name).join("training_history.json")).unwrap()
     };
     assert_eq!(hist("straight"), hist("s"), "same epoch means, bit for bit");
+    // TensorBoard: the cut-short epoch added nothing; over its two event files the resumed
+    // session holds each epoch's points once, the same as the straight run's.
+    let (tb_straight, tb_s) = (
+        tb_points(&root.join("straight")),
+        tb_points(&root.join("s")),
+    );
+    assert_eq!(tb_straight.len(), 3 * 2, "3 epochs × (scalars, image)");
+    assert_eq!(tb_s, tb_straight);
     std::fs::remove_dir_all(&tmp).unwrap();
+}
+
+/// Every TensorBoard event of a session (all its event files): (step, scalars except the
+/// timings, image tags), sorted.
+fn tb_points(session: &Path) -> Vec<(i64, Vec<(String, u32)>, Vec<String>)> {
+    let mut points = Vec::new();
+    for f in std::fs::read_dir(session.join("tensorboard")).unwrap() {
+        for ev in read_events(&f.unwrap().path()).unwrap() {
+            if ev.file_version.is_some() {
+                continue;
+            }
+            let scalars = ev
+                .scalars
+                .iter()
+                .filter(|(t, _)| t != "steps_per_s" && t != "data_wait_pct")
+                .map(|(t, v)| (t.clone(), v.to_bits()))
+                .collect();
+            let images = ev.images.iter().map(|i| i.tag.clone()).collect();
+            points.push((ev.step, scalars, images));
+        }
+    }
+    points.sort();
+    points
 }
 
 fn make_session(root: &Path, name: &str, data: &Path) {

@@ -230,12 +230,13 @@ pub fn validate(
     })
 }
 
-/// Writes the observation PNGs of `epoch` and adds the overview to TensorBoard.
+/// Writes the observation PNGs of `epoch` and adds the overview to TensorBoard (`tb`; `None`
+/// for an epoch cut short, whose finished run will add it).
 pub fn observe(
     paths: &SessionPaths,
     epoch: u32,
     obs: &ObservationData,
-    tb: &mut EventWriter,
+    tb: Option<&mut EventWriter>,
 ) -> TrainResult<()> {
     let view = crate::train::observe::Observation {
         dims: obs.dims,
@@ -248,6 +249,8 @@ pub fn observe(
     };
     let overview =
         crate::train::observe::write_observations(&paths.observation_dir(epoch), epoch, &view)?;
-    tb.add_raster("observation/overview", epoch as i64, &overview)?;
+    if let Some(tb) = tb {
+        tb.add_raster("observation/overview", epoch as i64, &overview)?;
+    }
     Ok(())
 }

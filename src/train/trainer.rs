@@ -309,9 +309,14 @@ fn run(opts: &TrainOptions) -> TrainResult<TrainSummary> {
             values.iter().map(|(k, v)| (k.clone(), *v as f32)).collect();
         scalars.push(("steps_per_s".into(), stats.steps_per_s as f32));
         scalars.push(("data_wait_pct".into(), stats.wait_pct as f32));
-        tb.add_scalars(epoch as i64, &scalars)?;
+        // A cut-short epoch's means go to the history (replaced when the epoch is finished)
+        // but not to TensorBoard, which would show two points at the epoch's step.
+        if !cut_short {
+            tb.add_scalars(epoch as i64, &scalars)?;
+        }
         if let Some(obs) = &val.observation {
-            crate::train::epoch::observe(&paths, epoch, obs, &mut tb)?;
+            let tb = (!cut_short).then_some(&mut tb);
+            crate::train::epoch::observe(&paths, epoch, obs, tb)?;
         }
         tb.flush()?;
         log.line(&format!(
