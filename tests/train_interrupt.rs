@@ -103,9 +103,12 @@ fn an_interrupt_checkpoints_mid_epoch_and_the_resumed_run_equals_an_uninterrupte
     std::fs::remove_dir_all(&tmp).unwrap();
 }
 
-/// Every TensorBoard event of a session (all its event files): (step, scalars except the
-/// timings, image tags), sorted.
-fn tb_points(session: &Path) -> Vec<(i64, Vec<(String, u32)>, Vec<String>)> {
+/// One TensorBoard event: its step, its scalars `(tag, value bits)`, its image tags.
+type TbPoint = (i64, Vec<(String, u32)>, Vec<String>);
+
+/// Every TensorBoard event of a session (all its event files), scalars without the timings,
+/// sorted.
+fn tb_points(session: &Path) -> Vec<TbPoint> {
     let mut points = Vec::new();
     for f in std::fs::read_dir(session.join("tensorboard")).unwrap() {
         for ev in read_events(&f.unwrap().path()).unwrap() {
