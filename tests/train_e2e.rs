@@ -192,6 +192,33 @@ fn session_files_parse(dir: &Path, name: &str, epochs: u32, masks: bool) {
             "{name}: epoch {e} has no observation image"
         );
     }
+    // Every step's loss, once, at the run's global step; an epoch's mean is the history's.
+    let step_losses: Vec<(i64, f32)> = events
+        .iter()
+        .flat_map(|ev| {
+            ev.scalars
+                .iter()
+                .filter(|(t, _)| t == "step/loss")
+                .map(|(_, v)| (ev.step, *v))
+        })
+        .collect();
+    let per_epoch = step_losses.len() / epochs as usize;
+    assert!(per_epoch > 0, "{name}: no step losses");
+    let steps: Vec<i64> = step_losses.iter().map(|(s, _)| *s).collect();
+    assert_eq!(
+        steps,
+        (1..=(per_epoch * epochs as usize) as i64).collect::<Vec<_>>(),
+        "{name}: step losses at global steps 1, 2, …"
+    );
+    for (e, chunk) in step_losses.chunks(per_epoch).enumerate() {
+        let mean = chunk.iter().map(|(_, v)| *v as f64).sum::<f64>() / per_epoch as f64;
+        let want = series(dir, "loss")[e];
+        assert!(
+            (mean - want).abs() <= 1e-12 * want.abs(),
+            "{name}: epoch {} step losses average {mean}, history says {want}",
+            e + 1
+        );
+    }
     let obs = dir.join(format!("observations/observations_{epochs:02}"));
     let mut pngs = vec![
         "src", "tgt", "pred", "grad_x", "grad_y", "grad_z", "overview",

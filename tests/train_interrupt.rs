@@ -92,13 +92,17 @@ fn an_interrupt_checkpoints_mid_epoch_and_the_resumed_run_equals_an_uninterrupte
         std::fs::read_to_string(root.join(name).join("training_history.json")).unwrap()
     };
     assert_eq!(hist("straight"), hist("s"), "same epoch means, bit for bit");
-    // TensorBoard: the cut-short epoch added nothing; over its two event files the resumed
-    // session holds each epoch's points once, the same as the straight run's.
+    // TensorBoard: the cut-short epoch added only its step's loss; over its two event files
+    // the resumed session holds each point once, the same as the straight run's.
     let (tb_straight, tb_s) = (
         tb_points(&root.join("straight")),
         tb_points(&root.join("s")),
     );
-    assert_eq!(tb_straight.len(), 3 * 2, "3 epochs × (scalars, image)");
+    assert_eq!(
+        tb_straight.len(),
+        3 * (2 + 4),
+        "3 epochs × (scalars, image, 4 step losses)"
+    );
     assert_eq!(tb_s, tb_straight);
     std::fs::remove_dir_all(&tmp).unwrap();
 }

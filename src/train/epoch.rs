@@ -52,7 +52,8 @@ fn add_terms(sums: &mut BTreeMap<String, f64>, prefix: &str, total: f32, terms: 
 
 /// Runs the planned steps of one epoch (forward, loss, backward, Adam, BatchNorm statistics),
 /// continuing `resumed` (the steps and loss sums of an earlier run of this epoch cut short;
-/// default for a fresh epoch). A NaN/Inf loss term stops with an error naming the epoch, step
+/// default for a fresh epoch). Each step's loss and terms go to TensorBoard as `step/<term>`
+/// at the run's global step. A NaN/Inf loss term stops with an error naming the epoch, step
 /// and term, before the update is applied.
 #[allow(clippy::too_many_arguments)]
 pub fn run_epoch(
@@ -64,6 +65,7 @@ pub fn run_epoch(
     mut loader: Loader,
     resumed: PartialEpoch,
     log: &mut Logger,
+    tb: &mut EventWriter,
 ) -> TrainResult<EpochStats> {
     let regularized = model.regularized_weights();
     let first = resumed.steps_done as usize;
@@ -94,6 +96,11 @@ pub fn run_epoch(
         })?;
         add_terms(&mut sums, "", total, &terms);
         done += 1;
+        let global_step = (epoch as usize - 1) * steps + done;
+        let step_scalars: Vec<(String, f32)> = std::iter::once(("step/loss".into(), total))
+            .chain(terms.iter().map(|(k, v)| (format!("step/{k}"), *v)))
+            .collect();
+        tb.add_scalars(global_step as i64, &step_scalars)?;
         progress.step(done, sums["loss"] / done as f64, log);
         if crate::train::interrupt::requested() {
             interrupted = true;

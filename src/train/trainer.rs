@@ -269,7 +269,7 @@ fn run(opts: &TrainOptions) -> TrainResult<TrainSummary> {
             cfg.prefetch as usize,
         );
         let stats: EpochStats = run_epoch(
-            epoch, &cfg, &model, &mut store, &mut adam, loader, resumed, &mut log,
+            epoch, &cfg, &model, &mut store, &mut adam, loader, resumed, &mut log, &mut tb,
         )?;
         let cut_short = stats.interrupted && (stats.partial.steps_done as usize) < steps;
         let val = validate(
@@ -310,7 +310,8 @@ fn run(opts: &TrainOptions) -> TrainResult<TrainSummary> {
         scalars.push(("steps_per_s".into(), stats.steps_per_s as f32));
         scalars.push(("data_wait_pct".into(), stats.wait_pct as f32));
         // A cut-short epoch's means go to the history (replaced when the epoch is finished)
-        // but not to TensorBoard, which would show two points at the epoch's step.
+        // but not to TensorBoard, which would show two points at the epoch's step (its step
+        // losses went there: they are final).
         if !cut_short {
             tb.add_scalars(epoch as i64, &scalars)?;
         }
