@@ -3,7 +3,8 @@
 Run there: `python3 scripts/torch_compare.py` (PyTorch with CUDA installed). Prints a markdown
 table: conv3d fprop/dgrad/wgrad at the bench's shapes in true fp32 (TF32 off) and with TF32
 allowed (PyTorch's default for cuDNN convolutions), the device copy bandwidth (x.clone()),
-and a full U-Net training step (SPEC 3.1 architecture: conv blocks with LeakyReLU 0.3 and
+grid_sample at 128³ (forward; backward to the grid alone and to grid and image), and a full
+U-Net training step (SPEC 3.1 architecture: conv blocks with LeakyReLU 0.3 and
 BatchNorm, nearest upsampling, skip concatenations, sigmoid gradient head, cumulative-sum
 integration, trilinear grid_sample, MSE, Adam) at 64³ and 128³.
 """
@@ -65,6 +66,31 @@ def conv_rows(tf32):
         for pass_, ms in (("fprop", f), ("dgrad", d), ("wgrad", g)):
             rows.append(dict(case=name, pass_=pass_, tf32=tf32, ms=ms, tflops=flops / ms / 1e9))
     return rows
+
+
+def sampling_rows():
+    """F.grid_sample at 128^3, C = 1, on a smooth field (identity plus a one-voxel sine):
+    forward, backward to the grid alone (training's case), and backward to both (PyTorch adds
+    the image gradient with float atomics, in no fixed order)."""
+    s = 128
+    axis = torch.linspace(-1, 1, s, device=dev)
+    z, y, x = torch.meshgrid(axis, axis, axis, indexing="ij")
+    bump = 2.0 / (s - 1) * torch.sin(3.0 * (x + y + z))
+    grid = torch.stack((x + bump, y - bump, z + bump), dim=-1)[None].contiguous()
+    img = torch.randn((1, 1, s, s, s), device=dev)
+    rows = []
+    for name, img_grad in (("backward, grid only", False), ("backward, grid and image", True)):
+        im = img.clone().requires_grad_(img_grad)
+        g = grid.clone().requires_grad_(True)
+        out = F.grid_sample(im, g, mode="bilinear", padding_mode="border", align_corners=True)
+        dy = torch.randn_like(out)
+        inputs = (g, im) if img_grad else (g,)
+        ms = time_ms(lambda: torch.autograd.grad(out, inputs, dy, retain_graph=True))
+        rows.append((name, ms))
+    fwd = time_ms(
+        lambda: F.grid_sample(img, grid, mode="bilinear", padding_mode="border", align_corners=True)
+    )
+    return [("forward", fwd)] + rows
 
 
 def copy_bandwidth():
@@ -159,6 +185,8 @@ def main():
     for size in (64, 128):
         ms, params = unet_step_ms(size)
         print(f"U-Net training step {size}^3 (fp32, {params} params): {ms:.2f} ms")
+    for name, ms in sampling_rows():
+        print(f"grid_sample 128^3 C=1 smooth, {name}: {ms * 1e3:.1f} us")
     json.dump(rows, sys.stderr)
 
 
