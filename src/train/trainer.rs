@@ -108,46 +108,7 @@ fn run(opts: &TrainOptions) -> TrainResult<TrainSummary> {
     let mut log = Logger::open(&paths.logs())?;
     let root = sessions_root(opts.sessions_dir.clone());
 
-    let builder_text = std::fs::read_to_string(paths.builder())
-        .map_err(|e| crate::session::SessionError::io(&paths.builder(), e))?;
-    let builder = BuilderConfig::from_toml(&builder_text, &paths.builder())?;
-    if builder.kind != opts.builder {
-        return Err(TrainError::Usage(format!(
-            "session {} was created for the {} builder; --builder {} does not match",
-            paths.name(),
-            builder.kind,
-            opts.builder
-        )));
-    }
-    let mut cfg = TrainConfig::load(&paths.config())?;
-    if cfg.generator != opts.generator {
-        return Err(TrainError::Usage(format!(
-            "session {} uses --gen {}; --gen {} does not match (create another session)",
-            paths.name(),
-            cfg.generator.name(),
-            opts.generator.name()
-        )));
-    }
-    // A fresh run would overwrite the session's checkpoints: refuse before touching anything.
-    if opts.weights.is_none()
-        && let Some((epoch, p)) = latest_checkpoint(&paths)?
-    {
-        return Err(TrainError::Usage(format!(
-            "session {} already has checkpoints up to {} (epoch {epoch}); resume with \
-                     --weights {}, or create a new session — a fresh run would overwrite them",
-            paths.name(),
-            p.display(),
-            p.file_name()
-                .map(|n| n.to_string_lossy())
-                .unwrap_or_default()
-        )));
-    }
-    let changed = apply_overrides(&mut cfg, &opts.overrides);
-    if !changed.is_empty() {
-        cfg.save(&paths.config())?;
-        log.line(&format!("config.toml updated: {}", changed.join(", ")));
-    }
-    cfg.check_builder(builder.kind, &paths.config())?;
+    let (builder, builder_text, cfg) = load_session_files(opts, &paths, &mut log)?;
 
     let device = device_of(&cfg);
     let mut rng = Rng::new(cfg.seed);
@@ -320,26 +281,7 @@ fn run(opts: &TrainOptions) -> TrainResult<TrainSummary> {
             crate::train::epoch::observe(&paths, epoch, obs, tb)?;
         }
         tb.flush()?;
-        log.line(&format!(
-            "epoch {epoch}/{} | loss {:.5} | val_loss {:.5} | val_dice {} | folding {:.3}% | \
-             {:.2} steps/s | data wait {:.1}% | peak memory {}",
-            cfg.epochs,
-            values.get("loss").copied().unwrap_or(f64::NAN),
-            values.get("val_loss").copied().unwrap_or(f64::NAN),
-            values
-                .get("val_dice")
-                .map(|d| format!(
-                    "{d:.4} (before {:.4})",
-                    values.get("val_dice_before").copied().unwrap_or(f64::NAN)
-                ))
-                .unwrap_or_else(|| "n/a".into()),
-            values.get("val_folding_pct").copied().unwrap_or(0.0),
-            stats.steps_per_s,
-            stats.wait_pct,
-            peak_memory_mib()
-                .map(|m| format!("{m:.0} MiB"))
-                .unwrap_or_else(|| "n/a".into())
-        ));
+        log.line(&epoch_line(epoch, cfg.epochs, &values, &stats));
         last = epoch;
         if stats.interrupted {
             let ckpt = paths.checkpoint_path(epoch);
@@ -375,6 +317,86 @@ fn run(opts: &TrainOptions) -> TrainResult<TrainSummary> {
         stopped_early,
         session_dir: paths.dir().to_path_buf(),
     })
+}
+
+/// Reads the session's builder.toml (returned with its text, for the checkpoint hash) and
+/// config.toml, checks them against the command line, refuses a fresh run over existing
+/// checkpoints, and writes the command line's overrides into config.toml.
+fn load_session_files(
+    opts: &TrainOptions,
+    paths: &SessionPaths,
+    log: &mut Logger,
+) -> TrainResult<(BuilderConfig, String, TrainConfig)> {
+    let builder_text = std::fs::read_to_string(paths.builder())
+        .map_err(|e| crate::session::SessionError::io(&paths.builder(), e))?;
+    let builder = BuilderConfig::from_toml(&builder_text, &paths.builder())?;
+    if builder.kind != opts.builder {
+        return Err(TrainError::Usage(format!(
+            "session {} was created for the {} builder; --builder {} does not match",
+            paths.name(),
+            builder.kind,
+            opts.builder
+        )));
+    }
+    let mut cfg = TrainConfig::load(&paths.config())?;
+    if cfg.generator != opts.generator {
+        return Err(TrainError::Usage(format!(
+            "session {} uses --gen {}; --gen {} does not match (create another session)",
+            paths.name(),
+            cfg.generator.name(),
+            opts.generator.name()
+        )));
+    }
+    // A fresh run would overwrite the session's checkpoints: refuse before touching anything.
+    if opts.weights.is_none()
+        && let Some((epoch, p)) = latest_checkpoint(paths)?
+    {
+        return Err(TrainError::Usage(format!(
+            "session {} already has checkpoints up to {} (epoch {epoch}); resume with \
+                     --weights {}, or create a new session — a fresh run would overwrite them",
+            paths.name(),
+            p.display(),
+            p.file_name()
+                .map(|n| n.to_string_lossy())
+                .unwrap_or_default()
+        )));
+    }
+    let changed = apply_overrides(&mut cfg, &opts.overrides);
+    if !changed.is_empty() {
+        cfg.save(&paths.config())?;
+        log.line(&format!("config.toml updated: {}", changed.join(", ")));
+    }
+    cfg.check_builder(builder.kind, &paths.config())?;
+    Ok((builder, builder_text, cfg))
+}
+
+/// The line an epoch ends with: its losses, validation Dice and folding, speed and memory.
+fn epoch_line(
+    epoch: u32,
+    epochs: u32,
+    values: &BTreeMap<String, f64>,
+    stats: &EpochStats,
+) -> String {
+    format!(
+        "epoch {epoch}/{} | loss {:.5} | val_loss {:.5} | val_dice {} | folding {:.3}% | \
+         {:.2} steps/s | data wait {:.1}% | peak memory {}",
+        epochs,
+        values.get("loss").copied().unwrap_or(f64::NAN),
+        values.get("val_loss").copied().unwrap_or(f64::NAN),
+        values
+            .get("val_dice")
+            .map(|d| format!(
+                "{d:.4} (before {:.4})",
+                values.get("val_dice_before").copied().unwrap_or(f64::NAN)
+            ))
+            .unwrap_or_else(|| "n/a".into()),
+        values.get("val_folding_pct").copied().unwrap_or(0.0),
+        stats.steps_per_s,
+        stats.wait_pct,
+        peak_memory_mib()
+            .map(|m| format!("{m:.0} MiB"))
+            .unwrap_or_else(|| "n/a".into())
+    )
 }
 
 /// Preprocesses (or loads from the cache) every scan the run uses before the first step, in
