@@ -6,6 +6,7 @@ use crate::data::generators::GenKind;
 use crate::models::BuilderKind;
 use crate::session::SplitFractions;
 use crate::train::config::DeviceChoice;
+use crate::train::log::Logger;
 use crate::train::setup::{NewSession, Overrides};
 use crate::train::trainer::TrainOptions;
 use clap::Args;
@@ -162,23 +163,18 @@ impl NewArgs {
     }
 }
 
-/// Runs `train` with these flags and prints how it ended.
+/// Runs `voxflow new` with these flags; what it printed also starts the new session's
+/// logs.txt.
+pub fn run_new(args: &NewArgs) -> Result<(), crate::train::error::TrainError> {
+    let mut log = Logger::console();
+    let paths = crate::train::setup::new_session(&args.options(), &mut log)?;
+    log.attach(&paths.logs())?;
+    Ok(())
+}
+
+/// Runs `train` with these flags (it prints how the run ended).
 pub fn run_train(args: &TrainArgs) -> Result<(), crate::train::error::TrainError> {
-    let s = crate::train::train(&args.options())?;
-    let how = if s.cut_short {
-        format!("stopped in epoch {} (Ctrl-C)", s.last_epoch)
-    } else {
-        format!("trained through epoch {}", s.last_epoch)
-    };
-    println!(
-        "done: {how} in {}{}",
-        s.session_dir.display(),
-        if s.stopped_early {
-            " (early stopping)"
-        } else {
-            ""
-        }
-    );
+    crate::train::train(&args.options())?;
     Ok(())
 }
 

@@ -438,3 +438,73 @@ fn a_diverging_run_stops_at_the_first_non_finite_loss_and_keeps_the_last_checkpo
     assert!(!ckpt(2).exists(), "no checkpoint of the diverged epoch");
     std::fs::remove_dir_all(&root).unwrap();
 }
+
+#[test]
+fn a_session_records_its_data_and_its_log_holds_everything_the_run_printed() {
+    // No data directory anywhere: `train` creates the session on the phantom dataset.
+    let root = sessions_dir("record");
+    let (b, g) = (BuilderKind::Unet, GenKind::Atlas);
+    let mut o = options(&root, "s", b, g);
+    o.overrides.epochs = Some(1);
+    o.overrides.steps_per_epoch = Some(2);
+    o.overrides.shape = Some([16, 16, 16]);
+    train(&o).unwrap();
+    let config = root.join("s/config.toml");
+    let phantom = std::path::absolute(root.join("_phantom")).unwrap();
+    let cfg = TrainConfig::load(&config).unwrap();
+    assert_eq!(cfg.data_dir.as_deref(), Some(phantom.as_path()));
+    let log = std::fs::read_to_string(root.join("s/logs.txt")).unwrap();
+    let lines: Vec<&str> = log.lines().collect();
+    assert!(lines[0].starts_with("=== "), "{log}");
+    assert!(
+        lines[1].starts_with("no data directory given: generated the phantom dataset"),
+        "{log}"
+    );
+    assert!(
+        lines.iter().any(|l| l.starts_with("created session")),
+        "{log}"
+    );
+    assert!(
+        lines
+            .last()
+            .unwrap()
+            .starts_with("done: trained through epoch 1 in "),
+        "{log}"
+    );
+
+    // A hand-written config without data_dir gets the one the run used; a bad observation id
+    // stops the run before it trains (no chkpt_02) with the error in the log too; an override
+    // that changes nothing is still printed.
+    let mut cfg = TrainConfig::load(&config).unwrap();
+    cfg.data_dir = None;
+    cfg.observation_ids = Some(["nope1".into(), "nope2".into()]);
+    cfg.save(&config).unwrap();
+    o.weights = Some("chkpt_01.safetensors".into());
+    o.overrides.epochs = Some(2);
+    o.overrides.seed = Some(cfg.seed);
+    let e = train(&o).unwrap_err().to_string();
+    assert!(
+        e.contains("config.toml: observation_ids") && e.contains("nope1"),
+        "{e}"
+    );
+    assert!(!root.join("s/checkpoints/chkpt_02.safetensors").exists());
+    let cfg = TrainConfig::load(&config).unwrap();
+    assert_eq!(cfg.data_dir.as_deref(), Some(phantom.as_path()));
+    let log = std::fs::read_to_string(root.join("s/logs.txt")).unwrap();
+    let run2 = &log[log.rfind("=== ").unwrap()..];
+    assert!(
+        run2.contains(&format!("seed = {} (as before)", cfg.seed)) && run2.contains("epochs = 2"),
+        "{run2}"
+    );
+    assert!(run2.contains("config.toml updated: data_dir = "), "{run2}");
+    assert!(
+        run2.trim_end()
+            .lines()
+            .last()
+            .unwrap()
+            .starts_with("Error: ")
+            && run2.contains("nope1"),
+        "{run2}"
+    );
+    std::fs::remove_dir_all(&root).unwrap();
+}

@@ -8,10 +8,9 @@ use std::process::ExitCode;
 use std::time::Instant;
 use voxflow::cli::{
     EvalArgs, InspectArgs, NewArgs, ShowArgs, TrainArgs, report_error, run_eval, run_inspect,
-    run_show, run_train,
+    run_new, run_show, run_train,
 };
 use voxflow::data::phantom::{PhantomConfig, write_dataset};
-use voxflow::train::log::Logger;
 
 /// 3D deformable registration of CT/MRI volumes.
 #[derive(Parser)]
@@ -114,9 +113,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Phantom(a) => phantom(a),
-        Command::New(a) => voxflow::train::setup::new_session(&a.options(), &mut Logger::console())
-            .map(|_| ())
-            .map_err(Into::into),
+        Command::New(a) => run_new(&a).map_err(Into::into),
         Command::Train(a) => run_train(&a).map_err(Into::into),
         Command::Eval(a) => run_eval(&a).map_err(Into::into),
         Command::Show(a) => run_show(&a).map_err(Into::into),

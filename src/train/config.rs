@@ -97,7 +97,8 @@ pub struct TrainConfig {
     pub generator: GenKind,
     /// The network grid `[D, H, W]` every volume is resampled to.
     pub shape: [u32; 3],
-    /// LUNA16-layout data directory; none means the built-in phantom dataset.
+    /// LUNA16-layout data directory; none (a hand-written config) means `VOXFLOW_DATA`, else
+    /// the built-in phantom dataset, and the first run records the one it used.
     #[serde(default)]
     pub data_dir: Option<PathBuf>,
     /// The atlas scan id (atlas generators).

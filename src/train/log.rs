@@ -8,17 +8,37 @@ use std::path::{Path, PathBuf};
 
 /// Prints lines and appends them to a log file.
 pub struct Logger {
-    file: Option<(PathBuf, File)>,
+    sink: Sink,
+}
+
+/// Where a [`Logger`]'s lines go besides the screen.
+enum Sink {
+    /// No log file yet: lines are kept for the file [`Logger::attach`] opens.
+    Pending(Vec<String>),
+    File(PathBuf, File),
+    /// Writing the file failed (reported once): screen only.
+    Off,
 }
 
 impl Logger {
-    /// A logger that only prints (before the session directory exists).
+    /// A logger that prints and keeps its lines until [`Logger::attach`] (before the session
+    /// directory exists).
     pub fn console() -> Logger {
-        Logger { file: None }
+        Logger {
+            sink: Sink::Pending(Vec::new()),
+        }
     }
 
     /// Opens `path` for appending and writes the run's header line.
     pub fn open(path: &Path) -> Result<Logger, SessionError> {
+        let mut log = Logger::console();
+        log.attach(path)?;
+        Ok(log)
+    }
+
+    /// From now on also appends to `path`: writes the run's header line, then the lines
+    /// printed so far.
+    pub fn attach(&mut self, path: &Path) -> Result<(), SessionError> {
         let mut f = OpenOptions::new()
             .create(true)
             .append(true)
@@ -33,9 +53,14 @@ impl Logger {
             command.join(" ")
         )
         .map_err(|e| SessionError::io(path, e))?;
-        Ok(Logger {
-            file: Some((path.to_path_buf(), f)),
-        })
+        let earlier = match std::mem::replace(&mut self.sink, Sink::File(path.to_path_buf(), f)) {
+            Sink::Pending(lines) => lines,
+            Sink::File(..) | Sink::Off => Vec::new(),
+        };
+        for line in earlier {
+            self.file_only(&line);
+        }
+        Ok(())
     }
 
     /// Prints `line` and appends it to the log file. A failing log write is reported once on
@@ -47,14 +72,18 @@ impl Logger {
 
     /// Appends `line` to the log file without printing it (progress already on screen).
     pub fn file_only(&mut self, line: &str) {
-        if let Some((path, f)) = &mut self.file
-            && let Err(e) = writeln!(f, "{line}")
-        {
-            eprintln!(
-                "warning: cannot write {}: {e}; logging to it stops",
-                path.display()
-            );
-            self.file = None;
+        match &mut self.sink {
+            Sink::Pending(lines) => lines.push(line.to_string()),
+            Sink::File(path, f) => {
+                if let Err(e) = writeln!(f, "{line}") {
+                    eprintln!(
+                        "warning: cannot write {}: {e}; logging to it stops",
+                        path.display()
+                    );
+                    self.sink = Sink::Off;
+                }
+            }
+            Sink::Off => {}
         }
     }
 }
@@ -119,6 +148,27 @@ mod tests {
         let text = std::fs::read_to_string(&path).unwrap();
         assert_eq!(text.matches("=== ").count(), 2, "{text}");
         assert!(text.contains("run 0\n") && text.contains("run 1\n"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn lines_before_the_file_is_attached_follow_its_header() {
+        let dir = std::env::temp_dir().join(format!("voxflow-log-early-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("logs.txt");
+        let mut l = Logger::console();
+        l.line("created session");
+        l.file_only("quiet");
+        l.attach(&path).unwrap();
+        l.line("epoch 1");
+        let text = std::fs::read_to_string(&path).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(lines[0].starts_with("=== "), "{text}");
+        assert_eq!(
+            &lines[1..],
+            ["created session", "quiet", "epoch 1"],
+            "{text}"
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

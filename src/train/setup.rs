@@ -51,6 +51,12 @@ pub fn resolve_data_dir(
     Ok(dir)
 }
 
+/// `dir` as config.toml records it: absolute (so the session reads the same data from any
+/// working directory), as given where that cannot be determined.
+pub fn recorded_dir(dir: &Path) -> PathBuf {
+    std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf())
+}
+
 /// Opens a LUNA16-layout dataset, logging its warnings (except, for the phantom dataset,
 /// the expected absence of the subsets it does not use).
 pub fn open_dataset(root: &Path, log: &mut Logger) -> TrainResult<LunaDataset> {
@@ -100,7 +106,9 @@ pub fn new_session(opts: &NewSession, log: &mut Logger) -> TrainResult<SessionPa
     let mut config = TrainConfig::defaults(opts.builder, opts.generator);
     config.shape = opts.shape;
     config.seed = opts.seed;
-    config.data_dir = opts.data_dir.clone();
+    // The directory actually used (from the flag, VOXFLOW_DATA or the phantom), so that later
+    // runs of this session read the same scans whatever their environment.
+    config.data_dir = Some(recorded_dir(&data));
     if opts.generator.uses_atlas() {
         let atlas = match &opts.atlas {
             Some(a) => a.clone(),
@@ -148,16 +156,25 @@ pub struct Overrides {
     pub seed: Option<u64>,
 }
 
-/// Applies `o` to `cfg`; returns one `key = value` line per changed key.
-pub fn apply_overrides(cfg: &mut TrainConfig, o: &Overrides) -> Vec<String> {
+/// One command-line override as applied: `key = value`, and whether it changed the value.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Applied {
+    pub line: String,
+    pub changed: bool,
+}
+
+/// Applies `o` to `cfg`; returns one [`Applied`] per override given.
+pub fn apply_overrides(cfg: &mut TrainConfig, o: &Overrides) -> Vec<Applied> {
     let mut changed = vec![];
     macro_rules! set {
         ($field:ident, $value:expr, $show:expr) => {
             if let Some(v) = $value {
-                if cfg.$field != v {
-                    cfg.$field = v;
-                    changed.push(format!("{} = {}", stringify!($field), $show(&cfg.$field)));
-                }
+                let differs = cfg.$field != v;
+                cfg.$field = v;
+                changed.push(Applied {
+                    line: format!("{} = {}", stringify!($field), $show(&cfg.$field)),
+                    changed: differs,
+                });
             }
         };
     }

@@ -20,7 +20,9 @@ use crate::train::epoch::{EpochStats, run_epoch, validate};
 use crate::train::error::{TrainError, TrainResult};
 use crate::train::log::{Logger, peak_memory_mib};
 use crate::train::optim::Adam;
-use crate::train::setup::{NewSession, Overrides, apply_overrides, open_dataset, resolve_data_dir};
+use crate::train::setup::{
+    NewSession, Overrides, apply_overrides, open_dataset, recorded_dir, resolve_data_dir,
+};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -48,6 +50,24 @@ pub struct TrainSummary {
     pub stopped_early: bool,
     /// The session directory.
     pub session_dir: PathBuf,
+}
+
+impl TrainSummary {
+    /// How the run ended, for the last line it prints: "trained through epoch N in DIR" or
+    /// "stopped in epoch N (Ctrl-C) in DIR", and "(early stopping)".
+    pub fn describe(&self) -> String {
+        let how = if self.cut_short {
+            format!("stopped in epoch {} (Ctrl-C)", self.last_epoch)
+        } else {
+            format!("trained through epoch {}", self.last_epoch)
+        };
+        let early = if self.stopped_early {
+            " (early stopping)"
+        } else {
+            ""
+        };
+        format!("{how} in {}{early}", self.session_dir.display())
+    }
 }
 
 /// The device a configuration asks for (shared with `voxflow eval` and `show`): `auto` takes
@@ -96,19 +116,25 @@ fn prepare(opts: &TrainOptions, log: &mut Logger) -> TrainResult<SessionPaths> {
 
 /// Runs (or resumes) training as SPEC section 2 describes. A Ctrl-C request is forgotten when
 /// it returns (honored or not), so a program embedding the trainer can train again.
+/// Everything it prints goes to the session's logs.txt, from the session's creation (when
+/// it creates one) to how the run ended, its error included.
 pub fn train(opts: &TrainOptions) -> TrainResult<TrainSummary> {
-    let result = run(opts);
+    let mut log = Logger::console();
+    let result = run(opts, &mut log);
     crate::train::interrupt::clear();
+    match &result {
+        Ok(s) => log.line(&format!("done: {}", s.describe())),
+        Err(e) => log.file_only(&format!("Error: {e}")),
+    }
     result
 }
 
-fn run(opts: &TrainOptions) -> TrainResult<TrainSummary> {
-    let mut console = Logger::console();
-    let paths = prepare(opts, &mut console)?;
-    let mut log = Logger::open(&paths.logs())?;
+fn run(opts: &TrainOptions, log: &mut Logger) -> TrainResult<TrainSummary> {
+    let paths = prepare(opts, log)?;
+    log.attach(&paths.logs())?;
     let root = sessions_root(opts.sessions_dir.clone());
 
-    let (builder, builder_text, cfg) = load_session_files(opts, &paths, &mut log)?;
+    let (builder, builder_text, mut cfg) = load_session_files(opts, &paths, log)?;
 
     let device = device_of(&cfg);
     let mut rng = Rng::new(cfg.seed);
@@ -132,9 +158,19 @@ fn run(opts: &TrainOptions) -> TrainResult<TrainSummary> {
         opts.overrides.data_dir.as_deref(),
         cfg.data_dir.as_deref(),
         &root,
-        &mut log,
+        log,
     )?;
-    let dataset = open_dataset(&data, &mut log)?;
+    if cfg.data_dir.is_none() {
+        // A hand-written config.toml: record the directory this run used.
+        let recorded = recorded_dir(&data);
+        log.line(&format!(
+            "config.toml updated: data_dir = {:?}",
+            recorded.display().to_string()
+        ));
+        cfg.data_dir = Some(recorded);
+        cfg.save(&paths.config())?;
+    }
+    let dataset = open_dataset(&data, log)?;
     let source: Arc<dyn VolumeSource> = Arc::new(PreparedSource::new(
         dataset,
         default_cache_dir(&data),
@@ -144,13 +180,29 @@ fn run(opts: &TrainOptions) -> TrainResult<TrainSummary> {
     let val_ids = read_ids(&paths.ids(IdSet::Val))?;
     let kind = cfg.generator;
     let atlas = cfg.atlas_id.clone();
+    // The observation pair is first needed after an epoch: a bad id must stop the run now.
+    for id in cfg.observation_ids.iter().flatten() {
+        let check = || -> TrainResult<()> {
+            source.image(id)?;
+            if kind.uses_masks() {
+                source.mask(id)?;
+            }
+            Ok(())
+        };
+        check().map_err(|e| {
+            TrainError::Usage(format!(
+                "{}: observation_ids: {e}",
+                paths.config().display()
+            ))
+        })?;
+    }
     prepare_scans(
         source.as_ref(),
         &train_ids,
         &val_ids,
         atlas.as_deref(),
         kind,
-        &mut log,
+        log,
     )?;
     let mut pairs_gen = PairGenerator::new(
         kind,
@@ -230,7 +282,7 @@ fn run(opts: &TrainOptions) -> TrainResult<TrainSummary> {
             cfg.prefetch as usize,
         );
         let stats: EpochStats = run_epoch(
-            epoch, &cfg, &model, &mut store, &mut adam, loader, resumed, &mut log, &mut tb,
+            epoch, &cfg, &model, &mut store, &mut adam, loader, resumed, log, &mut tb,
         )?;
         let cut_short = stats.interrupted && (stats.partial.steps_done as usize) < steps;
         let val = validate(
@@ -361,12 +413,27 @@ fn load_session_files(
                 .unwrap_or_default()
         )));
     }
-    let changed = apply_overrides(&mut cfg, &opts.overrides);
-    if !changed.is_empty() {
-        cfg.save(&paths.config())?;
-        log.line(&format!("config.toml updated: {}", changed.join(", ")));
-    }
+    let applied = apply_overrides(&mut cfg, &opts.overrides);
     cfg.check_builder(builder.kind, &paths.config())?;
+    // config.toml records only a device this run can use.
+    if cfg.device == DeviceChoice::Cuda {
+        crate::backend::backend(device_of(&cfg))?;
+    }
+    if !applied.is_empty() {
+        let lines: Vec<String> = applied
+            .iter()
+            .map(|a| {
+                let same = if a.changed { "" } else { " (as before)" };
+                format!("{}{same}", a.line)
+            })
+            .collect();
+        if applied.iter().any(|a| a.changed) {
+            cfg.save(&paths.config())?;
+            log.line(&format!("config.toml updated: {}", lines.join(", ")));
+        } else {
+            log.line(&format!("overrides: {}", lines.join(", ")));
+        }
+    }
     Ok((builder, builder_text, cfg))
 }
 

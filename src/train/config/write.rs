@@ -67,8 +67,9 @@ impl TrainConfig {
             .as_ref()
             .map(|p| p.to_string_lossy().into_owned());
         key(
-            "LUNA16-layout data directory (subset0..9/, seg-lungs-LUNA16/). Unset: VOXFLOW_DATA,\n\
-             else the built-in phantom dataset.",
+            "LUNA16-layout data directory (subset0..9/, seg-lungs-LUNA16/). `voxflow new` and\n\
+             `train` record the one they used (the --data-dir flag, else VOXFLOW_DATA, else the\n\
+             built-in phantom dataset).",
             quoted(&dir, "\"/data/luna16\"", "data_dir"),
         );
         key(
