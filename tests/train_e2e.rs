@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use voxflow::data::generators::GenKind;
 use voxflow::data::phantom::{PhantomConfig, write_dataset};
+use voxflow::eval::inspect::inspect;
 use voxflow::models::{BuilderConfig, BuilderKind};
 use voxflow::nn::NormKind;
 use voxflow::report::tensorboard::read_events;
@@ -482,6 +483,7 @@ fn a_session_records_its_data_and_its_log_holds_everything_the_run_printed() {
     o.weights = Some("chkpt_01.safetensors".into());
     o.overrides.epochs = Some(2);
     o.overrides.seed = Some(cfg.seed);
+    o.overrides.shape = Some([24, 24, 24]);
     let e = train(&o).unwrap_err().to_string();
     assert!(
         e.contains("config.toml: observation_ids") && e.contains("nope1"),
@@ -497,6 +499,18 @@ fn a_session_records_its_data_and_its_log_holds_everything_the_run_printed() {
         "{run2}"
     );
     assert!(run2.contains("config.toml updated: data_dir = "), "{run2}");
+    assert!(
+        run2.contains("note: training on config.toml's grid [24, 24, 24]; builder.toml's input_shape [16, 16, 16]"),
+        "{run2}"
+    );
+    // `voxflow inspect`: a session shows its training grid, a builder file its nominal input.
+    let shown = inspect(&root.join("s"), None).unwrap();
+    assert!(
+        shown.contains("grid 24x24x24") && !shown.contains("nominal input"),
+        "{shown}"
+    );
+    let shown = inspect(&root.join("s/builder.toml"), None).unwrap();
+    assert!(shown.contains("nominal input 16x16x16"), "{shown}");
     assert!(
         run2.trim_end()
             .lines()

@@ -93,11 +93,18 @@ fn build(cfg: &BuilderConfig) -> EvalResult<(Model, ParamStore)> {
     Ok((model, store))
 }
 
-fn builder_line(cfg: &BuilderConfig, store: &ParamStore) -> String {
+/// One line about a builder; `nominal_input` shows its `input_shape` (left out in a session's
+/// summary, whose grid is config.toml's).
+fn builder_line(cfg: &BuilderConfig, store: &ParamStore, nominal_input: bool) -> String {
     let (trainable, total) = store.count();
     let [d, h, w] = cfg.input_shape;
+    let input = if nominal_input {
+        format!(" | nominal input {d}x{h}x{w}")
+    } else {
+        String::new()
+    };
     format!(
-        "{} | input {d}x{h}x{w} | {} parameters ({} trainable) | norm {} | padding {}{}",
+        "{}{input} | {} parameters ({} trainable) | norm {} | padding {}{}",
         cfg.kind,
         thousands(total as u64),
         thousands(trainable as u64),
@@ -116,7 +123,7 @@ fn inspect_builder(cfg: &BuilderConfig, path: &Path) -> EvalResult<String> {
     let mut s = format!(
         "builder {}\n{}\n",
         path.display(),
-        builder_line(cfg, &store)
+        builder_line(cfg, &store, true)
     );
     let rows = model.summary(&store);
     let width = rows.iter().map(|r| r.name.len()).max().unwrap_or(5).max(5);
@@ -191,7 +198,7 @@ fn inspect_session(dir: &Path) -> EvalResult<String> {
     let builder = BuilderConfig::load(&paths.builder())?;
     let (_, store) = build(&builder)?;
     let mut s = format!("session {} ({})\n", name, dir.display());
-    let _ = writeln!(s, "builder: {}", builder_line(&builder, &store));
+    let _ = writeln!(s, "builder: {}", builder_line(&builder, &store, false));
     let config = TrainConfig::load(&paths.config())?;
     for line in config_summary(&config, &paths.config()).lines().skip(1) {
         let _ = writeln!(s, "config: {line}");

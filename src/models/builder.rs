@@ -116,7 +116,8 @@ pub struct BuilderConfig {
     pub format_version: u32,
     /// Which network.
     pub kind: BuilderKind,
-    /// Network input size `[D, H, W]` in voxels (the preprocessing grid).
+    /// Nominal input size `[D, H, W]` in voxels, for the layer summary (the training grid is
+    /// config.toml's `shape`).
     pub input_shape: [usize; 3],
     /// Normalization of every conv block (`"batch"`, `"instance"` or `"none"`).
     #[serde(deserialize_with = "de_norm")]

@@ -33,11 +33,12 @@ impl BuilderConfig {
         line("# squeeze-excite, deformable and affine heads).".into());
         line(format!("kind = \"{}\"", self.kind.as_str()));
         line(String::new());
+        line("# Nominal input size [D, H, W] in voxels (z, y, x), any positive sizes: what".into());
         line(
-            "# Network input size [D, H, W] in voxels (z, y, x); any positive sizes, cubic or"
+            "# `voxflow inspect` describes the layers at. The networks are fully convolutional;"
                 .into(),
         );
-        line("# not. Volumes are resampled to this grid.".into());
+        line("# training resamples volumes to config.toml's `shape` (`voxflow new --shape` sets both).".into());
         line(format!("input_shape = {}", list(&self.input_shape)));
         line(String::new());
         line("# Normalization after each conv block's LeakyReLU: \"batch\", \"instance\" or \"none\".".into());

@@ -4,9 +4,9 @@
 //! [`BuilderConfig`] is `builder.toml`; [`Model::build`] creates a network's named parameters in
 //! a [`ParamStore`] (their names are the checkpoint keys, see [`unet`] and [`marianet`]);
 //! [`Model::forward`] runs it on a `[src, tgt]` pair and warps `src` (and `src_seg`) with the
-//! [`transformer`]. The networks are fully convolutional: `forward` takes any spatial size, the
-//! configured `input_shape` is what the data is resampled to and what [`Model::summary`]
-//! reports.
+//! [`transformer`]. The networks are fully convolutional: `forward` takes any spatial size
+//! (training uses config.toml's grid); the builder's nominal `input_shape` is what
+//! [`Model::summary`] reports the layers at.
 
 pub mod builder;
 mod builder_file;

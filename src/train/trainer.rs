@@ -150,6 +150,13 @@ fn run(opts: &TrainOptions, log: &mut Logger) -> TrainResult<TrainSummary> {
         cfg.generator.name(),
         cfg.shape
     ));
+    let grid = cfg.shape.map(|s| s as usize);
+    if builder.input_shape != grid {
+        log.line(&format!(
+            "note: training on config.toml's grid {grid:?}; builder.toml's input_shape {:?} is              only the size `voxflow inspect` describes the layers at",
+            builder.input_shape
+        ));
+    }
     if let Some(w) = batch_norm_warning(&builder, &cfg) {
         log.line(&w);
     }
