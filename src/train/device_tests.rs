@@ -133,4 +133,9 @@ fn gpu_training_step_matches_the_cpu_and_reuses_memory() {
     run(Device::Cuda(0), 32, 2);
     let after = crate::backend::cuda::thread_driver_allocs();
     assert_eq!(before, after, "driver allocations in steady state");
+    // The peak the epoch line reports covers what the allocator holds.
+    let s = crate::backend::cuda::runtime(0).unwrap().pool_stats();
+    assert!(s.peak_reserved >= s.reserved && s.reserved > 0, "{s:?}");
+    let line = crate::train::log::peak_memory_text(Device::Cuda(0));
+    assert!(line.contains(" MiB GPU"), "{line}");
 }

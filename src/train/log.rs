@@ -2,6 +2,7 @@
 //! header line naming the time, the command and the voxflow version.
 
 use crate::session::SessionError;
+use crate::tensor::Device;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -115,6 +116,25 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
     let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
     (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+/// The peak memory of this run for its progress lines: the host's (see [`peak_memory_mib`]),
+/// and on a GPU the most its buffers have held (the caching allocator's peak; the CUDA context
+/// comes on top).
+pub fn peak_memory_text(device: Device) -> String {
+    let host = peak_memory_mib()
+        .map(|m| format!("{m:.0} MiB"))
+        .unwrap_or_else(|| "n/a".into());
+    match device {
+        Device::Cuda(ordinal) => match crate::backend::cuda::runtime(ordinal) {
+            Ok(rt) => format!(
+                "{host} host, {:.0} MiB GPU",
+                rt.pool_stats().peak_reserved as f64 / (1024.0 * 1024.0)
+            ),
+            Err(_) => host,
+        },
+        Device::Cpu | Device::Emu => host,
+    }
 }
 
 /// Peak resident memory of this process in MiB (Linux `VmHWM`), when known.

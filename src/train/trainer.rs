@@ -18,7 +18,7 @@ use crate::tensor::{Device, Rng};
 use crate::train::config::{DeviceChoice, Monitor, TrainConfig};
 use crate::train::epoch::{EpochStats, run_epoch, validate};
 use crate::train::error::{TrainError, TrainResult};
-use crate::train::log::{Logger, peak_memory_mib};
+use crate::train::log::{Logger, peak_memory_text};
 use crate::train::optim::Adam;
 use crate::train::setup::{
     NewSession, Overrides, apply_overrides, open_dataset, recorded_dir, resolve_data_dir,
@@ -340,7 +340,7 @@ fn run(opts: &TrainOptions, log: &mut Logger) -> TrainResult<TrainSummary> {
             crate::train::epoch::observe(&paths, epoch, obs, tb)?;
         }
         tb.flush()?;
-        log.line(&epoch_line(epoch, cfg.epochs, &values, &stats));
+        log.line(&epoch_line(epoch, cfg.epochs, &values, &stats, device));
         last = epoch;
         if stats.interrupted {
             let ckpt = paths.checkpoint_path(epoch);
@@ -444,12 +444,14 @@ fn load_session_files(
     Ok((builder, builder_text, cfg))
 }
 
-/// The line an epoch ends with: its losses, validation Dice and folding, speed and memory.
+/// The line an epoch ends with: its losses, validation Dice and folding, speed and peak memory
+/// (host, and GPU on a GPU).
 fn epoch_line(
     epoch: u32,
     epochs: u32,
     values: &BTreeMap<String, f64>,
     stats: &EpochStats,
+    device: Device,
 ) -> String {
     format!(
         "epoch {epoch}/{} | loss {:.5} | val_loss {:.5} | val_dice {} | folding {:.3}% | \
@@ -467,9 +469,7 @@ fn epoch_line(
         values.get("val_folding_pct").copied().unwrap_or(0.0),
         stats.steps_per_s,
         stats.wait_pct,
-        peak_memory_mib()
-            .map(|m| format!("{m:.0} MiB"))
-            .unwrap_or_else(|| "n/a".into())
+        peak_memory_text(device)
     )
 }
 

@@ -47,6 +47,9 @@ pub struct PoolStats {
     pub in_use: usize,
     /// Driver allocations made so far.
     pub driver_allocs: usize,
+    /// The most bytes `reserved` has been: the buffers' peak share of GPU memory (the CUDA
+    /// context and kernels come on top).
+    pub peak_reserved: usize,
 }
 
 impl Pool {
@@ -75,6 +78,7 @@ impl Pool {
                 let mut s = self.stats.lock().expect("allocator lock");
                 s.reserved += class;
                 s.driver_allocs += 1;
+                s.peak_reserved = s.peak_reserved.max(s.reserved);
                 p
             }
         };
