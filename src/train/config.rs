@@ -253,10 +253,12 @@ impl TrainConfig {
         }
     }
 
-    /// Training steps per epoch: `steps_per_epoch`, or the number of training ids when 0.
-    pub fn steps(&self, n_train_ids: usize) -> usize {
+    /// Training steps per epoch: `steps_per_epoch`, or one pass over the generator's
+    /// `pairs_per_epoch` when 0 (the number of training ids; for the atlas generators without
+    /// the atlas, which is not registered to itself).
+    pub fn steps(&self, pairs_per_epoch: usize) -> usize {
         match self.steps_per_epoch {
-            0 => n_train_ids.max(1),
+            0 => pairs_per_epoch.max(1),
             n => n as usize,
         }
     }

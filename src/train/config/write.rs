@@ -86,7 +86,8 @@ impl TrainConfig {
         );
         key("Number of epochs.", format!("epochs = {}", self.epochs));
         key(
-            "Training steps per epoch; 0 = the number of training ids.",
+            "Training steps per epoch; 0 = one pass over the training pairs: the number of\n\
+             training ids (atlas generators: without the atlas itself, which has no pair).",
             format!("steps_per_epoch = {}", self.steps_per_epoch),
         );
         key(
