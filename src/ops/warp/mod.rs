@@ -199,7 +199,7 @@ pub fn grid_sample(img: &Tensor, coords: &Tensor, padding: Padding) -> Result<Te
             img: img.detach(),
             coords: coords.detach(),
             g,
-            image_grad: img.node().is_some(),
+            image_grad: img.is_tracked(),
         },
     )
 }
