@@ -339,10 +339,13 @@ fn resumed_run_equals_uninterrupted_run_bitwise() {
         std::fs::read_to_string(root.join(name).join("training_history.json")).unwrap()
     };
     assert_eq!(hist("straight"), hist("resumed"));
-    // A checkpoint of another builder is refused with the reason.
+    // A checkpoint of another builder (copied into the session) is refused with the reason.
     make_session(&root, "other", BuilderKind::MariaNet, g);
     let mut o = options(&root, "other", BuilderKind::MariaNet, g);
-    o.weights = Some(root.join("straight/checkpoints/chkpt_04.safetensors"));
+    let foreign = root.join("other/checkpoints/chkpt_04.safetensors");
+    std::fs::create_dir_all(foreign.parent().unwrap()).unwrap();
+    std::fs::copy(ckpt("straight"), &foreign).unwrap();
+    o.weights = Some("chkpt_04.safetensors".into());
     let e = train(&o).unwrap_err().to_string();
     assert!(e.contains("different builder"), "{e}");
     std::fs::remove_dir_all(&root).unwrap();
@@ -473,13 +476,14 @@ fn a_session_records_its_data_and_its_log_holds_everything_the_run_printed() {
         "{log}"
     );
 
-    // A hand-written config without data_dir gets the one the run used; a bad observation id
-    // stops the run before it trains (no chkpt_02) with the error in the log too; an override
-    // that changes nothing is still printed.
+    // A run that fails before training changes nothing: a bad observation id stops it before
+    // the first step (no chkpt_02), with the error in the log too, and config.toml stays as
+    // it was although the run had overrides.
     let mut cfg = TrainConfig::load(&config).unwrap();
     cfg.data_dir = None;
     cfg.observation_ids = Some(["nope1".into(), "nope2".into()]);
     cfg.save(&config).unwrap();
+    let before = std::fs::read_to_string(&config).unwrap();
     o.weights = Some("chkpt_01.safetensors".into());
     o.overrides.epochs = Some(2);
     o.overrides.seed = Some(cfg.seed);
@@ -490,18 +494,38 @@ fn a_session_records_its_data_and_its_log_holds_everything_the_run_printed() {
         "{e}"
     );
     assert!(!root.join("s/checkpoints/chkpt_02.safetensors").exists());
-    let cfg = TrainConfig::load(&config).unwrap();
-    assert_eq!(cfg.data_dir.as_deref(), Some(phantom.as_path()));
+    assert_eq!(std::fs::read_to_string(&config).unwrap(), before);
     let log = std::fs::read_to_string(root.join("s/logs.txt")).unwrap();
     let run2 = &log[log.rfind("=== ").unwrap()..];
+    let last = run2.trim_end().lines().last().unwrap();
     assert!(
-        run2.contains(&format!("seed = {} (as before)", cfg.seed)) && run2.contains("epochs = 2"),
+        last.starts_with("Error: ") && last.contains("nope1"),
         "{run2}"
     );
-    assert!(run2.contains("config.toml updated: data_dir = "), "{run2}");
+
+    // Fixed, the run records what it ran with: the overrides (an unchanged one is printed too)
+    // and, for a hand-written config.toml without data_dir, the directory it used.
+    let mut cfg = TrainConfig::load(&config).unwrap();
+    cfg.observation_ids = None;
+    cfg.save(&config).unwrap();
+    train(&o).unwrap();
+    let cfg = TrainConfig::load(&config).unwrap();
+    assert_eq!(cfg.data_dir.as_deref(), Some(phantom.as_path()));
+    assert_eq!((cfg.epochs, cfg.shape), (2, [24, 24, 24]));
+    let log = std::fs::read_to_string(root.join("s/logs.txt")).unwrap();
+    let run3 = &log[log.rfind("=== ").unwrap()..];
     assert!(
-        run2.contains("note: training on config.toml's grid [24, 24, 24]; builder.toml's input_shape [16, 16, 16]"),
-        "{run2}"
+        run3.contains(&format!("seed = {} (as before)", cfg.seed))
+            && run3.contains("epochs = 2")
+            && run3.contains("data_dir = "),
+        "{run3}"
+    );
+    assert!(
+        run3.contains(
+            "note: training on config.toml's grid [24, 24, 24]; builder.toml's input_shape \
+             [16, 16, 16] is only the size"
+        ),
+        "{run3}"
     );
     // `voxflow inspect`: a session shows its training grid, a builder file its nominal input.
     let shown = inspect(&root.join("s"), None).unwrap();
@@ -511,14 +535,24 @@ fn a_session_records_its_data_and_its_log_holds_everything_the_run_printed() {
     );
     let shown = inspect(&root.join("s/builder.toml"), None).unwrap();
     assert!(shown.contains("nominal input 16x16x16"), "{shown}");
+
+    // Resuming protects the session: not from an earlier checkpoint over later ones, not from
+    // another session's checkpoint, not with nothing left to train.
+    let e = train(&o).unwrap_err().to_string();
     assert!(
-        run2.trim_end()
-            .lines()
-            .last()
-            .unwrap()
-            .starts_with("Error: ")
-            && run2.contains("nope1"),
-        "{run2}"
+        e.contains("resuming from epoch 1 would overwrite them"),
+        "{e}"
     );
+    o.weights = Some("chkpt_02.safetensors".into());
+    let e = train(&o).unwrap_err().to_string();
+    assert!(
+        e.contains("nothing to train") && e.contains("--epochs N with N > 2"),
+        "{e}"
+    );
+    make_session(&root, "other", b, g);
+    let mut other = options(&root, "other", b, g);
+    other.weights = Some(root.join("s/checkpoints/chkpt_02.safetensors"));
+    let e = train(&other).unwrap_err().to_string();
+    assert!(e.contains("is not a checkpoint of session other"), "{e}");
     std::fs::remove_dir_all(&root).unwrap();
 }

@@ -21,10 +21,10 @@ use crate::train::error::{TrainError, TrainResult};
 use crate::train::log::{Logger, peak_memory_text};
 use crate::train::optim::Adam;
 use crate::train::setup::{
-    NewSession, Overrides, apply_overrides, open_dataset, recorded_dir, resolve_data_dir,
+    Applied, NewSession, Overrides, apply_overrides, open_dataset, recorded_dir, resolve_data_dir,
 };
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// What `train` was asked to do.
@@ -134,7 +134,7 @@ fn run(opts: &TrainOptions, log: &mut Logger) -> TrainResult<TrainSummary> {
     log.attach(&paths.logs())?;
     let root = sessions_root(opts.sessions_dir.clone());
 
-    let (builder, builder_text, mut cfg) = load_session_files(opts, &paths, log)?;
+    let (builder, builder_text, mut cfg, mut applied) = load_session_files(opts, &paths)?;
 
     let device = device_of(&cfg);
     let mut rng = Rng::new(cfg.seed);
@@ -153,7 +153,8 @@ fn run(opts: &TrainOptions, log: &mut Logger) -> TrainResult<TrainSummary> {
     let grid = cfg.shape.map(|s| s as usize);
     if builder.input_shape != grid {
         log.line(&format!(
-            "note: training on config.toml's grid {grid:?}; builder.toml's input_shape {:?} is              only the size `voxflow inspect` describes the layers at",
+            "note: training on config.toml's grid {grid:?}; builder.toml's input_shape {:?} is \
+             only the size `voxflow inspect` describes the layers at",
             builder.input_shape
         ));
     }
@@ -170,12 +171,11 @@ fn run(opts: &TrainOptions, log: &mut Logger) -> TrainResult<TrainSummary> {
     if cfg.data_dir.is_none() {
         // A hand-written config.toml: record the directory this run used.
         let recorded = recorded_dir(&data);
-        log.line(&format!(
-            "config.toml updated: data_dir = {:?}",
-            recorded.display().to_string()
-        ));
+        applied.push(Applied {
+            line: format!("data_dir = {:?}", recorded.display().to_string()),
+            changed: true,
+        });
         cfg.data_dir = Some(recorded);
-        cfg.save(&paths.config())?;
     }
     let dataset = open_dataset(&data, log)?;
     let source: Arc<dyn VolumeSource> = Arc::new(PreparedSource::new(
@@ -242,7 +242,20 @@ fn run(opts: &TrainOptions, log: &mut Logger) -> TrainResult<TrainSummary> {
     match &opts.weights {
         Some(w) => {
             let path = paths.resolve_checkpoint(w);
+            check_resume_point(&paths, &path)?;
             let meta = load_checkpoint(&path, hash, &mut store, &mut adam)?;
+            if let Some((latest, p)) = latest_checkpoint(&paths)?
+                && latest > meta.epoch
+            {
+                return Err(TrainError::Usage(format!(
+                    "session {} has checkpoints up to {} (epoch {latest}); resuming from epoch \
+                     {} would overwrite them: resume from the latest, or move the later ones \
+                     away first",
+                    paths.name(),
+                    p.display(),
+                    meta.epoch
+                )));
+            }
             rng = meta.rng;
             pairs_gen.restore(meta.gen_state)?;
             start = meta.epoch;
@@ -262,6 +275,14 @@ fn run(opts: &TrainOptions, log: &mut Logger) -> TrainResult<TrainSummary> {
             history = TrainingHistory::new();
         }
     }
+    if start >= cfg.epochs {
+        return Err(TrainError::Usage(format!(
+            "nothing to train: the checkpoint is at epoch {start} and epochs = {}; give \
+             --epochs N with N > {start}",
+            cfg.epochs
+        )));
+    }
+    record_config(&cfg, &applied, &paths, log)?;
     let mut tb = EventWriter::create(&paths.tensorboard_dir())?;
     crate::train::interrupt::install();
 
@@ -380,12 +401,12 @@ fn run(opts: &TrainOptions, log: &mut Logger) -> TrainResult<TrainSummary> {
 
 /// Reads the session's builder.toml (returned with its text, for the checkpoint hash) and
 /// config.toml, checks them against the command line, refuses a fresh run over existing
-/// checkpoints, and writes the command line's overrides into config.toml.
+/// checkpoints, and applies the command line's overrides (returned; config.toml is written
+/// once the run is known to start, by [`record_config`]).
 fn load_session_files(
     opts: &TrainOptions,
     paths: &SessionPaths,
-    log: &mut Logger,
-) -> TrainResult<(BuilderConfig, String, TrainConfig)> {
+) -> TrainResult<(BuilderConfig, String, TrainConfig, Vec<Applied>)> {
     let builder_text = std::fs::read_to_string(paths.builder())
         .map_err(|e| crate::session::SessionError::io(&paths.builder(), e))?;
     let builder = BuilderConfig::from_toml(&builder_text, &paths.builder())?;
@@ -420,28 +441,63 @@ fn load_session_files(
                 .unwrap_or_default()
         )));
     }
-    let applied = apply_overrides(&mut cfg, &opts.overrides);
+    // A relative --data-dir is recorded absolute, as `voxflow new` records it.
+    let overrides = Overrides {
+        data_dir: opts.overrides.data_dir.as_deref().map(recorded_dir),
+        ..opts.overrides.clone()
+    };
+    let applied = apply_overrides(&mut cfg, &overrides);
     cfg.check_builder(builder.kind, &paths.config())?;
     // config.toml records only a device this run can use.
     if cfg.device == DeviceChoice::Cuda {
         crate::backend::backend(device_of(&cfg))?;
     }
-    if !applied.is_empty() {
-        let lines: Vec<String> = applied
-            .iter()
-            .map(|a| {
-                let same = if a.changed { "" } else { " (as before)" };
-                format!("{}{same}", a.line)
-            })
-            .collect();
-        if applied.iter().any(|a| a.changed) {
-            cfg.save(&paths.config())?;
-            log.line(&format!("config.toml updated: {}", lines.join(", ")));
-        } else {
-            log.line(&format!("overrides: {}", lines.join(", ")));
-        }
+    Ok((builder, builder_text, cfg, applied))
+}
+
+/// Once the run is known to start: prints the command line's overrides and writes them (and
+/// a data directory recorded for the first time) into config.toml when anything changed, so
+/// the session is the record of what ran and a run that fails before training changes nothing.
+fn record_config(
+    cfg: &TrainConfig,
+    applied: &[Applied],
+    paths: &SessionPaths,
+    log: &mut Logger,
+) -> TrainResult<()> {
+    if applied.is_empty() {
+        return Ok(());
     }
-    Ok((builder, builder_text, cfg))
+    let lines: Vec<String> = applied
+        .iter()
+        .map(|a| {
+            let same = if a.changed { "" } else { " (as before)" };
+            format!("{}{same}", a.line)
+        })
+        .collect();
+    if applied.iter().any(|a| a.changed) {
+        cfg.save(&paths.config())?;
+        log.line(&format!("config.toml updated: {}", lines.join(", ")));
+    } else {
+        log.line(&format!("overrides: {}", lines.join(", ")));
+    }
+    Ok(())
+}
+
+/// `--weights` must name a checkpoint of this session: resuming continues its epochs,
+/// history and checkpoints.
+fn check_resume_point(paths: &SessionPaths, ckpt: &Path) -> TrainResult<()> {
+    let canon = |p: &Path| std::fs::canonicalize(p).ok();
+    let dir = ckpt.parent().and_then(canon);
+    if ckpt.is_file() && dir.is_some() && dir != canon(&paths.checkpoints_dir()) {
+        return Err(TrainError::Usage(format!(
+            "{} is not a checkpoint of session {} (its checkpoints are in {}): resuming \
+             continues a session's own epochs and history",
+            ckpt.display(),
+            paths.name(),
+            paths.checkpoints_dir().display()
+        )));
+    }
+    Ok(())
 }
 
 /// The line an epoch ends with: its losses, validation Dice and folding, speed and peak memory
