@@ -172,10 +172,18 @@ pub fn run_new(args: &NewArgs) -> Result<(), crate::train::error::TrainError> {
     Ok(())
 }
 
-/// Runs `train` with these flags (it prints how the run ended).
-pub fn run_train(args: &TrainArgs) -> Result<(), crate::train::error::TrainError> {
-    crate::train::train(&args.options())?;
-    Ok(())
+/// Runs `train` with these flags (it prints how the run ended). The exit status: success
+/// when it trained through its epochs (or stopped early), 130 (the shell's code for Ctrl-C)
+/// when Ctrl-C stopped it, so that scripts do not take a stopped run for a finished one.
+pub fn run_train(
+    args: &TrainArgs,
+) -> Result<std::process::ExitCode, crate::train::error::TrainError> {
+    let s = crate::train::train(&args.options())?;
+    Ok(if s.interrupted {
+        std::process::ExitCode::from(130)
+    } else {
+        std::process::ExitCode::SUCCESS
+    })
 }
 
 /// Prints `Error: <error>` and its causes (skipping a cause its parent already quoted).

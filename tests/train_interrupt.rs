@@ -46,13 +46,20 @@ fn an_interrupt_checkpoints_mid_epoch_and_the_resumed_run_equals_an_uninterrupte
         },
     };
     let straight = train(&o("straight")).unwrap();
-    assert_eq!((straight.last_epoch, straight.cut_short), (3, false));
+    assert_eq!(
+        (
+            straight.last_epoch,
+            straight.cut_short,
+            straight.interrupted
+        ),
+        (3, false, false)
+    );
     interrupt::request();
     let s = train(&o("s")).unwrap();
     assert!(!interrupt::requested(), "the trainer clears the request");
     assert_eq!(
-        (s.last_epoch, s.cut_short),
-        (1, true),
+        (s.last_epoch, s.cut_short, s.interrupted),
+        (1, true, true),
         "stopped in the first epoch"
     );
     let ckpt: PathBuf = root.join("s/checkpoints/chkpt_01.safetensors");

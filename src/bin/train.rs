@@ -16,7 +16,7 @@ struct Cli {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match run_train(&cli.args) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             report_error(&e);
             ExitCode::FAILURE

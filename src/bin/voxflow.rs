@@ -112,15 +112,17 @@ fn phantom(a: PhantomArgs) -> Result<(), BoxError> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Phantom(a) => phantom(a),
-        Command::New(a) => run_new(&a).map_err(Into::into),
+        Command::Phantom(a) => phantom(a).map(|()| ExitCode::SUCCESS),
+        Command::New(a) => run_new(&a).map(|()| ExitCode::SUCCESS).map_err(Into::into),
         Command::Train(a) => run_train(&a).map_err(Into::into),
-        Command::Eval(a) => run_eval(&a).map_err(Into::into),
-        Command::Show(a) => run_show(&a).map_err(Into::into),
-        Command::Inspect(a) => run_inspect(&a).map_err(Into::into),
+        Command::Eval(a) => run_eval(&a).map(|()| ExitCode::SUCCESS).map_err(Into::into),
+        Command::Show(a) => run_show(&a).map(|()| ExitCode::SUCCESS).map_err(Into::into),
+        Command::Inspect(a) => run_inspect(&a)
+            .map(|()| ExitCode::SUCCESS)
+            .map_err(Into::into),
     };
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             report_error(e.as_ref());
             ExitCode::FAILURE

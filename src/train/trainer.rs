@@ -44,6 +44,8 @@ pub struct TrainOptions {
 pub struct TrainSummary {
     /// The last epoch checkpointed: completed, or cut short when `cut_short` is set.
     pub last_epoch: u32,
+    /// True when Ctrl-C ended the run before `epochs` (then `last_epoch` is checkpointed).
+    pub interrupted: bool,
     /// True when Ctrl-C ended `last_epoch` before its last step.
     pub cut_short: bool,
     /// True when early stopping ended the run before `epochs`.
@@ -58,6 +60,8 @@ impl TrainSummary {
     pub fn describe(&self) -> String {
         let how = if self.cut_short {
             format!("stopped in epoch {} (Ctrl-C)", self.last_epoch)
+        } else if self.interrupted {
+            format!("stopped after epoch {} (Ctrl-C)", self.last_epoch)
         } else {
             format!("trained through epoch {}", self.last_epoch)
         };
@@ -288,6 +292,7 @@ fn run(opts: &TrainOptions, log: &mut Logger) -> TrainResult<TrainSummary> {
 
     let mut last = start;
     let mut last_cut_short = false;
+    let mut interrupted = false;
     let mut stopped_early = false;
     for epoch in start + 1..=cfg.epochs {
         let resumed = std::mem::take(&mut resumed);
@@ -378,6 +383,7 @@ fn run(opts: &TrainOptions, log: &mut Logger) -> TrainResult<TrainSummary> {
                 }
             ));
             last_cut_short = cut_short;
+            interrupted = true;
             break;
         }
         if should_stop(&history, &cfg) {
@@ -393,6 +399,7 @@ fn run(opts: &TrainOptions, log: &mut Logger) -> TrainResult<TrainSummary> {
     }
     Ok(TrainSummary {
         last_epoch: last,
+        interrupted,
         cut_short: last_cut_short,
         stopped_early,
         session_dir: paths.dir().to_path_buf(),
