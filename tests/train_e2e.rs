@@ -554,5 +554,16 @@ fn a_session_records_its_data_and_its_log_holds_everything_the_run_printed() {
     other.weights = Some(root.join("s/checkpoints/chkpt_02.safetensors"));
     let e = train(&other).unwrap_err().to_string();
     assert!(e.contains("is not a checkpoint of session other"), "{e}");
+    // builder.toml's use_segmentation must agree with the generator.
+    let mut bcfg = BuilderConfig::load(&root.join("other/builder.toml")).unwrap();
+    bcfg.use_segmentation = true;
+    bcfg.save(&root.join("other/builder.toml")).unwrap();
+    let e = train(&options(&root, "other", b, g))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("builder.toml: use_segmentation = true, but --gen atlas has no lung masks"),
+        "{e}"
+    );
     std::fs::remove_dir_all(&root).unwrap();
 }

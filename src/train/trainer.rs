@@ -434,6 +434,20 @@ fn load_session_files(
             opts.generator.name()
         )));
     }
+    if builder.use_segmentation != cfg.generator.uses_masks() {
+        return Err(TrainError::Usage(format!(
+            "{}: use_segmentation = {}, but --gen {} {} lung masks: set use_segmentation = {}",
+            paths.builder().display(),
+            builder.use_segmentation,
+            cfg.generator.name(),
+            if cfg.generator.uses_masks() {
+                "trains with"
+            } else {
+                "has no"
+            },
+            cfg.generator.uses_masks()
+        )));
+    }
     // A fresh run would overwrite the session's checkpoints: refuse before touching anything.
     if opts.weights.is_none()
         && let Some((epoch, p)) = latest_checkpoint(paths)?
