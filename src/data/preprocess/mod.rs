@@ -198,16 +198,34 @@ pub fn binarize_mask(mut vol: Volume) -> Volume {
     vol
 }
 
+/// The pipelines' first steps: [`reorient_to_identity`], then resampling to 1 mm. A scan
+/// narrower than 2 mm along an axis is refused: it would become a single 1 mm plane, which
+/// happens when the spacing is not in mm (metres, say).
+fn to_one_mm(vol: &Volume, interp: Interp) -> DataResult<Volume> {
+    check_volume(vol, "resample")?;
+    let extent: Vec<f64> = (0..3)
+        .map(|a| vol.dims[2 - a] as f64 * vol.spacing[a])
+        .collect();
+    if extent.iter().any(|&e| e < 2.0) {
+        return Err(DataError::Dataset(format!(
+            "the scan spans only {:.3} x {:.3} x {:.3} mm (x, y, z: {} x {} x {} voxels of \
+             spacing {:?}): too small for a CT or MR volume; is ElementSpacing / pixdim in mm?",
+            extent[0], extent[1], extent[2], vol.dims[2], vol.dims[1], vol.dims[0], vol.spacing
+        )));
+    }
+    resample_to_spacing(&reorient_to_identity(vol), [1.0; 3], interp)
+}
+
 /// The image pipeline: [`reorient_to_identity`], linear resampling to 1 mm, linear resize to
 /// `grid` `[D, H, W]`, then [`normalize_image`].
 pub fn preprocess_image(vol: &Volume, grid: [usize; 3]) -> DataResult<Volume> {
-    let iso = resample_to_spacing(&reorient_to_identity(vol), [1.0; 3], Interp::Linear)?;
+    let iso = to_one_mm(vol, Interp::Linear)?;
     Ok(normalize_image(resize_to_grid(&iso, grid, Interp::Linear)?))
 }
 
 /// The mask pipeline: [`reorient_to_identity`], nearest resampling to 1 mm, nearest resize to
 /// `grid` `[D, H, W]`, then [`binarize_mask`].
 pub fn preprocess_mask(vol: &Volume, grid: [usize; 3]) -> DataResult<Volume> {
-    let iso = resample_to_spacing(&reorient_to_identity(vol), [1.0; 3], Interp::Nearest)?;
+    let iso = to_one_mm(vol, Interp::Nearest)?;
     Ok(binarize_mask(resize_to_grid(&iso, grid, Interp::Nearest)?))
 }

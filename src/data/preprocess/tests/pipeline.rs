@@ -102,4 +102,16 @@ fn bad_geometry_and_grids_are_errors_not_panics() {
         direction: IDENTITY_DIRECTION,
     };
     assert!(preprocess_mask(&empty, [2, 2, 2]).is_err());
+    // Spacing in metres: the whole scan would fit one 1 mm voxel.
+    let metres = vol(vec![1.0; 8 * 8 * 4], [4, 8, 8], [0.0021, 0.0021, 0.0034]);
+    for e in [
+        preprocess_image(&metres, [2, 2, 2]).unwrap_err(),
+        preprocess_mask(&metres, [2, 2, 2]).unwrap_err(),
+    ] {
+        let e = e.to_string();
+        assert!(
+            e.contains("spans only 0.017 x 0.017 x 0.014 mm") && e.contains("in mm?"),
+            "{e}"
+        );
+    }
 }
