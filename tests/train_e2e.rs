@@ -567,3 +567,44 @@ fn a_session_records_its_data_and_its_log_holds_everything_the_run_printed() {
     );
     std::fs::remove_dir_all(&root).unwrap();
 }
+
+#[test]
+fn voxflow_new_refuses_a_split_or_atlas_that_cannot_train() {
+    let root = sessions_dir("new-checks");
+    let opts = |split: SplitFractions, generator: GenKind, atlas: Option<String>| NewSession {
+        name: "s".into(),
+        sessions_root: root.clone(),
+        builder: BuilderKind::Unet,
+        generator,
+        shape: [16, 16, 16],
+        data_dir: Some(data_dir().to_path_buf()),
+        split,
+        seed: 5,
+        atlas,
+        force: false,
+    };
+    let all_train = SplitFractions::new(1.0, 0.0, 0.0).unwrap();
+    let e = new_session(
+        &opts(all_train, GenKind::Luna, None),
+        &mut Logger::console(),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("--split 1,0,0 of 6 scans leaves the validation set 0 scans"),
+        "{e}"
+    );
+    let e = new_session(
+        &opts(
+            SplitFractions::new(0.5, 0.34, 0.16).unwrap(),
+            GenKind::Luna,
+            Some("x".into()),
+        ),
+        &mut Logger::console(),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("--atlas applies to the atlas generators"), "{e}");
+    assert!(!root.join("s").exists(), "nothing written");
+    let _ = std::fs::remove_dir_all(&root);
+}

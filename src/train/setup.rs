@@ -3,9 +3,11 @@
 //! command-line overrides to config.toml so the session stays the record of what ran.
 
 use crate::data::generators::GenKind;
+use crate::data::generators::single_pass;
 use crate::data::luna::LunaDataset;
 use crate::data::phantom::{PhantomConfig, write_dataset};
 use crate::models::{BuilderConfig, BuilderKind};
+use crate::session::split::split_ids;
 use crate::session::{SessionPaths, SplitFractions, create_session};
 use crate::train::config::{DeviceChoice, TrainConfig};
 use crate::train::error::{TrainError, TrainResult};
@@ -109,6 +111,12 @@ pub fn new_session(opts: &NewSession, log: &mut Logger) -> TrainResult<SessionPa
     // The directory actually used (from the flag, VOXFLOW_DATA or the phantom), so that later
     // runs of this session read the same scans whatever their environment.
     config.data_dir = Some(recorded_dir(&data));
+    if opts.atlas.is_some() && !opts.generator.uses_atlas() {
+        return Err(TrainError::Usage(format!(
+            "--atlas applies to the atlas generators (atlas, atlas_seg), not --gen {}",
+            opts.generator.name()
+        )));
+    }
     if opts.generator.uses_atlas() {
         let atlas = match &opts.atlas {
             Some(a) => a.clone(),
@@ -123,6 +131,7 @@ pub fn new_session(opts: &NewSession, log: &mut Logger) -> TrainResult<SessionPa
         log.line(&format!("atlas scan: {atlas}"));
         config.atlas_id = Some(atlas);
     }
+    check_split(&ids, opts, config.atlas_id.as_deref(), log)?;
     let paths = create_session(
         &opts.sessions_root,
         &opts.name,
@@ -142,6 +151,45 @@ pub fn new_session(opts: &NewSession, log: &mut Logger) -> TrainResult<SessionPa
         data.display()
     ));
     Ok(paths)
+}
+
+/// Checks before anything is written that the split gives the generator what training and
+/// evaluation need: training pairs, validation pairs, and (a warning only) test pairs.
+fn check_split(
+    ids: &[String],
+    opts: &NewSession,
+    atlas: Option<&str>,
+    log: &mut Logger,
+) -> TrainResult<()> {
+    let split = split_ids(ids, opts.split, opts.seed)?;
+    let kind = opts.generator;
+    let sets = [
+        ("training", &split.train),
+        ("validation", &split.val),
+        ("test", &split.test),
+    ];
+    for (set, set_ids) in sets {
+        if let Err(e) = single_pass(kind, set_ids, atlas) {
+            let msg = format!(
+                "--split {},{},{} of {} scans leaves the {set} set {} scans ({e})",
+                opts.split.train,
+                opts.split.val,
+                opts.split.test,
+                ids.len(),
+                set_ids.len()
+            );
+            if set == "test" {
+                log.line(&format!(
+                    "warning: {msg}: `voxflow eval --set test` will have nothing to score"
+                ));
+            } else {
+                return Err(TrainError::Usage(format!(
+                    "{msg}: training needs {set} pairs; give it a larger share"
+                )));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Command-line values that replace config.toml's.
