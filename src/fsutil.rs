@@ -30,3 +30,31 @@ pub fn atomic_write(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         let _ = std::fs::remove_file(&tmp);
     })
 }
+
+/// The 64-bit FNV-1a hash (Fowler, Noll, Vo).
+pub fn fnv1a64(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
+        (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// A fingerprint of files as they are now: their paths, sizes and modification times. It
+/// changes when any of them is rewritten (or replaced, or touched), so a result derived from
+/// them can tell it is out of date; a file that cannot be read counts as absent.
+pub fn files_fingerprint(paths: &[&Path]) -> u64 {
+    let mut bytes = Vec::new();
+    for p in paths {
+        bytes.extend_from_slice(p.as_os_str().as_encoded_bytes());
+        bytes.push(0);
+        if let Ok(m) = std::fs::metadata(p) {
+            bytes.extend_from_slice(&m.len().to_le_bytes());
+            let modified = m
+                .modified()
+                .ok()
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map_or(0, |d| d.as_nanos());
+            bytes.extend_from_slice(&modified.to_le_bytes());
+        }
+    }
+    fnv1a64(&bytes)
+}

@@ -50,6 +50,28 @@ pub fn default_cache_dir(data_root: &Path) -> PathBuf {
     data_root.join(CACHE_DIR_NAME)
 }
 
+/// The environment variable naming a cache root for read-only (or shared) datasets.
+pub const CACHE_ENV: &str = "VOXFLOW_CACHE";
+
+/// The cache directory of a dataset: under `$VOXFLOW_CACHE` when set (one subfolder per
+/// dataset, named by a hash of its absolute path, for datasets that cannot be written to),
+/// else [`default_cache_dir`].
+pub fn cache_dir(data_root: &Path) -> PathBuf {
+    cache_dir_under(data_root, std::env::var_os(CACHE_ENV).map(PathBuf::from))
+}
+
+/// [`cache_dir`] with the environment's value given.
+pub fn cache_dir_under(data_root: &Path, cache_root: Option<PathBuf>) -> PathBuf {
+    match cache_root.filter(|r| !r.as_os_str().is_empty()) {
+        Some(root) => {
+            let abs = std::path::absolute(data_root).unwrap_or_else(|_| data_root.to_path_buf());
+            let key = crate::fsutil::fnv1a64(abs.as_os_str().as_encoded_bytes());
+            root.join(format!("{key:016x}"))
+        }
+        None => default_cache_dir(data_root),
+    }
+}
+
 /// One disk-cache lookup of a [`PreparedSource`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CacheEvent {
@@ -192,9 +214,16 @@ impl PreparedSource {
             Kind::Image => self.dataset.image_path(id)?,
             Kind::Mask => self.dataset.mask_path(id)?,
         };
+        // A mask is prepared with its image's geometry: both files count.
+        let mut files = crate::data::io::volume_files(self.dataset.image_path(id)?)?;
+        if kind == Kind::Mask {
+            files.extend(crate::data::io::volume_files(path)?);
+        }
+        let refs: Vec<&Path> = files.iter().map(PathBuf::as_path).collect();
+        let source = crate::fsutil::files_fingerprint(&refs);
         let (values, status) = self
             .cache
-            .fetch(id, kind, self.grid, || self.build(id, kind, path))?;
+            .fetch(id, kind, self.grid, source, || self.build(id, kind, path))?;
         lock(&self.events).push(CacheEvent {
             id: id.to_string(),
             kind,

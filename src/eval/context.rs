@@ -8,7 +8,7 @@ use crate::backend::Padding;
 use crate::data::generators::{Batch, Pair, VolumeSource, assemble, single_pass};
 use crate::data::luna::LunaDataset;
 use crate::data::preprocess::{Interp, reorient_to_identity, resample_to_spacing, resize_to_grid};
-use crate::data::source::{PreparedSource, default_cache_dir};
+use crate::data::source::{PreparedSource, cache_dir};
 use crate::data::volume::Volume;
 use crate::eval::{EvalError, EvalResult};
 use crate::models::{BuilderConfig, BuilderKind, Model, NetInputs, NetOutputs, warp_with_grid};
@@ -64,14 +64,17 @@ pub struct ScanLabels {
 }
 
 /// The logger of a command run on a session: appends to its logs.txt when the session exists,
-/// else prints only (opening the session then reports what is missing).
+/// else prints only (opening the session then reports what is missing). A session that cannot
+/// be written to (a shared, read-only one) is still read: the log then says so on stderr.
 pub fn session_logger(opts: &InferenceOptions) -> EvalResult<Logger> {
     let paths = SessionPaths::new(&sessions_root(opts.sessions_dir.clone()), &opts.session)?;
-    Ok(if paths.dir().is_dir() {
-        Logger::open(&paths.logs())?
-    } else {
+    if !paths.dir().is_dir() {
+        return Ok(Logger::console());
+    }
+    Ok(Logger::open(&paths.logs()).unwrap_or_else(|e| {
+        eprintln!("warning: {e}; this run is not logged there");
         Logger::console()
-    })
+    }))
 }
 
 impl EvalContext {
@@ -128,7 +131,7 @@ impl EvalContext {
         ));
         let data = resolve_data_dir(None, config.data_dir.as_deref(), &root, log)?;
         let dataset = open_dataset(&data, log)?;
-        let source = PreparedSource::new(dataset, default_cache_dir(&data), config.grid())?;
+        let source = PreparedSource::new(dataset, cache_dir(&data), config.grid())?;
         Ok(EvalContext {
             paths,
             builder,

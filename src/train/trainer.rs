@@ -5,7 +5,7 @@
 
 use crate::data::generators::{GenKind, Pair, PairGenerator, VolumeSource, single_pass};
 use crate::data::loader::Loader;
-use crate::data::source::{PreparedSource, default_cache_dir};
+use crate::data::source::{PreparedSource, cache_dir};
 use crate::models::{BuilderConfig, BuilderKind, Model};
 use crate::nn::{NormKind, ParamStore};
 use crate::report::tensorboard::EventWriter;
@@ -182,11 +182,8 @@ fn run(opts: &TrainOptions, log: &mut Logger) -> TrainResult<TrainSummary> {
         cfg.data_dir = Some(recorded);
     }
     let dataset = open_dataset(&data, log)?;
-    let source: Arc<dyn VolumeSource> = Arc::new(PreparedSource::new(
-        dataset,
-        default_cache_dir(&data),
-        cfg.grid(),
-    )?);
+    let source: Arc<dyn VolumeSource> =
+        Arc::new(PreparedSource::new(dataset, cache_dir(&data), cfg.grid())?);
     let train_ids = read_ids(&paths.ids(IdSet::Train))?;
     let val_ids = read_ids(&paths.ids(IdSet::Val))?;
     let kind = cfg.generator;

@@ -9,9 +9,9 @@ use std::path::Path;
 /// First bytes of every cache file.
 pub const MAGIC: [u8; 8] = *b"VXFCACHE";
 /// Version of the cache file layout.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 /// Bytes before the payload.
-pub const HEADER_LEN: usize = 44;
+pub const HEADER_LEN: usize = 52;
 
 /// Result of reading an entry.
 pub(super) enum Lookup {
@@ -27,7 +27,7 @@ fn read_u32(b: &[u8], at: usize) -> u32 {
 }
 
 /// The file bytes of an entry.
-pub(super) fn encode(kind: Kind, grid: [usize; 3], values: &[f32]) -> Vec<u8> {
+pub(super) fn encode(kind: Kind, grid: [usize; 3], source: u64, values: &[f32]) -> Vec<u8> {
     let mut payload = Vec::with_capacity(values.len() * 4);
     for v in values {
         payload.extend_from_slice(&v.to_le_bytes());
@@ -41,6 +41,7 @@ pub(super) fn encode(kind: Kind, grid: [usize; 3], values: &[f32]) -> Vec<u8> {
         out.extend_from_slice(&(d as u32).to_le_bytes());
     }
     out.extend_from_slice(&(values.len() as u64).to_le_bytes());
+    out.extend_from_slice(&source.to_le_bytes());
     out.extend_from_slice(&crc32c::crc32c(&payload).to_le_bytes());
     out.extend_from_slice(&payload);
     out
@@ -52,6 +53,7 @@ pub(super) fn read_entry(
     path: &Path,
     kind: Kind,
     grid: [usize; 3],
+    source: u64,
     count: usize,
 ) -> DataResult<Lookup> {
     let mut file = match std::fs::File::open(path) {
@@ -106,7 +108,15 @@ pub(super) fn read_entry(
             "value count {stored_count}, expected {count}"
         )));
     }
-    let (stored, actual) = (read_u32(head, 40), crc32c::crc32c(payload));
+    n.copy_from_slice(&head[40..48]);
+    let stored_source = u64::from_le_bytes(n);
+    if stored_source != source {
+        return Ok(Lookup::Stale(format!(
+            "the scan's files changed since it was built (fingerprint {source:016x}, stored \
+             {stored_source:016x})"
+        )));
+    }
+    let (stored, actual) = (read_u32(head, 48), crc32c::crc32c(payload));
     if stored != actual {
         return Ok(Lookup::Stale(format!(
             "payload CRC-32C {actual:08x} does not match the stored {stored:08x}"

@@ -1,7 +1,7 @@
 //! Disk cache of preprocessed volumes (SPEC 5.3): one file per (scan id, image or mask,
 //! grid, [`PREPROCESS_VERSION`]).
 //!
-//! File format (all little-endian), [`HEADER_LEN`] = 44 bytes of header then the payload:
+//! File format (all little-endian), [`HEADER_LEN`] = 52 bytes of header then the payload:
 //!
 //! | offset | bytes | field |
 //! |---|---|---|
@@ -11,11 +11,13 @@
 //! | 16 | 4 | kind: 0 image, 1 mask |
 //! | 20 | 12 | grid `D, H, W` (u32 each) |
 //! | 32 | 8 | value count (`D·H·W`) |
-//! | 40 | 4 | CRC-32C of the payload |
-//! | 44 | 4·count | the values, `f32`, array order `[D, H, W]` |
+//! | 40 | 8 | fingerprint of the source files (paths, sizes, modification times) |
+//! | 48 | 4 | CRC-32C of the payload |
+//! | 52 | 4·count | the values, `f32`, array order `[D, H, W]` |
 //!
 //! An entry is trusted only if every field matches the request and the CRC matches; anything
-//! else (truncation, a flipped byte, another version or grid) is stale: it is rebuilt, rewritten
+//! else (truncation, a flipped byte, another version or grid, a scan file rewritten since) is
+//! stale: it is rebuilt, rewritten
 //! atomically and reported ([`CacheStatus::Rebuilt`], [`CacheStats::rebuilt`]). Writes go through
 //! a temporary file and a rename, so concurrent workers building the same entry leave one
 //! complete file (the last writer's) and readers never see a partial one.
@@ -150,16 +152,18 @@ impl Cache {
         ))
     }
 
-    /// The values of entry (`id`, `kind`, `grid`): read from the cache when valid, otherwise
-    /// produced by `build` (which must return `D·H·W` values) and written.
+    /// The values of entry (`id`, `kind`, `grid`) built from source files with fingerprint
+    /// `source` ([`crate::fsutil::files_fingerprint`]): read from the cache when valid,
+    /// otherwise produced by `build` (which must return `D·H·W` values) and written.
     pub fn get_or_build(
         &self,
         id: &str,
         kind: Kind,
         grid: [usize; 3],
+        source: u64,
         build: impl FnOnce() -> DataResult<Vec<f32>>,
     ) -> DataResult<Vec<f32>> {
-        self.fetch(id, kind, grid, build).map(|(v, _)| v)
+        self.fetch(id, kind, grid, source, build).map(|(v, _)| v)
     }
 
     /// As [`Cache::get_or_build`], also saying how the entry was served, so a caller can log
@@ -169,6 +173,7 @@ impl Cache {
         id: &str,
         kind: Kind,
         grid: [usize; 3],
+        source: u64,
         build: impl FnOnce() -> DataResult<Vec<f32>>,
     ) -> DataResult<(Vec<f32>, CacheStatus)> {
         let path = self.entry_path(id, kind, grid);
@@ -182,7 +187,7 @@ impl Cache {
                     path.display()
                 ))
             })?;
-        let status = match read_entry(&path, kind, grid, count)? {
+        let status = match read_entry(&path, kind, grid, source, count)? {
             Lookup::Hit(values) => {
                 self.hits.fetch_add(1, Ordering::Relaxed);
                 return Ok((values, CacheStatus::Hit));
@@ -201,7 +206,7 @@ impl Cache {
                 values.len()
             )));
         }
-        atomic_write(&path, &encode(kind, grid, &values))?;
+        atomic_write(&path, &encode(kind, grid, source, &values))?;
         let counter = match status {
             CacheStatus::Rebuilt { .. } => &self.rebuilt,
             _ => &self.built,

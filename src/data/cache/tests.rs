@@ -15,7 +15,7 @@ fn values(seed: f32) -> Vec<f32> {
 fn fetch(cache: &Cache, seed: f32) -> (Vec<f32>, CacheStatus, bool) {
     let called = Cell::new(false);
     let (v, s) = cache
-        .fetch("1.3.6.1/x", Kind::Image, GRID, || {
+        .fetch("1.3.6.1/x", Kind::Image, GRID, 0, || {
             called.set(true);
             Ok(values(seed))
         })
@@ -35,14 +35,14 @@ fn builds_once_then_hits() {
         path.file_name().unwrap().to_str().unwrap(),
         format!("1.3.6.1%2Fx.image.2x3x4.v{PREPROCESS_VERSION}.vxc")
     );
-    assert_eq!(std::fs::metadata(&path).unwrap().len(), 44 + 4 * 24);
+    assert_eq!(std::fs::metadata(&path).unwrap().len(), 52 + 4 * 24);
     // Mask and image entries and other grids are separate.
     let m = cache
-        .get_or_build("1.3.6.1/x", Kind::Mask, GRID, || Ok(vec![1.0; 24]))
+        .get_or_build("1.3.6.1/x", Kind::Mask, GRID, 0, || Ok(vec![1.0; 24]))
         .unwrap();
     assert_eq!(m, vec![1.0; 24]);
     let g = cache
-        .get_or_build("1.3.6.1/x", Kind::Image, [4, 3, 2], || Ok(vec![7.0; 24]))
+        .get_or_build("1.3.6.1/x", Kind::Image, [4, 3, 2], 0, || Ok(vec![7.0; 24]))
         .unwrap();
     assert_eq!(g, vec![7.0; 24]);
     // A new Cache on the same directory (a new run) hits too.
@@ -116,24 +116,24 @@ fn bad_builds_and_grids_are_errors() {
     let t = TempDir::new("cache-bad");
     let cache = Cache::new(&t.0).unwrap();
     let e = cache
-        .get_or_build("a", Kind::Mask, GRID, || Ok(vec![0.0; 23]))
+        .get_or_build("a", Kind::Mask, GRID, 0, || Ok(vec![0.0; 23]))
         .unwrap_err()
         .to_string();
     assert!(e.contains("got 23 values, expected 24"), "{e}");
     assert!(!cache.entry_path("a", Kind::Mask, GRID).exists());
     let e = cache
-        .get_or_build("a", Kind::Mask, GRID, || {
+        .get_or_build("a", Kind::Mask, GRID, 0, || {
             Err(DataError::Dataset("scan a: unreadable".into()))
         })
         .unwrap_err();
     assert!(e.to_string().contains("scan a: unreadable"));
     let e = cache
-        .get_or_build("a", Kind::Image, [0, 4, 4], || Ok(vec![]))
+        .get_or_build("a", Kind::Image, [0, 4, 4], 0, || Ok(vec![]))
         .unwrap_err();
     assert!(e.to_string().contains("invalid grid [0, 4, 4]"), "{e}");
     assert!(
         cache
-            .get_or_build("a", Kind::Image, [1 << 20, 1 << 20, 1], || Ok(vec![]))
+            .get_or_build("a", Kind::Image, [1 << 20, 1 << 20, 1], 0, || Ok(vec![]))
             .is_err()
     );
 }
@@ -154,7 +154,7 @@ fn concurrent_builders_of_one_entry_leave_a_valid_file() {
                     let (cache, id) = (&cache, &id);
                     s.spawn(move || {
                         cache
-                            .get_or_build(id, Kind::Image, grid, || Ok(make(k)))
+                            .get_or_build(id, Kind::Image, grid, 0, || Ok(make(k)))
                             .unwrap()
                     })
                 })
@@ -164,7 +164,7 @@ fn concurrent_builders_of_one_entry_leave_a_valid_file() {
             }
         });
         let again = cache
-            .fetch(&id, Kind::Image, grid, || {
+            .fetch(&id, Kind::Image, grid, 0, || {
                 panic!("entry {id} was not written whole")
             })
             .unwrap();

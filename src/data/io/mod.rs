@@ -28,3 +28,16 @@ pub fn read_volume(path: &Path) -> DataResult<crate::data::Volume> {
         ))
     }
 }
+
+/// The files a volume is read from: the file itself, and for a `.mhd` header its separate
+/// data file (`ElementDataFile`).
+pub fn volume_files(path: &Path) -> DataResult<Vec<std::path::PathBuf>> {
+    let mut files = vec![path.to_path_buf()];
+    let lower = path.to_string_lossy().to_ascii_lowercase();
+    if lower.ends_with(".mhd")
+        && let Some(data) = metaimage::data_file(path)?
+    {
+        files.push(data);
+    }
+    Ok(files)
+}

@@ -176,12 +176,12 @@ fn end_to_end_files_to_cached_preprocessed_volumes() {
     let cache = Cache::new(&t.0.join("cache")).unwrap();
     let grid = [8, 8, 16];
     let build = || preprocess_image(&ds.load_image("a")?, grid).map(|v| v.data);
-    let (first, s1) = cache.fetch("a", Kind::Image, grid, build).unwrap();
-    let (second, s2) = cache.fetch("a", Kind::Image, grid, build).unwrap();
+    let (first, s1) = cache.fetch("a", Kind::Image, grid, 0, build).unwrap();
+    let (second, s2) = cache.fetch("a", Kind::Image, grid, 0, build).unwrap();
     assert_eq!((s1, s2), (CacheStatus::Built, CacheStatus::Hit));
     assert_eq!(first, second);
     let m = cache
-        .get_or_build("a", Kind::Mask, grid, || {
+        .get_or_build("a", Kind::Mask, grid, 0, || {
             preprocess_mask(&ds.load_mask("a")?, grid).map(|v| v.data)
         })
         .unwrap();
@@ -195,7 +195,7 @@ fn end_to_end_files_to_cached_preprocessed_volumes() {
     // A file that is not a volume gives a read error naming it, through the build closure.
     std::fs::write(t.0.join("subset0/a.mhd"), b"NDims = banana\n").unwrap();
     let e = cache
-        .get_or_build("a", Kind::Image, [4, 4, 4], || {
+        .get_or_build("a", Kind::Image, [4, 4, 4], 0, || {
             preprocess_image(&ds.load_image("a")?, [4, 4, 4]).map(|v| v.data)
         })
         .unwrap_err();

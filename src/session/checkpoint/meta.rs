@@ -69,12 +69,7 @@ pub fn builder_hash(text: &str) -> u64 {
     fnv1a64(canon.as_bytes())
 }
 
-/// The 64-bit FNV-1a hash (Fowler, Noll, Vo).
-pub fn fnv1a64(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
-        (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
-    })
-}
+pub use crate::fsutil::fnv1a64;
 
 /// A stable rendering of a TOML value that does not depend on the toml crate's formatting.
 fn canonical(v: &toml::Value, out: &mut String) {

@@ -7,7 +7,7 @@ mod payload;
 mod read;
 #[cfg(test)]
 mod tests;
-pub use read::read;
+pub use read::{data_file, read};
 
 use crate::data::error::{DataError, DataResult};
 use crate::data::io::atomic_write;

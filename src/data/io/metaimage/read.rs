@@ -12,7 +12,7 @@
 //! `NDims = 2` images are read as a single slice: `dims = [1, H, W]`, z spacing 1, z origin 0,
 //! z direction (0, 0, 1). Other `NDims` are errors.
 
-use super::header::{Header, read_header};
+use super::header::{DataFile, Header, read_header};
 use super::payload::read_values;
 use crate::data::error::{DataError, DataResult};
 use crate::data::volume::Volume;
@@ -32,6 +32,15 @@ pub fn read(path: &Path) -> DataResult<Volume> {
     vol.origin = geometry.origin;
     vol.direction = geometry.direction;
     Ok(vol)
+}
+
+/// The separate data file a MetaImage header names (`ElementDataFile`), or `None` when the
+/// data is in the header's own file (`LOCAL`, as in `.mha`).
+pub fn data_file(path: &Path) -> DataResult<Option<std::path::PathBuf>> {
+    Ok(match read_header(path)?.data_file {
+        DataFile::Local => None,
+        DataFile::Path(p) => Some(p),
+    })
 }
 
 /// Header geometry lifted to 3D, image-axis order (x, y, z).

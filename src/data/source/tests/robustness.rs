@@ -149,4 +149,15 @@ fn the_default_cache_dir_is_hidden_under_the_data_root() {
         default_cache_dir(Path::new("/data/luna16")),
         PathBuf::from("/data/luna16/.voxflow-cache")
     );
+    // VOXFLOW_CACHE (a read-only dataset): one folder per dataset under it; empty means unset.
+    let under =
+        |data: &str, root: Option<&str>| cache_dir_under(Path::new(data), root.map(PathBuf::from));
+    let a = under("/data/luna16", Some("/scratch/cache"));
+    assert_eq!(a.parent(), Some(Path::new("/scratch/cache")));
+    assert_ne!(a, under("/data/other", Some("/scratch/cache")));
+    assert_eq!(a, under("/data/luna16", Some("/scratch/cache")));
+    assert_eq!(
+        under("/data/luna16", Some("")),
+        PathBuf::from("/data/luna16/.voxflow-cache")
+    );
 }
