@@ -138,7 +138,8 @@ pub struct NewArgs {
     /// Atlas scan id (atlas generators; default: the first id).
     #[arg(long)]
     pub atlas: Option<String>,
-    /// Rewrite the configuration of an existing session (checkpoints and logs are kept).
+    /// Rewrite an existing session's configuration and id lists; its earlier run's outputs
+    /// (checkpoints, history, TensorBoard, observations, scores) move to previous_N/.
     #[arg(long)]
     pub force: bool,
     #[arg(long)]

@@ -2,21 +2,22 @@
 //! an existing one.
 //!
 //! Creating never destroys a session: an existing directory is an error unless `force`. With
-//! `force` only builder.toml, config.toml and the three id lists are rewritten (each
-//! atomically); checkpoints, TensorBoard events, observations, scores, the training history
-//! and logs.txt are never deleted or touched. Checkpoints of an earlier builder stay loadable
-//! only if the new builder.toml matches their builder hash; otherwise they are refused at load.
+//! `force`, builder.toml, config.toml and the three id lists are rewritten (each atomically)
+//! and the earlier run's outputs (checkpoints, TensorBoard events, observations, scores, the
+//! training history) move into `previous_N/` in the session, so the rewritten session trains
+//! from scratch and nothing is deleted; logs.txt stays and goes on.
 
 use super::ids::write_ids;
 use super::paths::SessionPaths;
 use super::split::{SplitFractions, split_ids};
 use super::{IdSet, Result, SessionError, atomic_write};
 use crate::train::config::TrainConfig;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Creates the session `root/name`: writes `builder_toml` (the builder's text, as written by
 /// the models module), `config` (validated), and the seeded split of `ids` into the three id
 /// lists, and creates the empty subfolders. Everything is checked before anything is written.
+/// Returns the session and, when `force` moved an earlier run's outputs aside, where to.
 #[allow(clippy::too_many_arguments)]
 pub fn create_session(
     root: &Path,
@@ -27,7 +28,7 @@ pub fn create_session(
     fractions: SplitFractions,
     seed: u64,
     force: bool,
-) -> Result<SessionPaths> {
+) -> Result<(SessionPaths, Option<PathBuf>)> {
     let paths = SessionPaths::new(root, name)?;
     config.validate(&paths.config())?;
     if let Err(e) = builder_toml.parse::<toml::Table>() {
@@ -57,6 +58,11 @@ pub fn create_session(
         }
         Err(e) => return Err(SessionError::io(dir, e)),
     };
+    let moved = if fresh {
+        None
+    } else {
+        move_run_outputs_aside(&paths)?
+    };
     let write = || -> Result<()> {
         paths.ensure_dirs()?;
         atomic_write(&paths.builder(), builder_toml.as_bytes())?;
@@ -72,7 +78,38 @@ pub fn create_session(
         }
         return Err(e);
     }
-    Ok(paths)
+    Ok((paths, moved))
+}
+
+/// Moves the outputs of the run in `paths` (the non-empty subfolders and the training
+/// history) into the first free `previous_N/` of the session; `None` when there are none.
+fn move_run_outputs_aside(paths: &SessionPaths) -> Result<Option<PathBuf>> {
+    let has_content = |p: &Path| {
+        std::fs::read_dir(p)
+            .map(|mut d| d.next().is_some())
+            .unwrap_or(false)
+    };
+    let mut outputs: Vec<PathBuf> = paths
+        .subdirs()
+        .into_iter()
+        .filter(|d| has_content(d))
+        .collect();
+    if paths.history().is_file() {
+        outputs.push(paths.history());
+    }
+    if outputs.is_empty() {
+        return Ok(None);
+    }
+    let aside = (1..)
+        .map(|n| paths.dir().join(format!("previous_{n}")))
+        .find(|p| !p.exists())
+        .expect("a free name");
+    std::fs::create_dir(&aside).map_err(|e| SessionError::io(&aside, e))?;
+    for from in outputs {
+        let to = aside.join(from.file_name().expect("a session path"));
+        std::fs::rename(&from, &to).map_err(|e| SessionError::io(&from, e))?;
+    }
+    Ok(Some(aside))
 }
 
 /// Opens the existing session `root/name`: the directory, builder.toml, config.toml and the

@@ -132,7 +132,7 @@ pub fn new_session(opts: &NewSession, log: &mut Logger) -> TrainResult<SessionPa
         config.atlas_id = Some(atlas);
     }
     check_split(&ids, opts, config.atlas_id.as_deref(), log)?;
-    let paths = create_session(
+    let (paths, moved) = create_session(
         &opts.sessions_root,
         &opts.name,
         &builder.to_toml(),
@@ -142,6 +142,13 @@ pub fn new_session(opts: &NewSession, log: &mut Logger) -> TrainResult<SessionPa
         opts.seed,
         opts.force,
     )?;
+    if let Some(aside) = moved {
+        log.line(&format!(
+            "--force: the earlier run's checkpoints, history, TensorBoard events, observations \
+             and scores moved to {}",
+            aside.display()
+        ));
+    }
     log.line(&format!(
         "created session {} ({} builder, {} generator, {} scans from {})",
         paths.dir().display(),

@@ -46,7 +46,8 @@ fn create_writes_everything_and_open_finds_it() {
         777,
         false,
     )
-    .unwrap();
+    .unwrap()
+    .0;
     assert_eq!(p.dir(), root.join("run"));
     assert_eq!(
         files_in(p.dir()),
@@ -83,11 +84,12 @@ fn create_writes_everything_and_open_finds_it() {
 }
 
 #[test]
-fn create_refuses_an_existing_session_and_force_keeps_checkpoints_and_logs() {
+fn create_refuses_an_existing_session_and_force_moves_the_earlier_run_aside() {
     let root = scratch("force");
     let cfg = TrainConfig::defaults(BuilderKind::Unet, GenKind::Luna);
     let fr = SplitFractions::default();
-    let p = create_session(&root, "run", BUILDER, &cfg, &ids(6), fr, 1, false).unwrap();
+    let (p, moved) = create_session(&root, "run", BUILDER, &cfg, &ids(6), fr, 1, false).unwrap();
+    assert_eq!(moved, None);
     let chk = p.checkpoint_path(3);
     std::fs::write(&chk, b"weights").unwrap();
     std::fs::write(p.logs(), b"log line\n").unwrap();
@@ -115,7 +117,7 @@ fn create_refuses_an_existing_session_and_force_keeps_checkpoints_and_logs() {
     );
     assert_eq!(TrainConfig::load(&p.config()).unwrap().epochs, 200);
 
-    create_session(
+    let (_, moved) = create_session(
         &root,
         "run",
         "kind = \"marianet\"\n",
@@ -126,6 +128,8 @@ fn create_refuses_an_existing_session_and_force_keeps_checkpoints_and_logs() {
         true,
     )
     .unwrap();
+    let aside = root.join("run/previous_1");
+    assert_eq!(moved.as_deref(), Some(aside.as_path()));
     assert_eq!(
         std::fs::read_to_string(p.builder()).unwrap(),
         "kind = \"marianet\"\n"
@@ -136,10 +140,17 @@ fn create_refuses_an_existing_session_and_force_keeps_checkpoints_and_logs() {
         .map(|s| read_ids(&p.ids(*s)).unwrap().len())
         .sum();
     assert_eq!(n, 8);
-    assert_eq!(std::fs::read(&chk).unwrap(), b"weights");
+    // The earlier run moved aside whole, the log stayed; the session starts clean.
+    let chk_aside = aside.join("checkpoints").join(chk.file_name().unwrap());
+    assert_eq!(std::fs::read(&chk_aside).unwrap(), b"weights");
+    assert_eq!(
+        std::fs::read(aside.join("training_history.json")).unwrap(),
+        b"{}"
+    );
     assert_eq!(std::fs::read(p.logs()).unwrap(), b"log line\n");
-    assert_eq!(std::fs::read(p.history()).unwrap(), b"{}");
-    assert_eq!(latest_checkpoint(&p).unwrap(), Some((3, chk)));
+    assert!(!p.history().exists());
+    assert_eq!(latest_checkpoint(&p).unwrap(), None);
+    assert!(p.checkpoints_dir().is_dir());
     std::fs::remove_dir_all(&root).unwrap();
 }
 
