@@ -536,6 +536,14 @@ fn a_session_records_its_data_and_its_log_holds_everything_the_run_printed() {
     let shown = inspect(&root.join("s/builder.toml"), None).unwrap();
     assert!(shown.contains("nominal input 16x16x16"), "{shown}");
 
+    // An override that makes the configuration invalid is named as the command line's.
+    let mut zero = o.clone();
+    zero.overrides.epochs = Some(0);
+    let e = train(&zero).unwrap_err().to_string();
+    assert!(
+        e.contains("with the command line's epochs = 0") && e.contains("at least 1"),
+        "{e}"
+    );
     // Resuming protects the session: not from an earlier checkpoint over later ones, not from
     // another session's checkpoint, not with nothing left to train.
     let e = train(&o).unwrap_err().to_string();
@@ -606,5 +614,9 @@ fn voxflow_new_refuses_a_split_or_atlas_that_cannot_train() {
     .to_string();
     assert!(e.contains("--atlas applies to the atlas generators"), "{e}");
     assert!(!root.join("s").exists(), "nothing written");
+    // `train` refuses a bad session name before generating the phantom dataset.
+    let bad = options(&root, "../x", BuilderKind::Unet, GenKind::Atlas);
+    assert!(train(&bad).is_err());
+    assert!(!root.join("_phantom").exists());
     let _ = std::fs::remove_dir_all(&root);
 }

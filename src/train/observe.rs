@@ -87,6 +87,12 @@ pub fn write_observations(dir: &Path, epoch: u32, obs: &Observation) -> Result<R
     obs.voxels()?;
     let dims = obs.dims;
     let overview = overview_figure(epoch, obs)?.render();
+    if dir.exists() && !dir.is_dir() {
+        return Err(ReportError::io(
+            dir,
+            std::io::Error::other("exists and is not a directory (give another --out)"),
+        ));
+    }
     std::fs::create_dir_all(dir).map_err(|e| ReportError::io(dir, e))?;
     let save = |name: &str, img: &Rgb| save_png(&dir.join(format!("{name}_{epoch:02}.png")), img);
     save("src", &strip(obs.src, dims, "src")?)?;

@@ -23,8 +23,8 @@ pub fn phantom_dir(sessions_root: &Path) -> PathBuf {
     sessions_root.join("_phantom")
 }
 
-/// The data directory: the flag, else config.toml's `data_dir`, else `VOXFLOW_DATA`, else the
-/// phantom dataset (generated now if it is not there yet).
+/// The data directory: the flag, else config.toml's `data_dir`, else `VOXFLOW_DATA` (when set
+/// and not empty), else the phantom dataset (generated now if it is not there yet).
 pub fn resolve_data_dir(
     flag: Option<&Path>,
     config: Option<&Path>,
@@ -34,7 +34,7 @@ pub fn resolve_data_dir(
     if let Some(p) = flag.or(config) {
         return Ok(p.to_path_buf());
     }
-    if let Some(p) = std::env::var_os(DATA_ENV) {
+    if let Some(p) = std::env::var_os(DATA_ENV).filter(|p| !p.is_empty()) {
         return Ok(PathBuf::from(p));
     }
     let dir = phantom_dir(sessions_root);

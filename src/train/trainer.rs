@@ -95,6 +95,8 @@ pub(crate) fn device_of(cfg: &TrainConfig) -> Device {
 /// Opens the session, creating it with `voxflow new`'s defaults when it does not exist.
 fn prepare(opts: &TrainOptions, log: &mut Logger) -> TrainResult<SessionPaths> {
     let root = sessions_root(opts.sessions_dir.clone());
+    // A bad name is refused before anything (a phantom dataset, say) is generated.
+    SessionPaths::new(&root, &opts.session)?;
     if !root.join(&opts.session).exists() {
         let shape = opts.overrides.shape.unwrap_or(match opts.builder {
             BuilderKind::Unet | BuilderKind::MariaNet => [64; 3],
@@ -465,6 +467,13 @@ fn load_session_files(
         ..opts.overrides.clone()
     };
     let applied = apply_overrides(&mut cfg, &overrides);
+    if let Err(e) = cfg.validate(&paths.config()) {
+        let given: Vec<&str> = applied.iter().map(|a| a.line.as_str()).collect();
+        return Err(TrainError::Usage(format!(
+            "with the command line's {}: {e}",
+            given.join(", ")
+        )));
+    }
     cfg.check_builder(builder.kind, &paths.config())?;
     // config.toml records only a device this run can use.
     if cfg.device == DeviceChoice::Cuda {
