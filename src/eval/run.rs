@@ -12,7 +12,7 @@
 //!   target's voxel spacing on the network grid (the scan's physical extent over the grid);
 //! - `folding_pct`, `sdlogj`: from the Jacobian determinant of the sampling grid;
 //! - `dice_<label>` (when the masks hold more than one label, e.g. LUNA16's 3 and 4 for the
-//!   right and left lung): Dice per label, each label's indicator warped and binarized on its
+//!   right and left lung; LUNA16's 3, 4 and 5 are then always listed): Dice per label, each label's indicator warped and binarized on its
 //!   own; a label absent from both masks of a sample scores 1;
 //! - `dice_1mm`: Dice after mapping the warped (soft) mask back to the target's 1 mm isotropic
 //!   grid of preprocessing step 1 (linear, corner-aligned, binarized at 0.5), against the
@@ -141,8 +141,13 @@ fn score_pair(
     })
 }
 
-/// Builds the table: base columns, one Dice column per label found in any sample (when there
-/// is more than one label in all), then `dice_1mm`.
+/// The labels of LUNA16's lung masks (SPEC 5.2: 3 and 4 the lungs, 5 sometimes airway): with
+/// multi-label masks their columns are always written, so that the train, val and test
+/// tables of a session have the same columns whichever labels their scans happen to hold.
+const LUNA_MASK_LABELS: [f32; 3] = [3.0, 4.0, 5.0];
+
+/// Builds the table: base columns, one Dice column per label when the masks hold more than one
+/// (those found; all of [`LUNA_MASK_LABELS`] for LUNA16-style masks), then `dice_1mm`.
 fn table_of(samples: &[SampleScores], masks: bool) -> EvalResult<ScoreTable> {
     let base: &[&str] = if masks { &BASE_COLUMNS } else { &IMAGE_COLUMNS };
     let mut all: Vec<f32> = samples
@@ -153,6 +158,10 @@ fn table_of(samples: &[SampleScores], masks: bool) -> EvalResult<ScoreTable> {
     all.dedup();
     if all.len() < 2 {
         all.clear();
+    } else if all.iter().all(|l| LUNA_MASK_LABELS.contains(l)) {
+        all.extend(LUNA_MASK_LABELS);
+        all.sort_by(f32::total_cmp);
+        all.dedup();
     }
     let mut columns: Vec<String> = base.iter().map(|s| s.to_string()).collect();
     columns.extend(all.iter().map(|&l| label_column(l)));
@@ -265,6 +274,22 @@ mod tests {
         assert_eq!(t.rows[1].values[10..], [0.125, 0.5, 0.0, 0.75]);
         // A sample whose masks hold none of the labels: each is absent from both, Dice 1.
         assert_eq!(t.rows[2].values[10..], [1.0, 1.0, 1.0, 0.75]);
+    }
+
+    #[test]
+    fn luna_style_tables_always_have_the_three_label_columns() {
+        // A set whose scans hold no airway (5) gets the column as its other sets do.
+        let t = table_of(&[sample("a->x", vec![(3.0, 0.5), (4.0, 0.25)])], true).unwrap();
+        let tail: Vec<&str> = t.columns[10..].iter().map(String::as_str).collect();
+        assert_eq!(tail, ["dice_3", "dice_4", "dice_5", "dice_1mm"]);
+        assert_eq!(t.rows[0].values[10..], [0.5, 0.25, 1.0, 0.75]);
+        let t = table_of(&[sample("a->x", vec![(1.0, 0.5), (2.0, 0.25)])], true).unwrap();
+        let tail: Vec<&str> = t.columns[10..].iter().map(String::as_str).collect();
+        assert_eq!(
+            tail,
+            ["dice_1", "dice_2", "dice_1mm"],
+            "other label sets as found"
+        );
     }
 
     #[test]
