@@ -544,6 +544,13 @@ fn a_session_records_its_data_and_its_log_holds_everything_the_run_printed() {
         e.contains("with the command line's epochs = 0") && e.contains("at least 1"),
         "{e}"
     );
+    // An id list naming a scan the data lacks: the error names the list.
+    let list = root.join("s/train_ids.csv");
+    let ids = std::fs::read_to_string(&list).unwrap();
+    std::fs::write(&list, format!("{ids}nope3\n")).unwrap();
+    let e = train(&o).unwrap_err().to_string();
+    assert!(e.contains("train_ids.csv: unknown scan id nope3"), "{e}");
+    std::fs::write(&list, ids).unwrap();
     // Resuming protects the session: not from an earlier checkpoint over later ones, not from
     // another session's checkpoint, not with nothing left to train.
     let e = train(&o).unwrap_err().to_string();

@@ -184,11 +184,23 @@ fn run(opts: &TrainOptions, log: &mut Logger) -> TrainResult<TrainSummary> {
         cfg.data_dir = Some(recorded);
     }
     let dataset = open_dataset(&data, log)?;
-    let source: Arc<dyn VolumeSource> =
-        Arc::new(PreparedSource::new(dataset, cache_dir(&data), cfg.grid())?);
     let train_ids = read_ids(&paths.ids(IdSet::Train))?;
     let val_ids = read_ids(&paths.ids(IdSet::Val))?;
     let kind = cfg.generator;
+    // Every listed scan (and mask) must exist: an error names the list that holds the id.
+    for (set, ids) in [(IdSet::Train, &train_ids), (IdSet::Val, &val_ids)] {
+        for id in ids {
+            let found = dataset
+                .image_path(id)
+                .and_then(|_| match kind.uses_masks() {
+                    true => dataset.mask_path(id).map(|_| ()),
+                    false => Ok(()),
+                });
+            found.map_err(|e| TrainError::Usage(format!("{}: {e}", paths.ids(set).display())))?;
+        }
+    }
+    let source: Arc<dyn VolumeSource> =
+        Arc::new(PreparedSource::new(dataset, cache_dir(&data), cfg.grid())?);
     let atlas = cfg.atlas_id.clone();
     // The observation pair is first needed after an epoch: a bad id must stop the run now.
     for id in cfg.observation_ids.iter().flatten() {
