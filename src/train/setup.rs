@@ -128,7 +128,6 @@ pub fn new_session(opts: &NewSession, log: &mut Logger) -> TrainResult<SessionPa
                 data.display()
             )));
         }
-        log.line(&format!("atlas scan: {atlas}"));
         config.atlas_id = Some(atlas);
     }
     check_split(&ids, opts, config.atlas_id.as_deref(), log)?;
@@ -148,6 +147,9 @@ pub fn new_session(opts: &NewSession, log: &mut Logger) -> TrainResult<SessionPa
              and scores moved to {}",
             aside.display()
         ));
+    }
+    if let Some(atlas) = &config.atlas_id {
+        log.line(&format!("atlas scan: {atlas}"));
     }
     log.line(&format!(
         "created session {} ({} builder, {} generator, {} scans from {})",

@@ -255,13 +255,13 @@ impl LunaDataset {
             .all(|(a, b)| (a - b).abs() <= 1e-3);
         if image.dims != mask.dims || !same_spacing {
             return Err(DataError::Dataset(format!(
-                "scan {id}: mask {} has dims {:?} spacing {:?} but image {} has dims {:?} \
-                 spacing {:?}",
+                "scan {id}: mask {} has size {} and spacing {:?} mm but image {} has size {} \
+                 and spacing {:?} mm (x, y, z), so they are not on one grid",
                 self.mask_path(id)?.display(),
-                mask.dims,
+                xyz(mask.dims),
                 mask.spacing,
                 self.image_path(id)?.display(),
-                image.dims,
+                xyz(image.dims),
                 image.spacing
             )));
         }
@@ -274,4 +274,9 @@ impl LunaDataset {
         };
         Ok((image, mask))
     }
+}
+
+/// Array dims `[D, H, W]` written in image-axis order, as headers give sizes: `WxHxD`.
+fn xyz([d, h, w]: [usize; 3]) -> String {
+    format!("{w}x{h}x{d}")
 }
