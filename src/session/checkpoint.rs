@@ -148,7 +148,42 @@ pub fn save_checkpoint(path: &Path, data: &CheckpointData) -> Result<()> {
     }
     let buf = serialize(views, Some(metadata))
         .map_err(|e| SessionError::invalid(path, format!("cannot serialize: {e}")))?;
-    atomic_write(path, &buf)
+    atomic_write(path, &sorted_header(buf, path)?)
+}
+
+/// The safetensors file `buf` with its JSON header's keys sorted (the library writes the
+/// metadata map in hash order, which differs from run to run), so that the same state always
+/// gives the same bytes. The header stays padded with spaces to a multiple of 8 bytes.
+fn sorted_header(buf: Vec<u8>, path: &Path) -> Result<Vec<u8>> {
+    let bad = |msg: String| SessionError::invalid(path, msg);
+    let n = buf
+        .get(..8)
+        .map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")) as usize)
+        .filter(|&n| 8 + n <= buf.len())
+        .ok_or_else(|| bad("serialized checkpoint has no header".into()))?;
+    let header: serde_json::Value = serde_json::from_slice(&buf[8..8 + n])
+        .map_err(|e| bad(format!("serialized header is not JSON: {e}")))?;
+    let mut text = serde_json::to_string(&sorted(header))
+        .map_err(|e| bad(format!("cannot write the header: {e}")))?
+        .into_bytes();
+    text.resize(text.len().next_multiple_of(8), b' ');
+    let mut out = Vec::with_capacity(8 + text.len() + buf.len() - 8 - n);
+    out.extend_from_slice(&(text.len() as u64).to_le_bytes());
+    out.extend_from_slice(&text);
+    out.extend_from_slice(&buf[8 + n..]);
+    Ok(out)
+}
+
+/// `v` with every object's keys in sorted order.
+fn sorted(v: serde_json::Value) -> serde_json::Value {
+    match v {
+        serde_json::Value::Object(map) => {
+            let entries: BTreeMap<String, serde_json::Value> =
+                map.into_iter().map(|(k, v)| (k, sorted(v))).collect();
+            serde_json::Value::Object(entries.into_iter().collect())
+        }
+        other => other,
+    }
 }
 
 /// Restores a checkpoint into `store` (every tensor by name, with shape checks) and `adam`
