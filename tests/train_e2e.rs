@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::assert_same_checkpoint_tensors;
+use common::assert_same_checkpoints;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use voxflow::data::generators::GenKind;
@@ -334,7 +334,7 @@ fn resumed_run_equals_uninterrupted_run_bitwise() {
     o.weights = Some("chkpt_02.safetensors".into());
     train(&o).unwrap();
     let ckpt = |name: &str| root.join(name).join("checkpoints/chkpt_04.safetensors");
-    assert_same_checkpoint_tensors(&ckpt("straight"), &ckpt("resumed"), "resumed run");
+    assert_same_checkpoints(&ckpt("straight"), &ckpt("resumed"), "resumed run");
     let hist = |name: &str| {
         std::fs::read_to_string(root.join(name).join("training_history.json")).unwrap()
     };

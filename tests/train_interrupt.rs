@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::assert_same_checkpoint_tensors;
+use common::assert_same_checkpoints;
 use std::path::{Path, PathBuf};
 use voxflow::data::generators::GenKind;
 use voxflow::data::phantom::{PhantomConfig, write_dataset};
@@ -93,7 +93,7 @@ fn an_interrupt_checkpoints_mid_epoch_and_the_resumed_run_equals_an_uninterrupte
     for e in 1..=3 {
         let ckpt = |name: &str| root.join(format!("{name}/checkpoints/chkpt_{e:02}.safetensors"));
         let what = format!("epoch {e}");
-        assert_same_checkpoint_tensors(&ckpt("straight"), &ckpt("s"), &what);
+        assert_same_checkpoints(&ckpt("straight"), &ckpt("s"), &what);
     }
     let hist = |name: &str| {
         std::fs::read_to_string(root.join(name).join("training_history.json")).unwrap()

@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::assert_same_checkpoint_tensors;
+use common::assert_same_checkpoints;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
@@ -128,7 +128,7 @@ fn sigint_checkpoints_after_the_current_step_and_exits_cleanly() {
     assert!(straight.status.success(), "{straight:?}");
     let last = |s: &str| root.join(format!("{s}/checkpoints/chkpt_{until:0>2}.safetensors"));
     let what = format!("resumed from the interrupted epoch {epoch}");
-    assert_same_checkpoint_tensors(&last("s"), &last("straight"), &what);
+    assert_same_checkpoints(&last("s"), &last("straight"), &what);
     std::fs::remove_dir_all(&tmp).unwrap();
 }
 

@@ -3,8 +3,9 @@
 use std::path::Path;
 
 /// Asserts that the checkpoints `a` and `b` hold the same tensor names and, for every one,
-/// the same bytes (`what` names the comparison in a failure).
-pub fn assert_same_checkpoint_tensors(a: &Path, b: &Path, what: &str) {
+/// the same bytes, and then that the files are identical (`what` names the comparison in a
+/// failure).
+pub fn assert_same_checkpoints(a: &Path, b: &Path, what: &str) {
     let read = |p: &Path| std::fs::read(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
     let (a_bytes, b_bytes) = (read(a), read(b));
     let a = safetensors::SafeTensors::deserialize(&a_bytes).unwrap();
@@ -20,4 +21,9 @@ pub fn assert_same_checkpoint_tensors(a: &Path, b: &Path, what: &str) {
             "{what}: tensor {n} differs"
         );
     }
+    // And the metadata (epoch, RNG, generator position, ...): the files are the same bytes.
+    assert!(
+        a_bytes == b_bytes,
+        "{what}: same tensors, but the files differ"
+    );
 }
