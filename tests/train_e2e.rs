@@ -548,7 +548,10 @@ fn a_session_records_its_data_and_its_log_holds_everything_the_run_printed() {
     let list = root.join("s/train_ids.csv");
     let ids = std::fs::read_to_string(&list).unwrap();
     std::fs::write(&list, format!("{ids}nope3\n")).unwrap();
-    let e = train(&o).unwrap_err().to_string();
+    let mut on = o.clone();
+    on.weights = Some("chkpt_02.safetensors".into());
+    on.overrides.epochs = Some(3);
+    let e = train(&on).unwrap_err().to_string();
     assert!(e.contains("train_ids.csv: unknown scan id nope3"), "{e}");
     std::fs::write(&list, ids).unwrap();
     // Resuming protects the session: not from an earlier checkpoint over later ones, not from

@@ -111,6 +111,23 @@ fn an_interrupt_checkpoints_mid_epoch_and_the_resumed_run_equals_an_uninterrupte
         "3 epochs × (scalars, image, 4 step losses)"
     );
     assert_eq!(tb_s, tb_straight);
+
+    // A Ctrl-C during the run's very last step stops nothing: the run finished.
+    make_session(&root, "last", &data);
+    let mut last = o("last");
+    last.overrides.epochs = Some(1);
+    last.overrides.steps_per_epoch = Some(1);
+    interrupt::request();
+    let s = train(&last).unwrap();
+    assert_eq!(
+        (s.last_epoch, s.cut_short, s.interrupted),
+        (1, false, false)
+    );
+    let log = std::fs::read_to_string(root.join("last/logs.txt")).unwrap();
+    assert!(
+        !log.contains("interrupted") && log.contains("done: trained through epoch 1"),
+        "{log}"
+    );
     std::fs::remove_dir_all(&tmp).unwrap();
 }
 

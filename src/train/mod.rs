@@ -11,6 +11,7 @@ pub mod observe;
 pub mod optim;
 pub mod progress;
 pub mod setup;
+mod start;
 pub mod step;
 pub mod trainer;
 

@@ -23,8 +23,9 @@ pub fn phantom_dir(sessions_root: &Path) -> PathBuf {
     sessions_root.join("_phantom")
 }
 
-/// The data directory: the flag, else config.toml's `data_dir`, else `VOXFLOW_DATA` (when set
-/// and not empty), else the phantom dataset (generated now if it is not there yet).
+/// The data directory, absolute (so its scans' cache fingerprints do not depend on how it was
+/// named): the flag, else config.toml's `data_dir`, else `VOXFLOW_DATA` (when set and not
+/// empty), else the phantom dataset (generated now if it is not there yet).
 pub fn resolve_data_dir(
     flag: Option<&Path>,
     config: Option<&Path>,
@@ -32,12 +33,12 @@ pub fn resolve_data_dir(
     log: &mut Logger,
 ) -> TrainResult<PathBuf> {
     if let Some(p) = flag.or(config) {
-        return Ok(p.to_path_buf());
+        return Ok(recorded_dir(p));
     }
     if let Some(p) = std::env::var_os(DATA_ENV).filter(|p| !p.is_empty()) {
-        return Ok(PathBuf::from(p));
+        return Ok(recorded_dir(Path::new(&p)));
     }
-    let dir = phantom_dir(sessions_root);
+    let dir = recorded_dir(&phantom_dir(sessions_root));
     let start = std::time::Instant::now();
     let summary = write_dataset(&dir, &PhantomConfig::default())?;
     if !summary.reused {
@@ -110,7 +111,7 @@ pub fn new_session(opts: &NewSession, log: &mut Logger) -> TrainResult<SessionPa
     config.seed = opts.seed;
     // The directory actually used (from the flag, VOXFLOW_DATA or the phantom), so that later
     // runs of this session read the same scans whatever their environment.
-    config.data_dir = Some(recorded_dir(&data));
+    config.data_dir = Some(data.clone());
     if opts.atlas.is_some() && !opts.generator.uses_atlas() {
         return Err(TrainError::Usage(format!(
             "--atlas applies to the atlas generators (atlas, atlas_seg), not --gen {}",

@@ -10,8 +10,8 @@ use crate::models::{BuilderConfig, BuilderKind, Model};
 use crate::nn::{NormKind, ParamStore};
 use crate::report::tensorboard::EventWriter;
 use crate::session::{
-    CheckpointData, IdSet, SessionPaths, TrainingHistory, builder_hash, latest_checkpoint,
-    load_checkpoint, open_session, read_ids, save_checkpoint, sessions_root,
+    CheckpointData, IdSet, SessionPaths, TrainingHistory, builder_hash, load_checkpoint,
+    open_session, read_ids, save_checkpoint, sessions_root,
 };
 use crate::session::{PartialEpoch, SplitFractions};
 use crate::tensor::{Device, Rng};
@@ -20,11 +20,10 @@ use crate::train::epoch::{EpochStats, run_epoch, validate};
 use crate::train::error::{TrainError, TrainResult};
 use crate::train::log::{Logger, peak_memory_text};
 use crate::train::optim::Adam;
-use crate::train::setup::{
-    Applied, NewSession, Overrides, apply_overrides, open_dataset, recorded_dir, resolve_data_dir,
-};
+use crate::train::setup::{Applied, NewSession, Overrides, open_dataset, resolve_data_dir};
+use crate::train::start::{load_session_files, record_config, resume_point};
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 /// What `train` was asked to do.
@@ -141,6 +140,7 @@ fn run(opts: &TrainOptions, log: &mut Logger) -> TrainResult<TrainSummary> {
     let root = sessions_root(opts.sessions_dir.clone());
 
     let (builder, builder_text, mut cfg, mut applied) = load_session_files(opts, &paths)?;
+    let resume = resume_point(opts.weights.as_deref(), &paths, cfg.epochs)?;
 
     let device = device_of(&cfg);
     let mut rng = Rng::new(cfg.seed);
@@ -176,12 +176,11 @@ fn run(opts: &TrainOptions, log: &mut Logger) -> TrainResult<TrainSummary> {
     )?;
     if cfg.data_dir.is_none() {
         // A hand-written config.toml: record the directory this run used.
-        let recorded = recorded_dir(&data);
         applied.push(Applied {
-            line: format!("data_dir = {:?}", recorded.display().to_string()),
+            line: format!("data_dir = {:?}", data.display().to_string()),
             changed: true,
         });
-        cfg.data_dir = Some(recorded);
+        cfg.data_dir = Some(data.clone());
     }
     let dataset = open_dataset(&data, log)?;
     let train_ids = read_ids(&paths.ids(IdSet::Train))?;
@@ -254,23 +253,9 @@ fn run(opts: &TrainOptions, log: &mut Logger) -> TrainResult<TrainSummary> {
     let mut start = 0;
     // Steps and loss sums of an epoch cut short by Ctrl-C, which the first epoch finishes.
     let mut resumed = PartialEpoch::default();
-    match &opts.weights {
-        Some(w) => {
-            let path = paths.resolve_checkpoint(w);
-            check_resume_point(&paths, &path)?;
-            let meta = load_checkpoint(&path, hash, &mut store, &mut adam)?;
-            if let Some((latest, p)) = latest_checkpoint(&paths)?
-                && latest > meta.epoch
-            {
-                return Err(TrainError::Usage(format!(
-                    "session {} has checkpoints up to {} (epoch {latest}); resuming from epoch \
-                     {} would overwrite them: resume from the latest, or move the later ones \
-                     away first",
-                    paths.name(),
-                    p.display(),
-                    meta.epoch
-                )));
-            }
+    match &resume {
+        Some(path) => {
+            let meta = load_checkpoint(path, hash, &mut store, &mut adam)?;
             rng = meta.rng;
             pairs_gen.restore(meta.gen_state)?;
             start = meta.epoch;
@@ -289,13 +274,6 @@ fn run(opts: &TrainOptions, log: &mut Logger) -> TrainResult<TrainSummary> {
         None => {
             history = TrainingHistory::new();
         }
-    }
-    if start >= cfg.epochs {
-        return Err(TrainError::Usage(format!(
-            "nothing to train: the checkpoint is at epoch {start} and epochs = {}; give \
-             --epochs N with N > {start}",
-            cfg.epochs
-        )));
     }
     record_config(&cfg, &applied, &paths, log)?;
     let mut tb = EventWriter::create(&paths.tensorboard_dir())?;
@@ -379,7 +357,8 @@ fn run(opts: &TrainOptions, log: &mut Logger) -> TrainResult<TrainSummary> {
         tb.flush()?;
         log.line(&epoch_line(epoch, cfg.epochs, &values, &stats, device));
         last = epoch;
-        if stats.interrupted {
+        // A Ctrl-C during the run's very last step stops nothing.
+        if stats.interrupted && (cut_short || epoch < cfg.epochs) {
             let ckpt = paths.checkpoint_path(epoch);
             let name = ckpt.file_name().unwrap_or_default().to_string_lossy();
             log.line(&format!(
@@ -415,128 +394,6 @@ fn run(opts: &TrainOptions, log: &mut Logger) -> TrainResult<TrainSummary> {
         stopped_early,
         session_dir: paths.dir().to_path_buf(),
     })
-}
-
-/// Reads the session's builder.toml (returned with its text, for the checkpoint hash) and
-/// config.toml, checks them against the command line, refuses a fresh run over existing
-/// checkpoints, and applies the command line's overrides (returned; config.toml is written
-/// once the run is known to start, by [`record_config`]).
-fn load_session_files(
-    opts: &TrainOptions,
-    paths: &SessionPaths,
-) -> TrainResult<(BuilderConfig, String, TrainConfig, Vec<Applied>)> {
-    let builder_text = std::fs::read_to_string(paths.builder())
-        .map_err(|e| crate::session::SessionError::io(&paths.builder(), e))?;
-    let builder = BuilderConfig::from_toml(&builder_text, &paths.builder())?;
-    if builder.kind != opts.builder {
-        return Err(TrainError::Usage(format!(
-            "session {} was created for the {} builder; --builder {} does not match",
-            paths.name(),
-            builder.kind,
-            opts.builder
-        )));
-    }
-    let mut cfg = TrainConfig::load(&paths.config())?;
-    if cfg.generator != opts.generator {
-        return Err(TrainError::Usage(format!(
-            "session {} uses --gen {}; --gen {} does not match (create another session)",
-            paths.name(),
-            cfg.generator.name(),
-            opts.generator.name()
-        )));
-    }
-    if builder.use_segmentation != cfg.generator.uses_masks() {
-        return Err(TrainError::Usage(format!(
-            "{}: use_segmentation = {}, but --gen {} {} lung masks: set use_segmentation = {}",
-            paths.builder().display(),
-            builder.use_segmentation,
-            cfg.generator.name(),
-            if cfg.generator.uses_masks() {
-                "trains with"
-            } else {
-                "has no"
-            },
-            cfg.generator.uses_masks()
-        )));
-    }
-    // A fresh run would overwrite the session's checkpoints: refuse before touching anything.
-    if opts.weights.is_none()
-        && let Some((epoch, p)) = latest_checkpoint(paths)?
-    {
-        return Err(TrainError::Usage(format!(
-            "session {} already has checkpoints up to {} (epoch {epoch}); resume with \
-                     --weights {}, or create a new session — a fresh run would overwrite them",
-            paths.name(),
-            p.display(),
-            p.file_name()
-                .map(|n| n.to_string_lossy())
-                .unwrap_or_default()
-        )));
-    }
-    // A relative --data-dir is recorded absolute, as `voxflow new` records it.
-    let overrides = Overrides {
-        data_dir: opts.overrides.data_dir.as_deref().map(recorded_dir),
-        ..opts.overrides.clone()
-    };
-    let applied = apply_overrides(&mut cfg, &overrides);
-    if let Err(e) = cfg.validate(&paths.config()) {
-        let given: Vec<&str> = applied.iter().map(|a| a.line.as_str()).collect();
-        return Err(TrainError::Usage(format!(
-            "with the command line's {}: {e}",
-            given.join(", ")
-        )));
-    }
-    cfg.check_builder(builder.kind, &paths.config())?;
-    // config.toml records only a device this run can use.
-    if cfg.device == DeviceChoice::Cuda {
-        crate::backend::backend(device_of(&cfg))?;
-    }
-    Ok((builder, builder_text, cfg, applied))
-}
-
-/// Once the run is known to start: prints the command line's overrides and writes them (and
-/// a data directory recorded for the first time) into config.toml when anything changed, so
-/// the session is the record of what ran and a run that fails before training changes nothing.
-fn record_config(
-    cfg: &TrainConfig,
-    applied: &[Applied],
-    paths: &SessionPaths,
-    log: &mut Logger,
-) -> TrainResult<()> {
-    if applied.is_empty() {
-        return Ok(());
-    }
-    let lines: Vec<String> = applied
-        .iter()
-        .map(|a| {
-            let same = if a.changed { "" } else { " (as before)" };
-            format!("{}{same}", a.line)
-        })
-        .collect();
-    if applied.iter().any(|a| a.changed) {
-        cfg.save(&paths.config())?;
-        log.line(&format!("config.toml updated: {}", lines.join(", ")));
-    } else {
-        log.line(&format!("overrides: {}", lines.join(", ")));
-    }
-    Ok(())
-}
-
-/// `--weights` must name a checkpoint of this session: resuming continues its epochs,
-/// history and checkpoints.
-fn check_resume_point(paths: &SessionPaths, ckpt: &Path) -> TrainResult<()> {
-    let canon = |p: &Path| std::fs::canonicalize(p).ok();
-    let dir = ckpt.parent().and_then(canon);
-    if ckpt.is_file() && dir.is_some() && dir != canon(&paths.checkpoints_dir()) {
-        return Err(TrainError::Usage(format!(
-            "{} is not a checkpoint of session {} (its checkpoints are in {}): resuming \
-             continues a session's own epochs and history",
-            ckpt.display(),
-            paths.name(),
-            paths.checkpoints_dir().display()
-        )));
-    }
-    Ok(())
 }
 
 /// The line an epoch ends with: its losses, validation Dice and folding, speed and peak memory
