@@ -7,7 +7,7 @@
 use crate::backend::Padding;
 use crate::data::generators::{Batch, Pair, VolumeSource, assemble, single_pass};
 use crate::data::luna::LunaDataset;
-use crate::data::preprocess::{Interp, reorient_to_identity, resample_to_spacing, resize_to_grid};
+use crate::data::preprocess::{Interp, resize_to_grid, to_one_mm};
 use crate::data::source::{PreparedSource, cache_dir};
 use crate::data::volume::Volume;
 use crate::eval::{EvalError, EvalResult};
@@ -212,7 +212,7 @@ impl EvalContext {
     /// and must share its grid, as in training.
     pub fn labels(&self, id: &str) -> EvalResult<ScanLabels> {
         let (_, raw) = self.dataset().load_pair(id)?;
-        let iso = resample_to_spacing(&reorient_to_identity(&raw), [1.0; 3], Interp::Nearest)?;
+        let iso = to_one_mm(&raw, Interp::Nearest)?;
         let grid = resize_to_grid(&iso, self.grid(), Interp::Nearest)?;
         Ok(ScanLabels { grid, iso })
     }

@@ -47,7 +47,8 @@ pub fn create_session(
             if !force {
                 return Err(SessionError::Usage(format!(
                     "session {} already exists; use --force to rewrite its builder.toml, \
-                     config.toml and id lists (checkpoints and logs are kept)",
+                     config.toml and id lists (its earlier run's outputs then move to \
+                     previous_N/; logs.txt stays)",
                     dir.display()
                 )));
             }
@@ -59,7 +60,7 @@ pub fn create_session(
         Err(e) => return Err(SessionError::io(dir, e)),
     };
     let moved = if fresh {
-        None
+        Vec::new()
     } else {
         move_run_outputs_aside(&paths)?
     };
@@ -75,15 +76,32 @@ pub fn create_session(
         if fresh {
             // Only what this call created is removed: the directory did not exist before.
             let _ = std::fs::remove_dir_all(dir);
+        } else {
+            put_back(&moved);
         }
         return Err(e);
     }
-    Ok((paths, moved))
+    let aside = moved
+        .first()
+        .and_then(|(_, to)| to.parent())
+        .map(Path::to_path_buf);
+    Ok((paths, aside))
+}
+
+/// Undoes [`move_run_outputs_aside`] (best effort: on the error path that needs it).
+fn put_back(moved: &[(PathBuf, PathBuf)]) {
+    for (from, to) in moved.iter().rev() {
+        let _ = std::fs::rename(to, from);
+    }
+    if let Some(aside) = moved.first().and_then(|(_, to)| to.parent()) {
+        let _ = std::fs::remove_dir(aside);
+    }
 }
 
 /// Moves the outputs of the run in `paths` (the non-empty subfolders and the training
-/// history) into the first free `previous_N/` of the session; `None` when there are none.
-fn move_run_outputs_aside(paths: &SessionPaths) -> Result<Option<PathBuf>> {
+/// history) into the first free `previous_N/` of the session; returns each move `(from, to)`,
+/// none when there was nothing to move. A failed move puts the earlier ones back.
+fn move_run_outputs_aside(paths: &SessionPaths) -> Result<Vec<(PathBuf, PathBuf)>> {
     let has_content = |p: &Path| {
         std::fs::read_dir(p)
             .map(|mut d| d.next().is_some())
@@ -98,18 +116,24 @@ fn move_run_outputs_aside(paths: &SessionPaths) -> Result<Option<PathBuf>> {
         outputs.push(paths.history());
     }
     if outputs.is_empty() {
-        return Ok(None);
+        return Ok(Vec::new());
     }
     let aside = (1..)
         .map(|n| paths.dir().join(format!("previous_{n}")))
         .find(|p| !p.exists())
         .expect("a free name");
     std::fs::create_dir(&aside).map_err(|e| SessionError::io(&aside, e))?;
+    let mut moved = Vec::with_capacity(outputs.len());
     for from in outputs {
         let to = aside.join(from.file_name().expect("a session path"));
-        std::fs::rename(&from, &to).map_err(|e| SessionError::io(&from, e))?;
+        if let Err(e) = std::fs::rename(&from, &to) {
+            put_back(&moved);
+            let _ = std::fs::remove_dir(&aside);
+            return Err(SessionError::io(&from, e));
+        }
+        moved.push((from, to));
     }
-    Ok(Some(aside))
+    Ok(moved)
 }
 
 /// Opens the existing session `root/name`: the directory, builder.toml, config.toml and the

@@ -21,6 +21,9 @@
 //! atomically and reported ([`CacheStatus::Rebuilt`], [`CacheStats::rebuilt`]). Writes go through
 //! a temporary file and a rename, so concurrent workers building the same entry leave one
 //! complete file (the last writer's) and readers never see a partial one.
+//!
+//! The fingerprint sees a rewrite through the file's size or modification time: a same-size
+//! copy that keeps the old time (`cp -p`, `rsync -t`) goes unnoticed; delete the cache then.
 
 mod format;
 #[cfg(test)]

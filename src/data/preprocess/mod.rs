@@ -198,10 +198,11 @@ pub fn binarize_mask(mut vol: Volume) -> Volume {
     vol
 }
 
-/// The pipelines' first steps: [`reorient_to_identity`], then resampling to 1 mm. A scan
+/// The pipelines' first steps (also evaluation's 1 mm labels): [`reorient_to_identity`], then
+/// resampling to 1 mm. A scan
 /// narrower than 2 mm along an axis is refused: it would become a single 1 mm plane, which
 /// happens when the spacing is not in mm (metres, say).
-fn to_one_mm(vol: &Volume, interp: Interp) -> DataResult<Volume> {
+pub fn to_one_mm(vol: &Volume, interp: Interp) -> DataResult<Volume> {
     check_volume(vol, "resample")?;
     let extent: Vec<f64> = (0..3)
         .map(|a| vol.dims[2 - a] as f64 * vol.spacing[a])

@@ -155,6 +155,26 @@ fn create_refuses_an_existing_session_and_force_moves_the_earlier_run_aside() {
 }
 
 #[test]
+fn a_failed_forced_rewrite_puts_the_earlier_run_back() {
+    let root = scratch("force-undo");
+    let cfg = TrainConfig::defaults(BuilderKind::Unet, GenKind::Luna);
+    let fr = SplitFractions::default();
+    let (p, _) = create_session(&root, "run", BUILDER, &cfg, &ids(6), fr, 1, false).unwrap();
+    let chk = p.checkpoint_path(2);
+    std::fs::write(&chk, b"weights").unwrap();
+    std::fs::write(p.history(), b"{}").unwrap();
+    // An id list that cannot be written (a directory in its place) fails the rewrite.
+    let list = p.ids(IdSet::Test);
+    std::fs::remove_file(&list).unwrap();
+    std::fs::create_dir(&list).unwrap();
+    assert!(create_session(&root, "run", BUILDER, &cfg, &ids(6), fr, 1, true).is_err());
+    assert_eq!(std::fs::read(&chk).unwrap(), b"weights");
+    assert_eq!(std::fs::read(p.history()).unwrap(), b"{}");
+    assert!(!root.join("run/previous_1").exists());
+    std::fs::remove_dir_all(&root).unwrap();
+}
+
+#[test]
 fn create_checks_everything_before_writing() {
     let root = scratch("checks");
     let fr = SplitFractions::default();

@@ -170,6 +170,16 @@ fn a_second_source_on_the_same_cache_reads_instead_of_building() {
     let mut bytes = std::fs::read(&raw).unwrap();
     bytes.reverse();
     std::fs::write(&raw, &bytes).unwrap();
+    // Same size: the modification time tells (set apart from the first write's, whatever the
+    // file system's clock resolution).
+    let later =
+        std::fs::metadata(&raw).unwrap().modified().unwrap() + std::time::Duration::from_secs(2);
+    std::fs::File::options()
+        .write(true)
+        .open(&raw)
+        .unwrap()
+        .set_modified(later)
+        .unwrap();
     let third = PreparedSource::new(ds.clone(), t.cache(), GRID).unwrap();
     assert_eq!(*third.image(IDS[0]).unwrap(), expected[0].0);
     let image = third.image(IDS[2]).unwrap();

@@ -42,7 +42,7 @@ fn unknown_ids_missing_masks_and_bad_files_are_errors_naming_them() {
     metaimage::write(&mask_file, &wrong, ElementType::U8, false).unwrap();
     let e = src.mask(IDS[0]).unwrap_err().to_string();
     assert!(
-        e.contains(&mask_file.display().to_string()) && e.contains("dims"),
+        e.contains(&mask_file.display().to_string()) && e.contains("not on one grid"),
         "{e}"
     );
     // Invalid grids.
