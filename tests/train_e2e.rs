@@ -440,6 +440,17 @@ fn a_diverging_run_stops_at_the_first_non_finite_loss_and_keeps_the_last_checkpo
         "the last good checkpoint is kept"
     );
     assert!(!ckpt(2).exists(), "no checkpoint of the diverged epoch");
+    // Nor TensorBoard points: a resume from chkpt_01 will write epoch 2's steps afresh.
+    let mut steps: Vec<i64> = Vec::new();
+    for f in std::fs::read_dir(root.join("d/tensorboard")).unwrap() {
+        for ev in read_events(&f.unwrap().path()).unwrap() {
+            if ev.scalars.iter().any(|(t, _)| t == "step/loss") {
+                steps.push(ev.step);
+            }
+        }
+    }
+    steps.sort();
+    assert_eq!(steps, [1, 2, 3], "only epoch 1's steps");
     std::fs::remove_dir_all(&root).unwrap();
 }
 

@@ -53,7 +53,7 @@ fn add_terms(sums: &mut BTreeMap<String, f64>, prefix: &str, total: f32, terms: 
 /// Runs the planned steps of one epoch (forward, loss, backward, Adam, BatchNorm statistics),
 /// continuing `resumed` (the steps and loss sums of an earlier run of this epoch cut short;
 /// default for a fresh epoch). Each step's loss and terms go to TensorBoard as `step/<term>`
-/// at the run's global step. A NaN/Inf loss term stops with an error naming the epoch, step
+/// at the run's global step, once the epoch's steps are done (or Ctrl-C stopped them). A NaN/Inf loss term stops with an error naming the epoch, step
 /// and term, before the update is applied.
 #[allow(clippy::too_many_arguments)]
 pub fn run_epoch(
@@ -75,6 +75,9 @@ pub fn run_epoch(
     let mut sums = resumed.sums;
     let mut done = first;
     let mut interrupted = false;
+    // Written once the steps are final (the epoch ends or Ctrl-C stops it): a run that fails
+    // mid-epoch resumes from the epoch before, and must not find its steps already there.
+    let mut step_points: Vec<(i64, Vec<(String, f32)>)> = Vec::new();
     let device = store.device();
     while let Some(batch) = loader.next_batch() {
         let batch = batch?.to_device(device)?;
@@ -100,7 +103,7 @@ pub fn run_epoch(
         let step_scalars: Vec<(String, f32)> = std::iter::once(("step/loss".into(), total))
             .chain(terms.iter().map(|(k, v)| (format!("step/{k}"), *v)))
             .collect();
-        tb.add_scalars(global_step as i64, &step_scalars)?;
+        step_points.push((global_step as i64, step_scalars));
         progress.step(done, sums["loss"] / done as f64, log);
         if crate::train::interrupt::requested() {
             interrupted = true;
@@ -108,6 +111,9 @@ pub fn run_epoch(
         }
     }
     progress.finish();
+    for (step, scalars) in &step_points {
+        tb.add_scalars(*step, scalars)?;
+    }
     let elapsed = start.elapsed().as_secs_f64().max(1e-9);
     let means = sums
         .iter()
