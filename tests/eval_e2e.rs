@@ -423,6 +423,13 @@ fn eval_show_and_inspect_a_trained_session() {
         ]),
         &["chkpt_02.safetensors", "different builder.toml"],
     );
+    // The error is in the session's log too.
+    let log = std::fs::read_to_string(root.join("wider/logs.txt")).unwrap();
+    let last = log.trim_end().lines().last().unwrap();
+    assert!(
+        last.starts_with("Error: ") && last.contains("different builder.toml"),
+        "{log}"
+    );
     let _ = std::fs::remove_dir_all(&root);
     let _ = std::fs::remove_dir_all(&data);
 }

@@ -77,6 +77,14 @@ pub fn session_logger(opts: &InferenceOptions) -> EvalResult<Logger> {
     }))
 }
 
+/// Passes `result` on, appending its error (if any) to `log`'s file: the command prints it.
+pub fn log_error<T>(log: &mut Logger, result: EvalResult<T>) -> EvalResult<T> {
+    if let Err(e) = &result {
+        log.file_only(&format!("Error: {e}"));
+    }
+    result
+}
+
 impl EvalContext {
     /// Opens session `opts.session` with checkpoint `opts.weights`. Lines worth keeping
     /// (data directory, checkpoint, device) go to `log`.

@@ -25,7 +25,7 @@
 use crate::data::generators::Pair;
 use crate::data::preprocess::{Interp, binarize_mask, resize_to_grid};
 use crate::eval::context::{
-    EvalContext, InferenceOptions, ScanLabels, session_logger, with_geometry,
+    EvalContext, InferenceOptions, ScanLabels, log_error, session_logger, with_geometry,
 };
 use crate::eval::metrics::{
     binarize, dice, folding_pct, indicator, jacobian_determinants, labels, mse, pearson_r, sdlogj,
@@ -34,6 +34,7 @@ use crate::eval::metrics::{
 use crate::eval::scores::{BASE_COLUMNS, IMAGE_COLUMNS, ScoreTable, format_summary, write_scores};
 use crate::eval::{EvalError, EvalResult};
 use crate::session::IdSet;
+use crate::train::log::Logger;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
@@ -188,11 +189,16 @@ fn table_of(samples: &[SampleScores], masks: bool) -> EvalResult<ScoreTable> {
 
 /// Runs `voxflow eval` (see the module documentation): scores every sample of the set, writes
 /// the table, prints and returns the summary. Everything printed is also appended to the
-/// session's logs.txt.
+/// session's logs.txt, and so is an error.
 pub fn evaluate(opts: &EvalOptions) -> EvalResult<EvalReport> {
+    let mut log = session_logger(&opts.inference)?;
+    let result = evaluate_logged(opts, &mut log);
+    log_error(&mut log, result)
+}
+
+fn evaluate_logged(opts: &EvalOptions, log: &mut Logger) -> EvalResult<EvalReport> {
     let inf = &opts.inference;
-    let mut log = session_logger(inf)?;
-    let ctx = EvalContext::open(inf, &mut log)?;
+    let ctx = EvalContext::open(inf, log)?;
     let set = opts.set;
     let pairs = ctx.pairs(set)?;
     let masks = ctx.has_masks();

@@ -25,10 +25,13 @@ use crate::data::generators::{Pair, VolumeSource, single_pass};
 use crate::data::io::metaimage::ElementType;
 use crate::data::io::nifti;
 use crate::data::preprocess::preprocess_image;
-use crate::eval::context::{EvalContext, InferenceOptions, session_logger, with_geometry};
+use crate::eval::context::{
+    EvalContext, InferenceOptions, log_error, session_logger, with_geometry,
+};
 use crate::eval::{EvalError, EvalResult};
 use crate::models::displacement_mm;
 use crate::session::{IdSet, read_ids};
+use crate::train::log::Logger;
 use crate::train::observe::{Observation, write_observations};
 use std::path::PathBuf;
 
@@ -113,11 +116,17 @@ fn safe(id: &str) -> String {
         .collect()
 }
 
-/// Runs `voxflow show` (see the module documentation).
+/// Runs `voxflow show` (see the module documentation); an error is also appended to the
+/// session's logs.txt.
 pub fn show(opts: &ShowOptions) -> EvalResult<ShowReport> {
+    let mut log = session_logger(&opts.inference)?;
+    let result = show_logged(opts, &mut log);
+    log_error(&mut log, result)
+}
+
+fn show_logged(opts: &ShowOptions, log: &mut Logger) -> EvalResult<ShowReport> {
     let inf = &opts.inference;
-    let mut log = session_logger(inf)?;
-    let ctx = EvalContext::open(inf, &mut log)?;
+    let ctx = EvalContext::open(inf, log)?;
     let pair = resolve_pair(&ctx, &opts.id)?;
     let dims = ctx.grid();
     let epoch = ctx.meta.epoch;
