@@ -210,12 +210,13 @@ impl PreparedSource {
             }
         }
         // Resolve the file first: an unknown id or a missing mask is an error, never a build.
+        let image = self.dataset.image_path(id)?;
         let path = match kind {
-            Kind::Image => self.dataset.image_path(id)?,
+            Kind::Image => image,
             Kind::Mask => self.dataset.mask_path(id)?,
         };
         // A mask is prepared with its image's geometry: both files count.
-        let mut files = crate::data::io::volume_files(self.dataset.image_path(id)?)?;
+        let mut files = crate::data::io::volume_files(image)?;
         if kind == Kind::Mask {
             files.extend(crate::data::io::volume_files(path)?);
         }

@@ -12,8 +12,9 @@
 //!   target's voxel spacing on the network grid (the scan's physical extent over the grid);
 //! - `folding_pct`, `sdlogj`: from the Jacobian determinant of the sampling grid;
 //! - `dice_<label>` (when the masks hold more than one label, e.g. LUNA16's 3 and 4 for the
-//!   right and left lung; LUNA16's 3, 4 and 5 are then always listed): Dice per label, each label's indicator warped and binarized on its
-//!   own; a label absent from both masks of a sample scores 1;
+//!   right and left lung; LUNA16's 3, 4 and 5 are then always listed): Dice per label, each
+//!   label's indicator warped and binarized on its own; a label absent from both masks of a
+//!   sample scores 1;
 //! - `dice_1mm`: Dice after mapping the warped (soft) mask back to the target's 1 mm isotropic
 //!   grid of preprocessing step 1 (linear, corner-aligned, binarized at 0.5), against the
 //!   target's mask on that grid: the overlap at the resolution of the data rather than of the

@@ -53,8 +53,9 @@ fn add_terms(sums: &mut BTreeMap<String, f64>, prefix: &str, total: f32, terms: 
 /// Runs the planned steps of one epoch (forward, loss, backward, Adam, BatchNorm statistics),
 /// continuing `resumed` (the steps and loss sums of an earlier run of this epoch cut short;
 /// default for a fresh epoch). Each step's loss and terms go to TensorBoard as `step/<term>`
-/// at the run's global step, once the epoch's steps are done (or Ctrl-C stopped them). A NaN/Inf loss term stops with an error naming the epoch, step
-/// and term, before the update is applied.
+/// at the run's global step, once the epoch's steps are done (or Ctrl-C stopped them). A
+/// NaN/Inf loss term stops with an error naming the epoch, step and term, before the update
+/// is applied.
 #[allow(clippy::too_many_arguments)]
 pub fn run_epoch(
     epoch: u32,

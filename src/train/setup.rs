@@ -2,8 +2,7 @@
 //! generated on first use), creating a session with `voxflow new`'s defaults, and applying
 //! command-line overrides to config.toml so the session stays the record of what ran.
 
-use crate::data::generators::GenKind;
-use crate::data::generators::single_pass;
+use crate::data::generators::{GenKind, single_pass};
 use crate::data::luna::LunaDataset;
 use crate::data::phantom::{PhantomConfig, write_dataset};
 use crate::models::{BuilderConfig, BuilderKind};

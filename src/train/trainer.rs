@@ -189,12 +189,12 @@ fn run(opts: &TrainOptions, log: &mut Logger) -> TrainResult<TrainSummary> {
     // Every listed scan (and mask) must exist: an error names the list that holds the id.
     for (set, ids) in [(IdSet::Train, &train_ids), (IdSet::Val, &val_ids)] {
         for id in ids {
-            let found = dataset
-                .image_path(id)
-                .and_then(|_| match kind.uses_masks() {
-                    true => dataset.mask_path(id).map(|_| ()),
-                    false => Ok(()),
-                });
+            let found = dataset.image_path(id).and_then(|_| {
+                if kind.uses_masks() {
+                    dataset.mask_path(id)?;
+                }
+                Ok(())
+            });
             found.map_err(|e| TrainError::Usage(format!("{}: {e}", paths.ids(set).display())))?;
         }
     }
@@ -203,14 +203,7 @@ fn run(opts: &TrainOptions, log: &mut Logger) -> TrainResult<TrainSummary> {
     let atlas = cfg.atlas_id.clone();
     // The observation pair is first needed after an epoch: a bad id must stop the run now.
     for id in cfg.observation_ids.iter().flatten() {
-        let check = || -> TrainResult<()> {
-            source.image(id)?;
-            if kind.uses_masks() {
-                source.mask(id)?;
-            }
-            Ok(())
-        };
-        check().map_err(|e| {
+        prepare_scan(source.as_ref(), id, kind).map_err(|e| {
             TrainError::Usage(format!(
                 "{}: observation_ids: {e}",
                 paths.config().display()
@@ -446,19 +439,23 @@ fn prepare_scans(
         .collect();
     ids.sort_unstable();
     ids.dedup();
-    ids.par_iter().try_for_each(|id| -> TrainResult<()> {
-        source.image(id)?;
-        if kind.uses_masks() {
-            source.mask(id)?;
-        }
-        Ok(())
-    })?;
+    ids.par_iter()
+        .try_for_each(|id| prepare_scan(source, id, kind))?;
     log.line(&format!(
         "prepared {} scans for the grid {:?} in {:.1} s",
         ids.len(),
         source.grid(),
         start.elapsed().as_secs_f64()
     ));
+    Ok(())
+}
+
+/// Prepares scan `id`'s image, and its mask when the generator uses masks.
+fn prepare_scan(source: &dyn VolumeSource, id: &str, kind: GenKind) -> TrainResult<()> {
+    source.image(id)?;
+    if kind.uses_masks() {
+        source.mask(id)?;
+    }
     Ok(())
 }
 
