@@ -212,12 +212,16 @@ fn inspect_session(dir: &Path) -> EvalResult<String> {
     let _ = writeln!(s, "split: {} ids", sizes.join(", "));
     match latest_checkpoint(&paths)? {
         Some((epoch, p)) => {
-            // A checkpoint written by Ctrl-C mid-epoch says so (resuming finishes the epoch).
-            let cut = read_checkpoint_info(&p)
-                .ok()
-                .and_then(|i| i.meta.partial)
-                .map(|part| format!(", cut short after {} steps", part.steps_done))
-                .unwrap_or_default();
+            // A checkpoint written by Ctrl-C mid-epoch says so (resuming finishes the epoch); one
+            // that cannot be read says why, so nobody resumes from it unwarned.
+            let cut = match read_checkpoint_info(&p) {
+                Ok(info) => info
+                    .meta
+                    .partial
+                    .map(|part| format!(", cut short after {} steps", part.steps_done))
+                    .unwrap_or_default(),
+                Err(e) => format!("; unreadable: {e}"),
+            };
             let _ = writeln!(
                 s,
                 "checkpoints: latest {} (epoch {epoch}{cut})",
@@ -351,5 +355,37 @@ mod tests {
         );
         let e = inspect(&dir.0.join("nothing.toml"), Some(dir.0.clone())).unwrap_err();
         assert!(e.to_string().contains("nothing.toml"), "{e}");
+    }
+
+    #[test]
+    fn a_session_whose_latest_checkpoint_is_unreadable_says_so() {
+        use crate::data::generators::GenKind;
+        use crate::models::BuilderKind;
+        use crate::session::{SplitFractions, create_session};
+        let dir = crate::testutil::TempDir::new("inspect-session");
+        let builder = BuilderConfig::defaults(BuilderKind::Unet).to_toml();
+        let cfg = TrainConfig::defaults(BuilderKind::Unet, GenKind::Luna);
+        let ids: Vec<String> = (0..6).map(|i| format!("scan{i}")).collect();
+        let (paths, _) = create_session(
+            &dir.0,
+            "s",
+            &builder,
+            &cfg,
+            &ids,
+            SplitFractions::default(),
+            1,
+            false,
+        )
+        .unwrap();
+        let text = inspect(paths.dir(), None).unwrap();
+        assert!(text.contains("checkpoints: none"), "{text}");
+        // A checkpoint cut off in its header (a full disk, a killed copy).
+        std::fs::write(paths.checkpoint_path(3), [200u8, 0, 0, 0, 0, 0, 0, 0, b'{']).unwrap();
+        let text = inspect(paths.dir(), None).unwrap();
+        let line = text.lines().find(|l| l.starts_with("checkpoints:")).unwrap();
+        assert!(
+            line.contains("chkpt_03.safetensors (epoch 3; unreadable:"),
+            "{line}"
+        );
     }
 }
