@@ -38,8 +38,9 @@ pub fn parse_toml<T: DeserializeOwned>(text: &str, path: &Path) -> Result<T, Con
         let what = e
             .message()
             .trim_end()
-            .replace("u32", "an integer")
-            .replace("u64", "an integer");
+            .replace("u32", "a non-negative integer")
+            .replace("u64", "a non-negative integer")
+            .replace("usize", "a non-negative integer");
         let msg = match e.span() {
             Some(span) => {
                 let start = span.start.min(text.len());
@@ -106,6 +107,15 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(e.contains("epohcs"), "{e}");
+        let e = parse_toml::<Sample>("format_version = 1\nepochs = -5\nname = \"a\"\n", p)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.ends_with(
+                "key `epochs`: invalid value: integer `-5`, expected a non-negative integer"
+            ),
+            "{e}"
+        );
         let e = check_version(p, 2, 1).unwrap_err().to_string();
         assert!(e.contains("format_version = 2"), "{e}");
         let ok: Sample = parse_toml("format_version = 1\nepochs = 3\nname = \"a\"\n", p).unwrap();

@@ -382,7 +382,10 @@ mod tests {
         // A checkpoint cut off in its header (a full disk, a killed copy).
         std::fs::write(paths.checkpoint_path(3), [200u8, 0, 0, 0, 0, 0, 0, 0, b'{']).unwrap();
         let text = inspect(paths.dir(), None).unwrap();
-        let line = text.lines().find(|l| l.starts_with("checkpoints:")).unwrap();
+        let line = text
+            .lines()
+            .find(|l| l.starts_with("checkpoints:"))
+            .unwrap();
         assert!(
             line.contains("chkpt_03.safetensors (epoch 3; unreadable:"),
             "{line}"
