@@ -204,7 +204,7 @@ fn warm(ds: &LunaDataset, cache: &Path) -> Duration {
 /// The loader over `BATCHES` batches of one `luna` pair each, 2 workers, depth 4.
 fn load(src: &Arc<PreparedSource>, plan: &[Vec<voxflow::data::generators::Pair>]) -> Duration {
     timed(|| {
-        let mut l = Loader::spawn(plan.to_vec(), GenKind::Luna, false, src.clone(), 2, 4);
+        let mut l = Loader::spawn(plan.to_vec(), GenKind::Luna, false, src.clone(), 2, 4).unwrap();
         while let Some(b) = l.next_batch() {
             black_box(b.expect("batch"));
         }

@@ -3,6 +3,7 @@
 //! only parse and call the library.
 
 use crate::data::generators::GenKind;
+use crate::data::preprocess::MAX_VOXELS;
 use crate::models::BuilderKind;
 use crate::session::SplitFractions;
 use crate::train::config::DeviceChoice;
@@ -43,13 +44,21 @@ pub fn parse_shape(s: &str) -> Result<[u32; 3], String> {
                 .map_err(|_| format!("bad size {p:?} in shape {s:?}"))
         })
         .collect::<Result<_, _>>()?;
-    match parts[..] {
-        [d] if d > 0 => Ok([d; 3]),
-        [d, h, w] if d > 0 && h > 0 && w > 0 => Ok([d, h, w]),
-        _ => Err(format!(
-            "shape {s:?}: expected D or D,H,W with positive sizes"
-        )),
+    let shape = match parts[..] {
+        [d] if d > 0 => [d; 3],
+        [d, h, w] if d > 0 && h > 0 && w > 0 => [d, h, w],
+        _ => {
+            return Err(format!(
+                "shape {s:?}: expected D or D,H,W with positive sizes"
+            ));
+        }
+    };
+    if shape.iter().map(|&d| d as u64).product::<u64>() > MAX_VOXELS as u64 {
+        return Err(format!(
+            "shape {s:?}: more than {MAX_VOXELS} voxels (the largest grid voxflow trains)"
+        ));
     }
+    Ok(shape)
 }
 
 fn parse_split(s: &str) -> Result<SplitFractions, String> {
@@ -218,5 +227,7 @@ mod tests {
         assert!(parse_shape("0").is_err());
         assert!(parse_shape("4,4").unwrap_err().contains("D,H,W"));
         assert!(parse_shape("a").unwrap_err().contains("\"a\""));
+        assert!(parse_shape("1025").unwrap_err().contains("1073741824 voxels"));
+        assert_eq!(parse_shape("1024,1024,1024").unwrap(), [1024; 3]);
     }
 }

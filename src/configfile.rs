@@ -2,7 +2,8 @@
 //! errors name the file, the key and what was expected, and a file from a newer or older
 //! format is refused with its version.
 
-use serde::de::DeserializeOwned;
+use serde::de::{DeserializeOwned, Error as _};
+use serde::{Deserialize, Deserializer};
 use std::path::{Path, PathBuf};
 
 /// A problem with a configuration file.
@@ -38,9 +39,12 @@ pub fn parse_toml<T: DeserializeOwned>(text: &str, path: &Path) -> Result<T, Con
         let what = e
             .message()
             .trim_end()
-            .replace("u32", "a non-negative integer")
-            .replace("u64", "a non-negative integer")
-            .replace("usize", "a non-negative integer");
+            .replace("u32", &format!("a non-negative integer up to {}", u32::MAX))
+            .replace("u64", &format!("a non-negative integer up to {}", u64::MAX))
+            .replace(
+                "usize",
+                &format!("a non-negative integer up to {}", usize::MAX),
+            );
         let msg = match e.span() {
             Some(span) => {
                 let start = span.start.min(text.len());
@@ -55,6 +59,30 @@ pub fn parse_toml<T: DeserializeOwned>(text: &str, path: &Path) -> Result<T, Con
         };
         ConfigError::invalid(path, msg)
     })
+}
+
+/// Deserializes a fixed-length array from a TOML list of exactly `N` entries: toml fills
+/// `[T; N]` from the first `N` and drops the rest, so `shape = [1, 64, 64, 64]` would pass as
+/// `[1, 64, 64]`. Use with `#[serde(deserialize_with = "exact_array")]`.
+pub fn exact_array<'de, D, T, const N: usize>(d: D) -> Result<[T; N], D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    let items = Vec::<T>::deserialize(d)?;
+    let len = items.len();
+    items
+        .try_into()
+        .map_err(|_| D::Error::invalid_length(len, &format!("a list of {N} entries").as_str()))
+}
+
+/// [`exact_array`] for an optional key (with `#[serde(default)]`).
+pub fn exact_array_opt<'de, D, T, const N: usize>(d: D) -> Result<Option<[T; N]>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    exact_array(d).map(Some)
 }
 
 /// Reads and parses `path`.
@@ -88,6 +116,14 @@ mod tests {
         format_version: u32,
         epochs: u32,
         name: String,
+        #[serde(default = "four", deserialize_with = "exact_array")]
+        shape: [u32; 3],
+        #[serde(default, deserialize_with = "exact_array_opt")]
+        pair: Option<[String; 2]>,
+    }
+
+    fn four() -> [u32; 3] {
+        [4, 4, 4]
     }
 
     #[test]
@@ -112,13 +148,41 @@ mod tests {
             .to_string();
         assert!(
             e.ends_with(
-                "key `epochs`: invalid value: integer `-5`, expected a non-negative integer"
+                "key `epochs`: invalid value: integer `-5`, expected a non-negative integer up to 4294967295"
             ),
             "{e}"
         );
         let e = check_version(p, 2, 1).unwrap_err().to_string();
         assert!(e.contains("format_version = 2"), "{e}");
+        let e = parse_toml::<Sample>(
+            "format_version = 1\nepochs = 3\nname = \"a\"\nshape = [1, 8, 8, 8]\n",
+            p,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("key `shape`") && e.contains("invalid length 4, expected a list of 3"),
+            "{e}"
+        );
+        let two: Sample = parse_toml(
+            "format_version = 1\nepochs = 3\nname = \"a\"\npair = [\"x\", \"y\"]\n",
+            p,
+        )
+        .unwrap();
+        assert_eq!(two.pair, Some(["x".to_string(), "y".to_string()]));
+        let e = parse_toml::<Sample>(
+            "format_version = 1\nepochs = 3\nname = \"a\"\npair = [\"x\", \"y\", \"z\"]\n",
+            p,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("key `pair`") && e.contains("invalid length 3"),
+            "{e}"
+        );
         let ok: Sample = parse_toml("format_version = 1\nepochs = 3\nname = \"a\"\n", p).unwrap();
+        assert_eq!(ok.shape, [4, 4, 4]);
+        assert_eq!(ok.pair, None);
         assert_eq!(ok.epochs, 3);
     }
 }

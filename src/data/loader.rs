@@ -42,7 +42,8 @@ pub struct Loader {
 
 impl Loader {
     /// Starts `workers` threads (at least 1) assembling `plan[i]` for i = 0, 1, ... from
-    /// `source`, never more than `depth` (at least 1) batches ahead of the consumer.
+    /// `source`, never more than `depth` (at least 1) batches ahead of the consumer. An error
+    /// when the system refuses a thread (those already started are stopped).
     pub fn spawn(
         plan: Vec<Vec<Pair>>,
         kind: GenKind,
@@ -50,7 +51,7 @@ impl Loader {
         source: Arc<dyn VolumeSource>,
         workers: usize,
         depth: usize,
-    ) -> Loader {
+    ) -> DataResult<Loader> {
         let inner = Arc::new(Inner {
             plan,
             depth: depth.max(1),
@@ -62,18 +63,31 @@ impl Loader {
             }),
             changed: Condvar::new(),
         });
-        let workers = (0..workers.max(1))
-            .map(|_| {
-                let inner = inner.clone();
-                let source = source.clone();
-                std::thread::spawn(move || work(&inner, kind, with_affine, source.as_ref()))
-            })
-            .collect();
-        Loader {
+        let mut loader = Loader {
             inner,
-            workers,
+            workers: Vec::with_capacity(workers.max(1)),
             waited: Duration::ZERO,
+        };
+        for k in 0..workers.max(1) {
+            let inner = loader.inner.clone();
+            let source = source.clone();
+            let started = std::thread::Builder::new()
+                .name(format!("voxflow-loader-{k}"))
+                .spawn(move || work(&inner, kind, with_affine, source.as_ref()));
+            match started {
+                Ok(handle) => loader.workers.push(handle),
+                // Dropping `loader` stops and joins the workers started so far.
+                Err(e) => {
+                    return Err(DataError::Dataset(format!(
+                        "data loader: could not start worker thread {} of {}: {e} (lower \
+                         `workers` in config.toml)",
+                        k + 1,
+                        workers.max(1)
+                    )));
+                }
+            }
         }
+        Ok(loader)
     }
 
     /// Batches in the plan.
@@ -211,7 +225,7 @@ mod tests {
     #[test]
     fn batches_arrive_in_plan_order_for_any_worker_count() {
         for workers in [1, 3] {
-            let mut l = Loader::spawn(plan(12), GenKind::Luna, false, slow(1), workers, 4);
+            let mut l = Loader::spawn(plan(12), GenKind::Luna, false, slow(1), workers, 4).unwrap();
             for i in 0..12 {
                 let b = l.next_batch().unwrap().unwrap();
                 assert_eq!(b.src.to_vec().unwrap()[0], i as f32);
@@ -224,7 +238,7 @@ mod tests {
     #[test]
     fn workers_stay_within_the_prefetch_depth_and_overlap_the_consumer() {
         let src = slow(20);
-        let mut l = Loader::spawn(plan(6), GenKind::Luna, false, src.clone(), 2, 2);
+        let mut l = Loader::spawn(plan(6), GenKind::Luna, false, src.clone(), 2, 2).unwrap();
         std::thread::sleep(Duration::from_millis(300));
         // Nothing consumed yet: at most `depth` batches (2 loads each) were built.
         assert_eq!(src.loads.load(Ordering::SeqCst), 4);
@@ -245,7 +259,7 @@ mod tests {
     fn a_failing_batch_is_reported_in_its_place() {
         let mut p = plan(3);
         p[1][0].src = "not-a-number".into();
-        let mut l = Loader::spawn(p, GenKind::Luna, false, slow(0), 2, 2);
+        let mut l = Loader::spawn(p, GenKind::Luna, false, slow(0), 2, 2).unwrap();
         assert!(l.next_batch().unwrap().is_ok());
         let e = l.next_batch().unwrap().unwrap_err();
         assert!(e.to_string().contains("not-a-number"), "{e}");
@@ -254,7 +268,7 @@ mod tests {
 
     #[test]
     fn dropping_early_stops_the_workers() {
-        let l = Loader::spawn(plan(100), GenKind::Luna, false, slow(5), 2, 3);
+        let l = Loader::spawn(plan(100), GenKind::Luna, false, slow(5), 2, 3).unwrap();
         drop(l); // joins; would hang if workers waited forever
     }
 }

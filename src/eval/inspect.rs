@@ -363,7 +363,7 @@ mod tests {
         use crate::models::BuilderKind;
         use crate::session::{SplitFractions, create_session};
         let dir = crate::testutil::TempDir::new("inspect-session");
-        let builder = BuilderConfig::defaults(BuilderKind::Unet).to_toml();
+        let builder = BuilderConfig::defaults(BuilderKind::Unet);
         let cfg = TrainConfig::defaults(BuilderKind::Unet, GenKind::Luna);
         let ids: Vec<String> = (0..6).map(|i| format!("scan{i}")).collect();
         let (paths, _) = create_session(

@@ -9,12 +9,20 @@
 
 use crate::backend::Padding;
 use crate::configfile::{self, ConfigError};
+use crate::data::preprocess::MAX_VOXELS;
 use crate::nn::NormKind;
 use serde::{Deserialize, Deserializer};
 use std::path::Path;
 
 /// The `format_version` this voxflow writes and reads.
 pub const BUILDER_FORMAT_VERSION: u32 = 1;
+
+/// The most channels one layer may have (filter counts in builder.toml).
+pub const MAX_CHANNELS: usize = 4096;
+/// The largest MariaNet dilation.
+pub const MAX_DILATION: usize = 256;
+/// The most entries of a builder.toml list of layers.
+pub const MAX_LAYERS: usize = 32;
 
 /// Which network a builder makes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
@@ -118,6 +126,7 @@ pub struct BuilderConfig {
     pub kind: BuilderKind,
     /// Nominal input size `[D, H, W]` in voxels, for the layer summary (the training grid is
     /// config.toml's `shape`).
+    #[serde(deserialize_with = "crate::configfile::exact_array")]
     pub input_shape: [usize; 3],
     /// Normalization of every conv block (`"batch"`, `"instance"` or `"none"`).
     #[serde(deserialize_with = "de_norm")]
@@ -230,15 +239,18 @@ impl BuilderConfig {
             .input_shape
             .iter()
             .try_fold(1usize, |a, &s| a.checked_mul(s));
-        if voxels.is_none_or(|v| v > u32::MAX as usize) {
+        if voxels.is_none_or(|v| v > MAX_VOXELS) {
             return bad(
                 "input_shape",
-                format!("{:?} has more than 2^32 voxels", self.input_shape),
+                format!(
+                    "{:?} has more than {MAX_VOXELS} voxels (the largest grid voxflow trains)",
+                    self.input_shape
+                ),
             );
         }
         let u = &self.unet;
-        positive(path, "unet.enc_nf", &u.enc_nf)?;
-        positive(path, "unet.dec_nf", &u.dec_nf)?;
+        in_range(path, "unet.enc_nf", &u.enc_nf, MAX_CHANNELS)?;
+        in_range(path, "unet.dec_nf", &u.dec_nf, MAX_CHANNELS)?;
         if u.dec_nf.len() != u.enc_nf.len() + 2 {
             return bad(
                 "unet.dec_nf",
@@ -250,9 +262,9 @@ impl BuilderConfig {
             );
         }
         let m = &self.marianet;
-        positive(path, "marianet.filters", &m.filters)?;
-        positive(path, "marianet.dilations", &m.dilations)?;
-        positive(path, "marianet.decoder", &m.decoder)?;
+        in_range(path, "marianet.filters", &m.filters, MAX_CHANNELS)?;
+        in_range(path, "marianet.dilations", &m.dilations, MAX_DILATION)?;
+        in_range(path, "marianet.decoder", &m.decoder, MAX_CHANNELS)?;
         if m.dilations.len() != m.filters.len() {
             return bad(
                 "marianet.dilations",
@@ -283,17 +295,18 @@ impl BuilderConfig {
 }
 
 /// An error unless `v` is a non-empty list of positive sizes.
-fn positive(path: &Path, key: &str, v: &[usize]) -> Result<(), ConfigError> {
+/// An error unless `v` holds 1 to [`MAX_LAYERS`] entries, each from 1 to `max`.
+fn in_range(path: &Path, key: &str, v: &[usize], max: usize) -> Result<(), ConfigError> {
+    let bad = |msg: String| Err(ConfigError::invalid(path, format!("key `{key}`: {msg}")));
     if v.is_empty() {
-        return Err(ConfigError::invalid(
-            path,
-            format!("key `{key}`: must not be empty"),
-        ));
+        return bad("must not be empty".into());
     }
-    if v.contains(&0) {
-        return Err(ConfigError::invalid(
-            path,
-            format!("key `{key}`: every entry must be at least 1, got {v:?}"),
+    if v.len() > MAX_LAYERS {
+        return bad(format!("at most {MAX_LAYERS} entries, got {}", v.len()));
+    }
+    if let Some(x) = v.iter().find(|&&x| x == 0 || x > max) {
+        return bad(format!(
+            "every entry must be from 1 to {max}, got {x} in {v:?}"
         ));
     }
     Ok(())

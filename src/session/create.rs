@@ -2,27 +2,28 @@
 //! an existing one.
 //!
 //! Creating never destroys a session: an existing directory is an error unless `force`. With
-//! `force`, builder.toml, config.toml and the three id lists are rewritten (each atomically)
-//! and the earlier run's outputs (checkpoints, TensorBoard events, observations, scores, the
-//! training history) move into `previous_N/` in the session, so the rewritten session trains
-//! from scratch and nothing is deleted; logs.txt stays and goes on.
+//! `force`, builder.toml, config.toml and the three id lists are rewritten (each atomically,
+//! their earlier versions copied into `previous_N/` in the session) and the earlier run's
+//! outputs (checkpoints, TensorBoard events, observations, scores, the training history) move
+//! there too, so the rewritten session trains from scratch and nothing is lost; logs.txt stays
+//! and goes on.
 
 use super::ids::write_ids;
 use super::paths::SessionPaths;
 use super::split::{SplitFractions, split_ids};
 use super::{IdSet, Result, SessionError, atomic_write};
+use crate::models::BuilderConfig;
 use crate::train::config::TrainConfig;
 use std::path::{Path, PathBuf};
 
-/// Creates the session `root/name`: writes `builder_toml` (the builder's text, as written by
-/// the models module), `config` (validated), and the seeded split of `ids` into the three id
+/// Creates the session `root/name`: writes `builder` and `config` (both validated), and the seeded split of `ids` into the three id
 /// lists, and creates the empty subfolders. Everything is checked before anything is written.
-/// Returns the session and, when `force` moved an earlier run's outputs aside, where to.
+/// Returns the session and, when `force` set an earlier run aside, where to.
 #[allow(clippy::too_many_arguments)]
 pub fn create_session(
     root: &Path,
     name: &str,
-    builder_toml: &str,
+    builder: &BuilderConfig,
     config: &TrainConfig,
     ids: &[String],
     fractions: SplitFractions,
@@ -31,13 +32,8 @@ pub fn create_session(
 ) -> Result<(SessionPaths, Option<PathBuf>)> {
     let paths = SessionPaths::new(root, name)?;
     config.validate(&paths.config())?;
-    if let Err(e) = builder_toml.parse::<toml::Table>() {
-        return Err(SessionError::Usage(format!(
-            "the builder text for {} is not valid TOML: {}",
-            paths.builder().display(),
-            e.message()
-        )));
-    }
+    builder.validate(&paths.builder())?;
+    let builder_toml = builder.to_toml();
     let split = split_ids(ids, fractions, seed)?;
     std::fs::create_dir_all(root).map_err(|e| SessionError::io(root, e))?;
     let dir = paths.dir();
@@ -59,10 +55,10 @@ pub fn create_session(
         }
         Err(e) => return Err(SessionError::io(dir, e)),
     };
-    let moved = if fresh {
-        Vec::new()
+    let aside = if fresh {
+        None
     } else {
-        move_run_outputs_aside(&paths)?
+        set_earlier_run_aside(&paths)?
     };
     let write = || -> Result<()> {
         paths.ensure_dirs()?;
@@ -76,32 +72,41 @@ pub fn create_session(
         if fresh {
             // Only what this call created is removed: the directory did not exist before.
             let _ = std::fs::remove_dir_all(dir);
-        } else {
-            put_back(&moved);
+        } else if let Some(aside) = &aside {
+            aside.undo();
         }
         return Err(e);
     }
-    let aside = moved
-        .first()
-        .and_then(|(_, to)| to.parent())
-        .map(Path::to_path_buf);
-    Ok((paths, aside))
+    Ok((paths, aside.map(|a| a.dir)))
 }
 
-/// Undoes [`move_run_outputs_aside`] (best effort: on the error path that needs it).
-fn put_back(moved: &[(PathBuf, PathBuf)]) {
-    for (from, to) in moved.iter().rev() {
-        let _ = std::fs::rename(to, from);
-    }
-    if let Some(aside) = moved.first().and_then(|(_, to)| to.parent()) {
-        let _ = std::fs::remove_dir(aside);
+/// An earlier run set aside in `previous_N/` by `--force`: its outputs moved there, its
+/// configuration files copied there (they are about to be rewritten).
+struct Aside {
+    dir: PathBuf,
+    moved: Vec<(PathBuf, PathBuf)>,
+    copied: Vec<PathBuf>,
+}
+
+impl Aside {
+    /// Puts the moved outputs back and removes the copies and the folder (best effort: on the
+    /// error path that needs it).
+    fn undo(&self) {
+        for (from, to) in self.moved.iter().rev() {
+            let _ = std::fs::rename(to, from);
+        }
+        for c in &self.copied {
+            let _ = std::fs::remove_file(c);
+        }
+        let _ = std::fs::remove_dir(&self.dir);
     }
 }
 
-/// Moves the outputs of the run in `paths` (the non-empty subfolders and the training
-/// history) into the first free `previous_N/` of the session; returns each move `(from, to)`,
-/// none when there was nothing to move. A failed move puts the earlier ones back.
-fn move_run_outputs_aside(paths: &SessionPaths) -> Result<Vec<(PathBuf, PathBuf)>> {
+/// Sets the run in `paths` aside in the first free `previous_N/` of the session: copies its
+/// builder.toml, config.toml and id lists there, and moves its outputs (the non-empty
+/// subfolders and the training history). None when the session holds none of these. A failure
+/// undoes what was done.
+fn set_earlier_run_aside(paths: &SessionPaths) -> Result<Option<Aside>> {
     let has_content = |p: &Path| {
         std::fs::read_dir(p)
             .map(|mut d| d.next().is_some())
@@ -115,25 +120,40 @@ fn move_run_outputs_aside(paths: &SessionPaths) -> Result<Vec<(PathBuf, PathBuf)
     if paths.history().is_file() {
         outputs.push(paths.history());
     }
-    if outputs.is_empty() {
-        return Ok(Vec::new());
+    let mut configuration = vec![paths.builder(), paths.config()];
+    configuration.extend(IdSet::ALL.map(|s| paths.ids(s)));
+    configuration.retain(|f| f.is_file());
+    if outputs.is_empty() && configuration.is_empty() {
+        return Ok(None);
     }
-    let aside = (1..)
+    let dir = (1..)
         .map(|n| paths.dir().join(format!("previous_{n}")))
         .find(|p| !p.exists())
         .expect("a free name");
-    std::fs::create_dir(&aside).map_err(|e| SessionError::io(&aside, e))?;
-    let mut moved = Vec::with_capacity(outputs.len());
-    for from in outputs {
-        let to = aside.join(from.file_name().expect("a session path"));
-        if let Err(e) = std::fs::rename(&from, &to) {
-            put_back(&moved);
-            let _ = std::fs::remove_dir(&aside);
+    std::fs::create_dir(&dir).map_err(|e| SessionError::io(&dir, e))?;
+    let mut aside = Aside {
+        dir,
+        moved: Vec::with_capacity(outputs.len()),
+        copied: Vec::with_capacity(configuration.len()),
+    };
+    let name = |p: &Path| p.file_name().expect("a session path").to_owned();
+    for from in configuration {
+        let to = aside.dir.join(name(&from));
+        if let Err(e) = std::fs::copy(&from, &to) {
+            aside.undo();
             return Err(SessionError::io(&from, e));
         }
-        moved.push((from, to));
+        aside.copied.push(to);
     }
-    Ok(moved)
+    for from in outputs {
+        let to = aside.dir.join(name(&from));
+        if let Err(e) = std::fs::rename(&from, &to) {
+            aside.undo();
+            return Err(SessionError::io(&from, e));
+        }
+        aside.moved.push((from, to));
+    }
+    Ok(Some(aside))
 }
 
 /// Opens the existing session `root/name`: the directory, builder.toml, config.toml and the

@@ -22,7 +22,7 @@ mod write;
 #[cfg(test)]
 mod tests;
 
-use crate::configfile::{ConfigError, load_toml};
+use crate::configfile::{ConfigError, exact_array, exact_array_opt, load_toml};
 use crate::data::generators::GenKind;
 use crate::train::optim::AdamConfig;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -96,6 +96,7 @@ pub struct TrainConfig {
     #[serde(with = "gen_serde")]
     pub generator: GenKind,
     /// The network grid `[D, H, W]` every volume is resampled to.
+    #[serde(deserialize_with = "exact_array")]
     pub shape: [u32; 3],
     /// LUNA16-layout data directory; none (a hand-written config) means `VOXFLOW_DATA`, else
     /// the built-in phantom dataset, and the first run records the one it used.
@@ -125,7 +126,7 @@ pub struct TrainConfig {
     pub gpu_id: u32,
     /// The fixed pair drawn after each epoch `[source, target]`; none: the first validation
     /// pair.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "exact_array_opt")]
     pub observation_ids: Option<[String; 2]>,
     /// Background loader threads.
     #[serde(default = "d_workers")]

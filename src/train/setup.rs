@@ -134,7 +134,7 @@ pub fn new_session(opts: &NewSession, log: &mut Logger) -> TrainResult<SessionPa
     let (paths, moved) = create_session(
         &opts.sessions_root,
         &opts.name,
-        &builder.to_toml(),
+        &builder,
         &config,
         &ids,
         opts.split,
@@ -143,8 +143,9 @@ pub fn new_session(opts: &NewSession, log: &mut Logger) -> TrainResult<SessionPa
     )?;
     if let Some(aside) = moved {
         log.line(&format!(
-            "--force: the earlier run's checkpoints, history, TensorBoard events, observations \
-             and scores moved to {}",
+            "--force: the earlier builder.toml, config.toml and id lists copied, and the \
+             earlier run's checkpoints, history, TensorBoard events, observations and scores \
+             moved, to {}",
             aside.display()
         ));
     }

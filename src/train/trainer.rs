@@ -295,7 +295,7 @@ fn run(opts: &TrainOptions, log: &mut Logger) -> TrainResult<TrainSummary> {
             source.clone(),
             cfg.workers as usize,
             cfg.prefetch as usize,
-        );
+        )?;
         let stats: EpochStats = run_epoch(
             epoch, &cfg, &model, &mut store, &mut adam, loader, resumed, log, &mut tb,
         )?;

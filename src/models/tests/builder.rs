@@ -154,7 +154,37 @@ fn bad_values_name_the_file_and_the_key() {
         (
             edited("enc_nf", "enc_nf = [16, 0, 32, 32]"),
             "unet.enc_nf",
-            "at least 1",
+            "from 1 to 4096, got 0",
+        ),
+        (
+            edited("enc_nf", "enc_nf = [16, 32, 32, 9223372036854775807]"),
+            "unet.enc_nf",
+            "from 1 to 4096, got 9223372036854775807",
+        ),
+        (
+            edited("filters", "filters = [32, 64, 1000000000, 32, 32]"),
+            "marianet.filters",
+            "from 1 to 4096",
+        ),
+        (
+            edited("dilations", "dilations = [1, 1, 2, 3, 100000]"),
+            "marianet.dilations",
+            "from 1 to 256",
+        ),
+        (
+            edited("decoder", &format!("decoder = {:?}", [8; 33])),
+            "marianet.decoder",
+            "at most 32 entries, got 33",
+        ),
+        (
+            edited("input_shape", "input_shape = [64, 64, 64, 1]"),
+            "input_shape",
+            "invalid length 4",
+        ),
+        (
+            edited("input_shape", "input_shape = [2048, 1024, 1024]"),
+            "input_shape",
+            "more than 1073741824 voxels",
         ),
         (
             edited("dilations", "dilations = [1, 2]"),

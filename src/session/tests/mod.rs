@@ -5,6 +5,7 @@ mod checkpoint;
 
 use super::*;
 use crate::data::generators::GenKind;
+use crate::models::BuilderConfig;
 use crate::train::config::{BuilderKind, TrainConfig};
 use std::path::{Path, PathBuf};
 
@@ -27,6 +28,14 @@ fn files_in(dir: &Path) -> Vec<String> {
 
 const BUILDER: &str = "format_version = 1\nkind = \"unet\"\n# encoder\nenc_nf = [16, 32]\n";
 
+fn unet() -> BuilderConfig {
+    BuilderConfig::defaults(BuilderKind::Unet)
+}
+
+fn marianet() -> BuilderConfig {
+    BuilderConfig::defaults(BuilderKind::MariaNet)
+}
+
 fn ids(n: usize) -> Vec<String> {
     (0..n).map(|i| format!("1.3.6.{i:02}")).collect()
 }
@@ -39,7 +48,7 @@ fn create_writes_everything_and_open_finds_it() {
     let p = create_session(
         &root,
         "run",
-        BUILDER,
+        &unet(),
         &cfg,
         &all,
         SplitFractions::default(),
@@ -63,7 +72,10 @@ fn create_writes_everything_and_open_finds_it() {
             "val_ids.csv"
         ]
     );
-    assert_eq!(std::fs::read_to_string(p.builder()).unwrap(), BUILDER);
+    assert_eq!(
+        std::fs::read_to_string(p.builder()).unwrap(),
+        unet().to_toml()
+    );
     assert_eq!(TrainConfig::load(&p.config()).unwrap(), cfg);
     let split = split_ids(&all, SplitFractions::default(), 777).unwrap();
     assert_eq!(read_ids(&p.ids(IdSet::Train)).unwrap(), split.train);
@@ -88,7 +100,7 @@ fn create_refuses_an_existing_session_and_force_moves_the_earlier_run_aside() {
     let root = scratch("force");
     let cfg = TrainConfig::defaults(BuilderKind::Unet, GenKind::Luna);
     let fr = SplitFractions::default();
-    let (p, moved) = create_session(&root, "run", BUILDER, &cfg, &ids(6), fr, 1, false).unwrap();
+    let (p, moved) = create_session(&root, "run", &unet(), &cfg, &ids(6), fr, 1, false).unwrap();
     assert_eq!(moved, None);
     let chk = p.checkpoint_path(3);
     std::fs::write(&chk, b"weights").unwrap();
@@ -97,42 +109,24 @@ fn create_refuses_an_existing_session_and_force_moves_the_earlier_run_aside() {
 
     let mut cfg2 = cfg.clone();
     cfg2.epochs = 5;
-    let e = create_session(
-        &root,
-        "run",
-        "kind = \"marianet\"\n",
-        &cfg2,
-        &ids(8),
-        fr,
-        1,
-        false,
-    )
-    .unwrap_err()
-    .to_string();
+    let e = create_session(&root, "run", &marianet(), &cfg2, &ids(8), fr, 1, false)
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("already exists") && e.contains("--force"), "{e}");
     assert_eq!(
         std::fs::read_to_string(p.builder()).unwrap(),
-        BUILDER,
+        unet().to_toml(),
         "untouched"
     );
     assert_eq!(TrainConfig::load(&p.config()).unwrap().epochs, 200);
 
-    let (_, moved) = create_session(
-        &root,
-        "run",
-        "kind = \"marianet\"\n",
-        &cfg2,
-        &ids(8),
-        fr,
-        1,
-        true,
-    )
-    .unwrap();
+    let (_, moved) =
+        create_session(&root, "run", &marianet(), &cfg2, &ids(8), fr, 1, true).unwrap();
     let aside = root.join("run/previous_1");
     assert_eq!(moved.as_deref(), Some(aside.as_path()));
     assert_eq!(
         std::fs::read_to_string(p.builder()).unwrap(),
-        "kind = \"marianet\"\n"
+        marianet().to_toml()
     );
     assert_eq!(TrainConfig::load(&p.config()).unwrap().epochs, 5);
     let n: usize = IdSet::ALL
@@ -140,7 +134,27 @@ fn create_refuses_an_existing_session_and_force_moves_the_earlier_run_aside() {
         .map(|s| read_ids(&p.ids(*s)).unwrap().len())
         .sum();
     assert_eq!(n, 8);
-    // The earlier run moved aside whole, the log stayed; the session starts clean.
+    // The earlier configuration copied aside as it was, the run moved aside whole, the log
+    // stayed; the session starts clean.
+    assert_eq!(
+        std::fs::read_to_string(aside.join("builder.toml")).unwrap(),
+        unet().to_toml()
+    );
+    assert_eq!(
+        TrainConfig::load(&aside.join("config.toml"))
+            .unwrap()
+            .epochs,
+        200
+    );
+    let n: usize = IdSet::ALL
+        .iter()
+        .map(|s| {
+            read_ids(&aside.join(p.ids(*s).file_name().unwrap()))
+                .unwrap()
+                .len()
+        })
+        .sum();
+    assert_eq!(n, 6);
     let chk_aside = aside.join("checkpoints").join(chk.file_name().unwrap());
     assert_eq!(std::fs::read(&chk_aside).unwrap(), b"weights");
     assert_eq!(
@@ -159,7 +173,7 @@ fn a_failed_forced_rewrite_puts_the_earlier_run_back() {
     let root = scratch("force-undo");
     let cfg = TrainConfig::defaults(BuilderKind::Unet, GenKind::Luna);
     let fr = SplitFractions::default();
-    let (p, _) = create_session(&root, "run", BUILDER, &cfg, &ids(6), fr, 1, false).unwrap();
+    let (p, _) = create_session(&root, "run", &unet(), &cfg, &ids(6), fr, 1, false).unwrap();
     let chk = p.checkpoint_path(2);
     std::fs::write(&chk, b"weights").unwrap();
     std::fs::write(p.history(), b"{}").unwrap();
@@ -167,7 +181,7 @@ fn a_failed_forced_rewrite_puts_the_earlier_run_back() {
     let list = p.ids(IdSet::Test);
     std::fs::remove_file(&list).unwrap();
     std::fs::create_dir(&list).unwrap();
-    assert!(create_session(&root, "run", BUILDER, &cfg, &ids(6), fr, 1, true).is_err());
+    assert!(create_session(&root, "run", &unet(), &cfg, &ids(6), fr, 1, true).is_err());
     assert_eq!(std::fs::read(&chk).unwrap(), b"weights");
     assert_eq!(std::fs::read(p.history()).unwrap(), b"{}");
     assert!(!root.join("run/previous_1").exists());
@@ -180,16 +194,21 @@ fn create_checks_everything_before_writing() {
     let fr = SplitFractions::default();
     let good = TrainConfig::defaults(BuilderKind::Unet, GenKind::Luna);
     let atlas = TrainConfig::defaults(BuilderKind::Unet, GenKind::Atlas); // no atlas_id
-    let e = create_session(&root, "a", BUILDER, &atlas, &ids(5), fr, 1, false)
+    let e = create_session(&root, "a", &unet(), &atlas, &ids(5), fr, 1, false)
         .unwrap_err()
         .to_string();
     assert!(e.contains("config.toml") && e.contains("atlas_id"), "{e}");
-    let e = create_session(&root, "b", "kind = ", &good, &ids(5), fr, 1, false)
+    let mut bad = unet();
+    bad.unet.enc_nf = vec![16, 0];
+    let e = create_session(&root, "b", &bad, &good, &ids(5), fr, 1, false)
         .unwrap_err()
         .to_string();
-    assert!(e.contains("builder.toml"), "{e}");
-    assert!(create_session(&root, "c", BUILDER, &good, &[], fr, 1, false).is_err());
-    assert!(create_session(&root, "../d", BUILDER, &good, &ids(5), fr, 1, false).is_err());
+    assert!(
+        e.contains("builder.toml") && e.contains("unet.enc_nf"),
+        "{e}"
+    );
+    assert!(create_session(&root, "c", &unet(), &good, &[], fr, 1, false).is_err());
+    assert!(create_session(&root, "../d", &unet(), &good, &ids(5), fr, 1, false).is_err());
     assert!(
         files_in(&root).is_empty(),
         "nothing written: {:?}",

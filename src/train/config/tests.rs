@@ -251,6 +251,25 @@ fn bad_values_name_the_file_and_the_key() {
             &["workers"],
         ),
         (
+            with("shape = [8, 8, 8]", "shape = [8, 8, 8]\nworkers = 100000"),
+            &["workers", "at most 256"],
+        ),
+        (
+            with("shape = [8, 8, 8]", "shape = [100000, 100000, 100000]"),
+            &["shape", "more than 1073741824 voxels"],
+        ),
+        (
+            with("shape = [8, 8, 8]", "shape = [1, 8, 8, 8]"),
+            &["shape", "invalid length 4, expected a list of 3"],
+        ),
+        (
+            with(
+                "shape = [8, 8, 8]",
+                "shape = [8, 8, 8]\nobservation_ids = [\"a\", \"b\", \"typo\"]",
+            ),
+            &["observation_ids", "invalid length 3"],
+        ),
+        (
             with("shape = [8, 8, 8]", "shape = [8, 8, 8]\ndevice = \"tpu\""),
             &["device", "tpu"],
         ),

@@ -3,7 +3,12 @@
 
 use super::{BuilderKind, CONFIG_FORMAT_VERSION, OutputName, TrainConfig};
 use crate::configfile::{ConfigError, check_version};
+use crate::data::preprocess::MAX_VOXELS;
 use std::path::Path;
+
+/// The most data-loading threads config.toml may ask for: far more than loading can use, and
+/// few enough that the system will start them.
+pub const MAX_WORKERS: u32 = 256;
 
 impl TrainConfig {
     /// Checks every value; errors name `path` and the key.
@@ -41,6 +46,13 @@ impl TrainConfig {
                 format!("dimension {i} is 0: every size must be >= 1"),
             );
         }
+        if self.shape.iter().map(|&s| s as u128).product::<u128>() > MAX_VOXELS as u128 {
+            let msg = format!(
+                "{:?} has more than {MAX_VOXELS} voxels (the largest grid voxflow trains)",
+                self.shape
+            );
+            return bad("shape", msg);
+        }
         for (key, v) in [
             ("batch_size", self.batch_size),
             ("workers", self.workers),
@@ -49,6 +61,10 @@ impl TrainConfig {
             if v == 0 {
                 return bad(key, "must be at least 1".into());
             }
+        }
+        if self.workers > MAX_WORKERS {
+            let msg = format!("must be at most {MAX_WORKERS}, got {}", self.workers);
+            return bad("workers", msg);
         }
         if let Some(d) = &self.data_dir
             && (d.as_os_str().is_empty() || d.to_str().is_none())

@@ -206,7 +206,8 @@ fn the_loader_yields_batches_of_prepared_volumes_with_their_own_masks() {
     let ids: Vec<String> = IDS.iter().map(|s| s.to_string()).collect();
     let mut g = PairGenerator::new(GenKind::LunaSeg, ids, None, 2, 11).unwrap();
     let plan: Vec<_> = (0..5).map(|_| g.next_batch()).collect();
-    let mut loader = Loader::spawn(plan.clone(), GenKind::LunaSeg, false, src.clone(), 2, 2);
+    let mut loader =
+        Loader::spawn(plan.clone(), GenKind::LunaSeg, false, src.clone(), 2, 2).unwrap();
     let expected: HashMap<&str, (Vec<f32>, Vec<f32>)> =
         IDS.iter().map(|&id| (id, direct(&ds, id))).collect();
     let n: usize = GRID.iter().product();
