@@ -227,7 +227,11 @@ mod tests {
         assert!(parse_shape("0").is_err());
         assert!(parse_shape("4,4").unwrap_err().contains("D,H,W"));
         assert!(parse_shape("a").unwrap_err().contains("\"a\""));
-        assert!(parse_shape("1025").unwrap_err().contains("1073741824 voxels"));
+        assert!(
+            parse_shape("1025")
+                .unwrap_err()
+                .contains("1073741824 voxels")
+        );
         assert_eq!(parse_shape("1024,1024,1024").unwrap(), [1024; 3]);
     }
 }

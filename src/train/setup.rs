@@ -217,6 +217,8 @@ pub struct Overrides {
 /// One command-line override as applied: `key = value`, and whether it changed the value.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Applied {
+    /// The config.toml key.
+    pub key: &'static str,
     pub line: String,
     pub changed: bool,
 }
@@ -230,6 +232,7 @@ pub fn apply_overrides(cfg: &mut TrainConfig, o: &Overrides) -> Vec<Applied> {
                 let differs = cfg.$field != v;
                 cfg.$field = v;
                 changed.push(Applied {
+                    key: stringify!($field),
                     line: format!("{} = {}", stringify!($field), $show(&cfg.$field)),
                     changed: differs,
                 });

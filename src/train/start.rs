@@ -107,8 +107,14 @@ pub(crate) fn record_config(
             format!("{}{same}", a.line)
         })
         .collect();
-    if applied.iter().any(|a| a.changed) {
-        cfg.save(&paths.config())?;
+    let changed: Vec<&str> = applied
+        .iter()
+        .filter(|a| a.changed)
+        .map(|a| a.key)
+        .collect();
+    if !changed.is_empty() {
+        // Only these keys change: the user's comments and layout stay.
+        cfg.save_keys(&paths.config(), &changed)?;
         log.line(&format!("config.toml updated: {}", lines.join(", ")));
     } else {
         log.line(&format!("overrides: {}", lines.join(", ")));

@@ -177,6 +177,7 @@ fn run(opts: &TrainOptions, log: &mut Logger) -> TrainResult<TrainSummary> {
     if cfg.data_dir.is_none() {
         // A hand-written config.toml: record the directory this run used.
         applied.push(Applied {
+            key: "data_dir",
             line: format!("data_dir = {:?}", data.display().to_string()),
             changed: true,
         });

@@ -297,3 +297,70 @@ fn bad_values_name_the_file_and_the_key() {
         }
     }
 }
+
+#[test]
+fn save_keys_changes_only_those_keys_and_keeps_the_users_comments() {
+    let dir = crate::testutil::TempDir::new("config-save-keys");
+    let path = dir.0.join("config.toml");
+    let mut c = TrainConfig::defaults(BuilderKind::Unet, GenKind::Luna);
+    c.shape = [8, 8, 8];
+    // A hand-edited file: comments after values and on lines of their own, keys moved, a
+    // multi-line list, no data_dir.
+    let text = c
+        .to_toml()
+        .replace("lr = 0.001", "lr = 0.0005  # halved after divergence")
+        .replace("epochs = 200", "# my note\nepochs    =   200   # long run")
+        .replace("shape = [8, 8, 8]", "shape = [\n  8,\n  8,\n  8,\n]");
+    std::fs::write(&path, &text).unwrap();
+    let mut want = parse_toml::<TrainConfig>(&text, &path).unwrap();
+    want.epochs = 3;
+    want.seed = 5;
+    want.shape = [16, 16, 8];
+    want.data_dir = Some("/data/LUNA16".into());
+    want.save_keys(&path, &["epochs", "seed", "shape", "data_dir"])
+        .unwrap();
+    let got = std::fs::read_to_string(&path).unwrap();
+    assert_eq!(TrainConfig::load(&path).unwrap(), want);
+    for kept in [
+        "lr = 0.0005  # halved after divergence",
+        "# my note\nepochs    =   3   # long run",
+        "seed = 5\n",
+        "shape = [16, 16, 8]\n",
+    ] {
+        assert!(got.contains(kept), "lacks {kept:?}:\n{got}");
+    }
+    // The missing key went under its commented-out example, once.
+    assert!(
+        got.contains("# data_dir = \"/data/luna16\"\ndata_dir = \"/data/LUNA16\"\n\n"),
+        "{got}"
+    );
+    assert_eq!(got.matches("\ndata_dir =").count(), 1, "{got}");
+    // Apart from the edited values, the file is as the user wrote it.
+    let mut restored = want.clone();
+    restored.epochs = 200;
+    restored.seed = 777;
+    restored.shape = [8, 8, 8];
+    restored.data_dir = None;
+    assert_eq!(
+        got.replace("epochs    =   3", "epochs    =   200")
+            .replace("seed = 5", "seed = 777")
+            .replace("shape = [16, 16, 8]", "shape = [\n  8,\n  8,\n  8,\n]")
+            .replace("data_dir = \"/data/LUNA16\"\n", ""),
+        text
+    );
+    // Without the example line, a missing key goes before the first table.
+    let bare = text.replace("# data_dir = \"/data/luna16\"\n", "");
+    std::fs::write(&path, &bare).unwrap();
+    let mut with_data = parse_toml::<TrainConfig>(&bare, &path).unwrap();
+    with_data.data_dir = Some("/data/LUNA16".into());
+    with_data.save_keys(&path, &["data_dir"]).unwrap();
+    let got = std::fs::read_to_string(&path).unwrap();
+    let line = "data_dir = \"/data/LUNA16\"\n\n";
+    assert!(got.contains(&format!("\n{line}[optimizer]")), "{got}");
+    assert_eq!(got.replacen(line, "", 1), bare, "only the line added");
+
+    // A file that is not TOML any more is written whole, from the configuration.
+    std::fs::write(&path, "epochs = = 1").unwrap();
+    want.save_keys(&path, &["epochs"]).unwrap();
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), want.to_toml());
+}

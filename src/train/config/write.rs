@@ -1,9 +1,14 @@
 //! [`TrainConfig::to_toml`]: the commented, hand-editable `config.toml`. Every key is written
 //! with a comment above it; optional keys that are unset are written commented out, so the
 //! file shows what can be set. The text parses back to an identical configuration.
+//! [`TrainConfig::save_keys`] writes a few top-level keys into a file the user may have edited,
+//! leaving the rest of it as it was.
 
 use super::{DeviceChoice, Monitor, TrainConfig};
+use crate::configfile::{ConfigError, parse_toml};
+use crate::fsutil::atomic_write;
 use std::fmt::Write;
+use std::path::Path;
 
 /// A TOML basic string (quotes, backslashes and control characters escaped).
 pub(super) fn toml_string(s: &str) -> String {
@@ -178,6 +183,96 @@ impl TrainConfig {
                 toml_string(t.loss.name()),
                 float(t.weight)
             );
+        }
+    }
+}
+
+/// The top-level keys of a TOML text with the byte range of each value.
+fn top_level_spans(text: &str) -> Option<Vec<(String, std::ops::Range<usize>)>> {
+    let table: std::collections::BTreeMap<String, toml::Spanned<toml::Value>> =
+        toml::from_str(text).ok()?;
+    Some(
+        table
+            .into_iter()
+            .filter(|(_, v)| match v.get_ref() {
+                toml::Value::Table(_) => false,
+                toml::Value::Array(a) => !a.iter().any(toml::Value::is_table),
+                _ => true,
+            })
+            .map(|(k, v)| (k, v.span()))
+            .collect(),
+    )
+}
+
+/// `text` with the top-level `keys` set to their values in `template` (a config.toml as
+/// [`TrainConfig::to_toml`] writes it): each value is replaced where it stands, a key the text
+/// lacks is added before the first table. Every other byte, comments included, stays. `None`
+/// when the text cannot be edited so (not TOML, or a key not at the top level of either).
+fn edit_top_level(text: &str, template: &str, keys: &[&str]) -> Option<String> {
+    let (have, want) = (top_level_spans(text)?, top_level_spans(template)?);
+    let find = |spans: &[(String, std::ops::Range<usize>)], key: &str| {
+        spans.iter().find(|(k, _)| k == key).map(|(_, r)| r.clone())
+    };
+    // Where a missing key goes: after its commented-out example line (`# key = ...`, as the
+    // template writes unset keys) if the text has one before the first table, else before the
+    // first table (`[x]` or `[[x]]`), else at the end.
+    let missing_at = |key: &str| {
+        let example = format!("# {key} =");
+        let mut at = 0;
+        for line in text.split_inclusive('\n') {
+            let outside_values = have.iter().all(|(_, r)| !r.contains(&at));
+            let trimmed = line.trim_start();
+            if outside_values && trimmed.starts_with('[') {
+                return (at, "\n\n");
+            }
+            at += line.len();
+            if outside_values && trimmed.starts_with(&example) {
+                return (at, "\n");
+            }
+        }
+        (text.len(), "\n")
+    };
+    let mut edits: Vec<(std::ops::Range<usize>, String)> = Vec::new();
+    for &key in keys {
+        let value = &template[find(&want, key)?];
+        match find(&have, key) {
+            Some(r) => edits.push((r, value.to_string())),
+            None => {
+                let (at, end) = missing_at(key);
+                let lead = if text[..at].ends_with('\n') || at == 0 {
+                    ""
+                } else {
+                    "\n"
+                };
+                edits.push((at..at, format!("{lead}{key} = {value}{end}")));
+            }
+        }
+    }
+    edits.sort_by_key(|(r, _)| std::cmp::Reverse(r.start));
+    let mut out = text.to_string();
+    for (r, v) in edits {
+        out.replace_range(r, &v);
+    }
+    Some(out)
+}
+
+impl TrainConfig {
+    /// Writes this configuration to `path` (atomically), changing only the top-level `keys`
+    /// in the file there when that gives this configuration: the user's comments, order and
+    /// formatting stay. Otherwise (no file, a file this cannot edit so) the whole commented
+    /// file is written. Validates first.
+    pub fn save_keys(&self, path: &Path, keys: &[&str]) -> Result<(), ConfigError> {
+        self.validate(path)?;
+        let edited = std::fs::read_to_string(path)
+            .ok()
+            .and_then(|text| edit_top_level(&text, &self.to_toml(), keys))
+            .filter(|text| parse_toml::<TrainConfig>(text, path).ok().as_ref() == Some(self));
+        match edited {
+            Some(text) => atomic_write(path, text.as_bytes()).map_err(|source| ConfigError::Io {
+                path: path.to_path_buf(),
+                source,
+            }),
+            None => self.save(path),
         }
     }
 }
