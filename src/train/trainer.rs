@@ -370,11 +370,12 @@ fn run(opts: &TrainOptions, log: &mut Logger) -> TrainResult<TrainSummary> {
             interrupted = true;
             break;
         }
-        if should_stop(&history, &cfg) {
+        if let Some(wait) = should_stop(&history, &cfg) {
             log.line(&format!(
-                "early stopping: {} has not improved by {} for {} epochs",
+                "early stopping: {} has not improved by {} for {wait} epoch{} (patience {})",
                 monitor_key(&cfg),
                 cfg.early_stopping.min_delta,
+                if wait == 1 { "" } else { "s" },
                 cfg.early_stopping.patience
             ));
             stopped_early = true;
@@ -486,13 +487,13 @@ fn monitor_key(cfg: &TrainConfig) -> &'static str {
     }
 }
 
-/// Keras' EarlyStopping on the history: stop once the monitored value has not improved on
-/// its best by more than `min_delta` for `patience` epochs. Derived from the history alone,
-/// so a resumed run stops exactly where an uninterrupted one would.
-fn should_stop(history: &TrainingHistory, cfg: &TrainConfig) -> bool {
-    let Some(series) = history.series(monitor_key(cfg)) else {
-        return false;
-    };
+/// Keras' EarlyStopping on the history: stop after an epoch that did not improve the
+/// monitored value's best by more than `min_delta` once `patience` epochs in a row have not
+/// (an improving epoch never stops the run, even with patience 0). Derived from the history
+/// alone, so a resumed run stops exactly where an uninterrupted one would. When it stops:
+/// the number of epochs without improvement.
+fn should_stop(history: &TrainingHistory, cfg: &TrainConfig) -> Option<u32> {
+    let series = history.series(monitor_key(cfg))?;
     let mut best = f64::INFINITY;
     let mut wait = 0u32;
     for v in series.iter().flatten() {
@@ -503,7 +504,7 @@ fn should_stop(history: &TrainingHistory, cfg: &TrainConfig) -> bool {
             wait += 1;
         }
     }
-    wait >= cfg.early_stopping.patience
+    (wait > 0 && wait >= cfg.early_stopping.patience).then_some(wait)
 }
 
 #[cfg(test)]
@@ -528,5 +529,36 @@ mod tests {
         assert!(batch_norm_warning(&builder(m, NormKind::Instance), &cfg(1)).is_none());
         let u = builder(BuilderKind::Unet, NormKind::Batch);
         assert!(batch_norm_warning(&u, &cfg(1)).is_none());
+    }
+
+    #[test]
+    fn early_stopping_follows_keras() {
+        let stops = |losses: &[f64], patience: u32| {
+            let mut cfg = TrainConfig::defaults(BuilderKind::Unet, GenKind::Luna);
+            cfg.early_stopping.patience = patience;
+            let mut h = TrainingHistory::new();
+            for (e, &l) in losses.iter().enumerate() {
+                let values = [("loss".to_string(), l)].into_iter().collect();
+                h.push_epoch(e as u32 + 1, &values).unwrap();
+            }
+            should_stop(&h, &cfg).is_some()
+        };
+        // min_delta 1e-3: 0.9995 is no improvement on 1.0.
+        assert!(!stops(&[1.0], 0), "an improving epoch never stops the run");
+        assert!(!stops(&[1.0, 0.5], 0));
+        assert!(stops(&[1.0, 0.9995], 0));
+        assert!(!stops(&[1.0, 0.9995], 2));
+        assert!(stops(&[1.0, 0.9995, 1.2], 2));
+        assert!(!stops(&[1.0, 0.9995, 1.2, 0.9], 2), "the count restarts");
+        assert!(!stops(&[1.0, 1.0, 1.0, 0.9, 0.9], 2));
+        assert!(stops(&[1.0, 1.0, 1.0, 0.9, 0.9, 0.9], 2));
+        let mut cfg = TrainConfig::defaults(BuilderKind::Unet, GenKind::Luna);
+        cfg.early_stopping.patience = 1;
+        let mut h = TrainingHistory::new();
+        for (e, l) in [1.0, 2.0, 3.0].into_iter().enumerate() {
+            let values = [("loss".to_string(), l)].into_iter().collect();
+            h.push_epoch(e as u32 + 1, &values).unwrap();
+        }
+        assert_eq!(should_stop(&h, &cfg), Some(2));
     }
 }
