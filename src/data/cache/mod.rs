@@ -30,8 +30,8 @@ mod format;
 mod tests;
 
 use crate::data::error::{DataError, DataResult};
-use crate::data::io::atomic_write;
 use crate::data::preprocess::{MAX_VOXELS, PREPROCESS_VERSION};
+use crate::data::source::CACHE_ENV;
 pub use format::{FORMAT_VERSION, HEADER_LEN, MAGIC};
 use format::{Lookup, encode, read_entry};
 use std::path::{Path, PathBuf};
@@ -119,10 +119,24 @@ fn escape_id(id: &str) -> String {
     out
 }
 
+/// An I/O error at `path` in the cache; where the cache cannot be written, with the way out.
+fn cache_io(path: &Path, e: std::io::Error) -> DataError {
+    use std::io::ErrorKind::{PermissionDenied, ReadOnlyFilesystem};
+    if matches!(e.kind(), PermissionDenied | ReadOnlyFilesystem) {
+        DataError::Dataset(format!(
+            "{}: {e}: the preprocessing cache cannot be written there; for a read-only \
+             dataset, set {CACHE_ENV} to a writable directory",
+            path.display()
+        ))
+    } else {
+        DataError::io(path, e)
+    }
+}
+
 impl Cache {
     /// Opens (creating if needed) the cache directory `dir`.
     pub fn new(dir: &Path) -> DataResult<Cache> {
-        std::fs::create_dir_all(dir).map_err(|e| DataError::io(dir, e))?;
+        std::fs::create_dir_all(dir).map_err(|e| cache_io(dir, e))?;
         Ok(Cache {
             dir: dir.to_path_buf(),
             hits: AtomicUsize::new(0),
@@ -209,7 +223,8 @@ impl Cache {
                 values.len()
             )));
         }
-        atomic_write(&path, &encode(kind, grid, source, &values))?;
+        crate::fsutil::atomic_write(&path, &encode(kind, grid, source, &values))
+            .map_err(|e| cache_io(&path, e))?;
         let counter = match status {
             CacheStatus::Rebuilt { .. } => &self.rebuilt,
             _ => &self.built,

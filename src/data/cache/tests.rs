@@ -186,3 +186,17 @@ fn ids_are_escaped_into_safe_distinct_names() {
     assert_eq!(escape_id("a%2F"), "a%252F");
     assert_ne!(escape_id("a/b"), escape_id("a%2Fb"));
 }
+
+#[test]
+fn a_cache_that_cannot_be_written_points_to_voxflow_cache() {
+    let p = Path::new("/data/LUNA16/.voxflow-cache");
+    let denied = std::io::Error::from(std::io::ErrorKind::PermissionDenied);
+    let e = super::cache_io(p, denied).to_string();
+    assert!(
+        e.contains("/data/LUNA16/.voxflow-cache") && e.contains("set VOXFLOW_CACHE"),
+        "{e}"
+    );
+    let other = std::io::Error::from(std::io::ErrorKind::StorageFull);
+    let e = super::cache_io(p, other).to_string();
+    assert!(!e.contains("VOXFLOW_CACHE"), "{e}");
+}
