@@ -375,6 +375,17 @@ fn eval_show_and_inspect_a_trained_session() {
     fails_with(
         &voxflow(&[
             "eval",
+            "tiny",
+            "--weights",
+            dir.to_str().unwrap(),
+            "--sessions-dir",
+            r,
+        ]),
+        &["is not a checkpoint file", "chkpt_02.safetensors (epoch 2)"],
+    );
+    fails_with(
+        &voxflow(&[
+            "eval",
             "nope",
             "--weights",
             "chkpt_01.safetensors",

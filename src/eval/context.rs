@@ -117,8 +117,13 @@ impl EvalContext {
                 ),
                 None => format!("session {} has no checkpoints yet", paths.name()),
             };
+            let what = if checkpoint.exists() {
+                "is not a checkpoint file"
+            } else {
+                "does not exist"
+            };
             return Err(EvalError::Usage(format!(
-                "checkpoint {} does not exist; {have}",
+                "checkpoint {} {what}; {have}",
                 checkpoint.display()
             )));
         }

@@ -218,7 +218,10 @@ pub fn latest_checkpoint(paths: &SessionPaths) -> Result<Option<(u32, PathBuf)>>
     let mut best: Option<u32> = None;
     for entry in entries {
         let entry = entry.map_err(|e| SessionError::io(&dir, e))?;
-        if let Some(epoch) = entry.file_name().to_str().and_then(parse_checkpoint_name) {
+        let is_file = entry.file_type().is_ok_and(|t| t.is_file() || t.is_symlink());
+        if let Some(epoch) = entry.file_name().to_str().and_then(parse_checkpoint_name)
+            && is_file
+        {
             best = best.max(Some(epoch));
         }
     }

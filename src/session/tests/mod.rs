@@ -237,6 +237,8 @@ fn latest_checkpoint_takes_the_highest_canonical_name() {
     ] {
         std::fs::write(p.checkpoints_dir().join(name), b"x").unwrap();
     }
+    // A directory of a checkpoint's name is not a checkpoint.
+    std::fs::create_dir(p.checkpoint_path(13)).unwrap();
     assert_eq!(
         latest_checkpoint(&p).unwrap(),
         Some((10, p.checkpoint_path(10)))
