@@ -212,8 +212,13 @@ fn check(kind: GenKind, ids: &[String], atlas: Option<&str>, batch_size: usize) 
             )));
         };
         if ids.iter().all(|i| i == atlas) {
+            let why = if ids.is_empty() {
+                "the id list is empty"
+            } else {
+                "the id list holds only the atlas"
+            };
             return Err(DataError::Dataset(format!(
-                "{name}: no scans to register to atlas {atlas} (the id list holds only the atlas)"
+                "{name}: no scans to register to atlas {atlas} ({why})"
             )));
         }
     } else {

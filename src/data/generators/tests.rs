@@ -191,6 +191,13 @@ fn single_pass_visits_each_sample_once_in_list_order() {
         ["scan00", "scan02", "scan03"]
     );
     assert!(pairs.iter().all(|p| p.tgt == "scan01"));
+    let only = |list: &[String]| {
+        single_pass(GenKind::Atlas, list, Some("scan01"))
+            .unwrap_err()
+            .to_string()
+    };
+    assert!(only(&[]).contains("(the id list is empty)"));
+    assert!(only(&["scan01".to_string()]).contains("(the id list holds only the atlas)"));
 }
 
 #[test]
