@@ -441,6 +441,21 @@ fn eval_show_and_inspect_a_trained_session() {
         last.starts_with("Error: ") && last.contains("different builder.toml"),
         "{log}"
     );
+    // An id list with a header line: the error names the list and the id.
+    let list = dir.join("test_ids.csv");
+    let ids = std::fs::read_to_string(&list).unwrap();
+    std::fs::write(&list, format!("id\n{ids}")).unwrap();
+    fails_with(
+        &voxflow(&[
+            "eval",
+            "tiny",
+            "--weights",
+            "chkpt_02.safetensors",
+            "--sessions-dir",
+            r,
+        ]),
+        &["test_ids.csv: unknown scan id id"],
+    );
     let _ = std::fs::remove_dir_all(&root);
     let _ = std::fs::remove_dir_all(&data);
 }

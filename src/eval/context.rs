@@ -21,7 +21,9 @@ use crate::tensor::{Device, Rng, Tensor};
 use crate::train::config::{DeviceChoice, TrainConfig};
 use crate::train::log::Logger;
 use crate::train::optim::Adam;
-use crate::train::setup::{Overrides, apply_overrides, open_dataset, resolve_data_dir};
+use crate::train::setup::{
+    Overrides, apply_overrides, check_listed_scans, open_dataset, resolve_data_dir,
+};
 use std::path::{Path, PathBuf};
 
 /// Which session and checkpoint to run, and where.
@@ -183,6 +185,7 @@ impl EvalContext {
     pub fn pairs(&self, set: IdSet) -> EvalResult<Vec<Pair>> {
         let file = self.paths.ids(set);
         let ids = read_ids(&file)?;
+        check_listed_scans(self.dataset(), &file, &ids, self.has_masks())?;
         single_pass(self.config.generator, &ids, self.config.atlas_id.as_deref()).map_err(|e| {
             EvalError::Usage(format!("{}: the {} set: {e}", file.display(), set.name()))
         })

@@ -218,7 +218,9 @@ pub fn latest_checkpoint(paths: &SessionPaths) -> Result<Option<(u32, PathBuf)>>
     let mut best: Option<u32> = None;
     for entry in entries {
         let entry = entry.map_err(|e| SessionError::io(&dir, e))?;
-        let is_file = entry.file_type().is_ok_and(|t| t.is_file() || t.is_symlink());
+        let is_file = entry
+            .file_type()
+            .is_ok_and(|t| t.is_file() || t.is_symlink());
         if let Some(epoch) = entry.file_name().to_str().and_then(parse_checkpoint_name)
             && is_file
         {

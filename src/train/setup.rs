@@ -202,6 +202,26 @@ fn check_split(
     Ok(())
 }
 
+/// Every scan (and with `masks`, every mask) of the id list `list` (holding `ids`) must be
+/// in the dataset: an error names the list and the id.
+pub fn check_listed_scans(
+    dataset: &LunaDataset,
+    list: &Path,
+    ids: &[String],
+    masks: bool,
+) -> TrainResult<()> {
+    for id in ids {
+        let found = dataset.image_path(id).and_then(|_| {
+            if masks {
+                dataset.mask_path(id)?;
+            }
+            Ok(())
+        });
+        found.map_err(|e| TrainError::Usage(format!("{}: {e}", list.display())))?;
+    }
+    Ok(())
+}
+
 /// Command-line values that replace config.toml's.
 #[derive(Clone, Debug, Default)]
 pub struct Overrides {

@@ -20,7 +20,9 @@ use crate::train::epoch::{EpochStats, run_epoch, validate};
 use crate::train::error::{TrainError, TrainResult};
 use crate::train::log::{Logger, peak_memory_text};
 use crate::train::optim::Adam;
-use crate::train::setup::{Applied, NewSession, Overrides, open_dataset, resolve_data_dir};
+use crate::train::setup::{
+    Applied, NewSession, Overrides, check_listed_scans, open_dataset, resolve_data_dir,
+};
 use crate::train::start::{load_session_files, record_config, resume_point};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -187,17 +189,8 @@ fn run(opts: &TrainOptions, log: &mut Logger) -> TrainResult<TrainSummary> {
     let train_ids = read_ids(&paths.ids(IdSet::Train))?;
     let val_ids = read_ids(&paths.ids(IdSet::Val))?;
     let kind = cfg.generator;
-    // Every listed scan (and mask) must exist: an error names the list that holds the id.
     for (set, ids) in [(IdSet::Train, &train_ids), (IdSet::Val, &val_ids)] {
-        for id in ids {
-            let found = dataset.image_path(id).and_then(|_| {
-                if kind.uses_masks() {
-                    dataset.mask_path(id)?;
-                }
-                Ok(())
-            });
-            found.map_err(|e| TrainError::Usage(format!("{}: {e}", paths.ids(set).display())))?;
-        }
+        check_listed_scans(&dataset, &paths.ids(set), ids, kind.uses_masks())?;
     }
     let source: Arc<dyn VolumeSource> =
         Arc::new(PreparedSource::new(dataset, cache_dir(&data), cfg.grid())?);
