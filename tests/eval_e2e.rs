@@ -202,6 +202,7 @@ fn eval_show_and_inspect_a_trained_session() {
     let val = voxflow::eval::evaluate(&voxflow::eval::EvalOptions {
         inference: ctx_options(&root),
         set: voxflow::session::IdSet::Val,
+        out: None,
     })
     .unwrap();
     let h = voxflow::session::TrainingHistory::load(&dir.join("training_history.json")).unwrap();
@@ -210,6 +211,42 @@ fn eval_show_and_inspect_a_trained_session() {
     assert!((vcol("dice") - last("val_dice")).abs() < 1e-12);
     assert!((vcol("dice_before") - last("val_dice_before")).abs() < 1e-12);
     assert_eq!(val.path, dir.join("scores/val_scores.csv"));
+    // Beside it, what produced it: the checkpoint and the summary.
+    let meta = voxflow::eval::scores_meta::ScoresMeta::read_beside(&val.path).unwrap();
+    assert_eq!(
+        (meta.set.as_str(), meta.epoch, meta.samples, meta.grid),
+        ("val", 2, 1, [16; 3])
+    );
+    assert_eq!(meta.checkpoint.file_name().unwrap(), "chkpt_02.safetensors");
+    assert_eq!(meta.summary, val.table.summary());
+    // --out writes the table elsewhere, its record beside it.
+    let elsewhere = root.join("elsewhere/val.csv");
+    let again = voxflow::eval::evaluate(&voxflow::eval::EvalOptions {
+        inference: ctx_options(&root),
+        set: voxflow::session::IdSet::Val,
+        out: Some(elsewhere.clone()),
+    })
+    .unwrap();
+    assert_eq!(again.path, elsewhere);
+    assert_eq!(
+        std::fs::read_to_string(&elsewhere).unwrap(),
+        std::fs::read_to_string(&val.path).unwrap()
+    );
+    assert!(root.join("elsewhere/val.json").is_file());
+    // A folder that cannot hold the table is refused before anything is scored.
+    let blocker = root.join("a-file");
+    std::fs::write(&blocker, b"x").unwrap();
+    let e = voxflow::eval::evaluate(&voxflow::eval::EvalOptions {
+        inference: ctx_options(&root),
+        set: voxflow::session::IdSet::Val,
+        out: Some(blocker.join("val.csv")),
+    })
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("cannot write the score table") && e.contains("--out"),
+        "{e}"
+    );
 
     // ---- show
     let show_dir = root.join("shown");
@@ -310,7 +347,10 @@ fn eval_show_and_inspect_a_trained_session() {
         ),
         "chkpt_02.safetensors (epoch 2)".into(),
         "history: 2 epochs | best val_loss".into(),
-        format!("scores test_scores.csv: {} samples", pairs.len()),
+        format!(
+            "scores test_scores.csv: {} samples | chkpt_02.safetensors (epoch 2) | mean",
+            pairs.len()
+        ),
     ] {
         assert!(out.contains(&part), "inspect session lacks {part:?}");
     }

@@ -52,6 +52,10 @@ pub struct EvalArgs {
     /// Which id list to score: test, val or train.
     #[arg(long, value_parser = parse_set, default_value = "test")]
     pub set: IdSet,
+    /// Score table to write (default: scores/<set>_scores.csv in the session; a summary and
+    /// the checkpoint used go beside it, as .json).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
 }
 
 /// The flags of `voxflow show`.
@@ -83,6 +87,7 @@ pub fn run_eval(args: &EvalArgs) -> Result<(), EvalError> {
     crate::eval::evaluate(&EvalOptions {
         inference: args.inference.options(),
         set: args.set,
+        out: args.out.clone(),
     })
     .map(|_| ())
 }

@@ -12,6 +12,7 @@
 //! TOML files are told apart by their keys (`kind` for a builder, `generator` for a config).
 
 use crate::eval::scores::ScoreTable;
+use crate::eval::scores_meta::ScoresMeta;
 use crate::eval::{EvalError, EvalResult};
 use crate::models::{BuilderConfig, Model};
 use crate::nn::ParamStore;
@@ -276,9 +277,21 @@ fn inspect_session(dir: &Path) -> EvalResult<String> {
                     })
                     .map(|c| format!("{} {:.4}", c.name, c.mean))
                     .collect();
+                let from = ScoresMeta::read_beside(&t)
+                    .map(|m| {
+                        let canon = |p: &Path| p.canonicalize().ok();
+                        let own = m.checkpoint.parent().and_then(canon)
+                            == canon(&paths.checkpoints_dir());
+                        let ck = match m.checkpoint.file_name() {
+                            Some(name) if own => name.to_string_lossy().into_owned(),
+                            _ => m.checkpoint.display().to_string(),
+                        };
+                        format!(" | {ck} (epoch {})", m.epoch)
+                    })
+                    .unwrap_or_default();
                 let _ = writeln!(
                     s,
-                    "scores {file}: {} samples | mean {}",
+                    "scores {file}: {} samples{from} | mean {}",
                     table.rows.len(),
                     means.join(", ")
                 );

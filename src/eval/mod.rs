@@ -2,7 +2,8 @@
 //! score tables, and the `voxflow eval`, `show` and `inspect` tools.
 //!
 //! - [`metrics`]: Dice, surface distances (exact EDT), Jacobian folding and SDlogJ, intensity.
-//! - [`scores`]: the score CSV and its summary statistics.
+//! - [`scores`]: the score CSV and its summary statistics; [`scores_meta`]: the record beside
+//!   it (session, set, checkpoint, grid, summary).
 //! - [`context`]: a session opened with a checkpoint for inference (shared by eval and show).
 //! - [`run`]: `voxflow eval`, the driver that scores a whole id set.
 //! - [`show`](mod@show): `voxflow show`, the figures and NIfTI volumes of one scan.
@@ -13,6 +14,7 @@ pub mod inspect;
 pub mod metrics;
 pub mod run;
 pub mod scores;
+pub mod scores_meta;
 pub mod show;
 
 pub use context::{EvalContext, InferenceOptions};

@@ -33,6 +33,7 @@ use crate::eval::metrics::{
     surface_distances,
 };
 use crate::eval::scores::{BASE_COLUMNS, IMAGE_COLUMNS, ScoreTable, format_summary, write_scores};
+use crate::eval::scores_meta::ScoresMeta;
 use crate::eval::{EvalError, EvalResult};
 use crate::session::IdSet;
 use crate::train::log::Logger;
@@ -45,6 +46,8 @@ use std::rc::Rc;
 pub struct EvalOptions {
     pub inference: InferenceOptions,
     pub set: IdSet,
+    /// Where to write the score table (default: `scores/<set>_scores.csv` in the session).
+    pub out: Option<PathBuf>,
 }
 
 /// What `voxflow eval` wrote and printed.
@@ -202,6 +205,8 @@ fn evaluate_logged(opts: &EvalOptions, log: &mut Logger) -> EvalResult<EvalRepor
     let ctx = EvalContext::open(inf, log)?;
     let set = opts.set;
     let pairs = ctx.pairs(set)?;
+    let target = opts.out.clone().unwrap_or_else(|| ctx.paths.scores(set));
+    check_writable(&target)?;
     let masks = ctx.has_masks();
     let mut cache = HashMap::new();
     let mut samples = Vec::with_capacity(pairs.len());
@@ -220,8 +225,29 @@ fn evaluate_logged(opts: &EvalOptions, log: &mut Logger) -> EvalResult<EvalRepor
         samples.push(s);
     }
     let table = table_of(&samples, masks)?;
-    let path = write_scores(&ctx.paths.scores(set), &table)?;
+    let path = write_scores(&target, &table)?;
+    let meta = ScoresMeta::new(
+        ctx.paths.name(),
+        set.name(),
+        &std::path::absolute(&ctx.checkpoint).unwrap_or_else(|_| ctx.checkpoint.clone()),
+        ctx.meta.epoch,
+        ctx.grid(),
+        table.rows.len(),
+        table.summary(),
+    );
+    let record = meta.write_beside(&path)?;
     let [d, h, w] = ctx.grid();
+    // The session's own checkpoint by its name; another session's by its path.
+    let own = ctx.checkpoint.parent().and_then(|p| p.canonicalize().ok())
+        == ctx.paths.checkpoints_dir().canonicalize().ok();
+    let checkpoint = if own {
+        ctx.checkpoint
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    } else {
+        ctx.checkpoint.display().to_string()
+    };
     let mut summary = format!(
         "{} set of session {}: {} samples, checkpoint {} (epoch {}), {:.1} s\n\
          metrics on the network grid {d}x{h}x{w} (distances in mm at each target's spacing on \
@@ -229,17 +255,18 @@ fn evaluate_logged(opts: &EvalOptions, log: &mut Logger) -> EvalResult<EvalRepor
         set.name(),
         ctx.paths.name(),
         table.rows.len(),
-        ctx.checkpoint
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default(),
+        checkpoint,
         ctx.meta.epoch,
         start.elapsed().as_secs_f64()
     );
     if masks {
         summary.push_str("; dice_1mm: warped mask mapped back to the target's 1 mm grid");
     }
-    summary.push_str(&format!("\nscores: {}\n", path.display()));
+    summary.push_str(&format!("\nscores: {}", path.display()));
+    if let Some(r) = record {
+        summary.push_str(&format!(" (summary and checkpoint in {})", r.display()));
+    }
+    summary.push('\n');
     summary.push_str(&format_summary(&table.summary()));
     for line in summary.lines() {
         log.line(line);
@@ -248,6 +275,23 @@ fn evaluate_logged(opts: &EvalOptions, log: &mut Logger) -> EvalResult<EvalRepor
         path,
         table,
         summary,
+    })
+}
+
+/// Fails early, before any sample is scored, when the table's folder cannot be written.
+fn check_writable(table: &Path) -> EvalResult<()> {
+    let dir = match table.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let probe = dir.join(format!(".voxflow-write-check-{}", std::process::id()));
+    let result = std::fs::create_dir_all(dir).and_then(|_| std::fs::write(&probe, b""));
+    let _ = std::fs::remove_file(&probe);
+    result.map_err(|e| {
+        EvalError::Usage(format!(
+            "cannot write the score table {}: {e}; give --out FILE to write it elsewhere",
+            table.display()
+        ))
     })
 }
 

@@ -54,7 +54,7 @@ pub struct ScoreTable {
 }
 
 /// Summary statistics of one column.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ColumnSummary {
     pub name: String,
     pub mean: f64,

@@ -1,0 +1,121 @@
+//! The record beside a score table (`scores/<set>_scores.json` next to
+//! `scores/<set>_scores.csv`): which session, id set and checkpoint produced the table, on
+//! which grid, and its summary statistics (SPEC section 7 keeps summaries out of the CSV).
+//! `inspect` reads it to say where each table came from; any JSON reader can.
+
+use crate::eval::scores::ColumnSummary;
+use crate::session::{SessionError, atomic_write};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// The `format` value that marks a file as voxflow's.
+const FORMAT: &str = "voxflow-scores-1";
+
+/// What a score table was computed from.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ScoresMeta {
+    /// Always [`FORMAT`].
+    pub format: String,
+    pub session: String,
+    /// `test`, `val` or `train`.
+    pub set: String,
+    /// The checkpoint file (absolute path).
+    pub checkpoint: PathBuf,
+    /// The epoch the checkpoint recorded.
+    pub epoch: u32,
+    /// The network grid `[D, H, W]` the metrics were computed on.
+    pub grid: [usize; 3],
+    pub samples: usize,
+    /// Per metric: mean, std, median, p5, p95.
+    pub summary: Vec<ColumnSummary>,
+}
+
+impl ScoresMeta {
+    /// A record of the table described.
+    pub fn new(
+        session: &str,
+        set: &str,
+        checkpoint: &Path,
+        epoch: u32,
+        grid: [usize; 3],
+        samples: usize,
+        summary: Vec<ColumnSummary>,
+    ) -> Self {
+        ScoresMeta {
+            format: FORMAT.into(),
+            session: session.into(),
+            set: set.into(),
+            checkpoint: checkpoint.to_path_buf(),
+            epoch,
+            grid,
+            samples,
+            summary,
+        }
+    }
+
+    /// The record's path for the table at `table` (`x.csv` → `x.json`).
+    pub fn path_for(table: &Path) -> PathBuf {
+        table.with_extension("json")
+    }
+
+    /// Writes the record beside `table` (atomically). A file there that is not a voxflow
+    /// record is kept: returns `None` and writes nothing.
+    pub fn write_beside(&self, table: &Path) -> Result<Option<PathBuf>, SessionError> {
+        let path = Self::path_for(table);
+        if path.exists() && Self::read_beside(table).is_none() {
+            return Ok(None);
+        }
+        let text = serde_json::to_string_pretty(self).expect("plain data serializes");
+        atomic_write(&path, text.as_bytes())?;
+        Ok(Some(path))
+    }
+
+    /// The record beside `table`, if there is a readable voxflow one.
+    pub fn read_beside(table: &Path) -> Option<ScoresMeta> {
+        let text = std::fs::read_to_string(Self::path_for(table)).ok()?;
+        serde_json::from_str::<ScoresMeta>(&text)
+            .ok()
+            .filter(|m| m.format == FORMAT)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testutil::TempDir;
+
+    #[test]
+    fn written_beside_the_table_read_back_and_a_foreign_file_kept() {
+        let dir = TempDir::new("scores-meta");
+        let table = dir.0.join("test_scores.csv");
+        let col = ColumnSummary {
+            name: "dice".into(),
+            mean: 0.75,
+            std: 0.1,
+            median: 0.8,
+            p5: 0.6,
+            p95: 0.9,
+        };
+        let m = ScoresMeta::new(
+            "demo",
+            "test",
+            Path::new("/s/c.safetensors"),
+            7,
+            [8, 9, 10],
+            5,
+            vec![col],
+        );
+        let path = m.write_beside(&table).unwrap().unwrap();
+        assert_eq!(path, dir.0.join("test_scores.json"));
+        assert_eq!(ScoresMeta::read_beside(&table), Some(m.clone()));
+        let json: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        assert_eq!(json["summary"][0]["mean"], 0.75);
+        assert_eq!(json["epoch"], 7);
+        // A file of the user's at that name stays.
+        std::fs::write(&path, "{\"mine\": 1}").unwrap();
+        assert_eq!(m.write_beside(&table).unwrap(), None);
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "{\"mine\": 1}");
+        assert_eq!(ScoresMeta::read_beside(&table), None);
+    }
+}
