@@ -576,6 +576,18 @@ fn a_session_records_its_data_and_its_log_holds_everything_the_run_printed() {
         e.contains("resuming from epoch 1 would overwrite them"),
         "{e}"
     );
+    // A checkpoint copied under another epoch's name is refused as such.
+    let ck = |e: u32| root.join(format!("s/checkpoints/chkpt_{e:02}.safetensors"));
+    std::fs::copy(ck(1), ck(5)).unwrap();
+    let mut renamed = o.clone();
+    renamed.weights = Some("chkpt_05.safetensors".into());
+    renamed.overrides.epochs = Some(6);
+    let e = train(&renamed).unwrap_err().to_string();
+    assert!(
+        e.contains("holds epoch 1 although its name says epoch 5"),
+        "{e}"
+    );
+    std::fs::remove_file(ck(5)).unwrap();
     o.weights = Some("chkpt_02.safetensors".into());
     let e = train(&o).unwrap_err().to_string();
     assert!(

@@ -3,6 +3,7 @@
 //! session, and config.toml written once the run is known to start.
 
 use crate::models::BuilderConfig;
+use crate::session::paths::parse_checkpoint_name;
 use crate::session::{SessionPaths, latest_checkpoint, read_checkpoint_info};
 use crate::train::config::{DeviceChoice, TrainConfig};
 use crate::train::error::{TrainError, TrainResult};
@@ -153,6 +154,22 @@ pub(crate) fn resume_point(
     let path = paths.resolve_checkpoint(w);
     check_resume_point(paths, &path)?;
     let meta = read_checkpoint_info(&path)?.meta;
+    // Resuming writes the next epochs' checkpoints by number: a file whose name says another
+    // epoch than it holds (renamed or copied) would mix two runs.
+    let named = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .and_then(parse_checkpoint_name);
+    if let Some(named) = named
+        && named != meta.epoch
+    {
+        return Err(TrainError::Usage(format!(
+            "{} holds epoch {} although its name says epoch {named} (renamed or copied?): \
+             resume from the checkpoint named for its epoch",
+            path.display(),
+            meta.epoch
+        )));
+    }
     if let Some((latest, p)) = latest_checkpoint(paths)?
         && latest > meta.epoch
     {
