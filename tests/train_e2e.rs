@@ -588,6 +588,23 @@ fn a_session_records_its_data_and_its_log_holds_everything_the_run_printed() {
         "{e}"
     );
     std::fs::remove_file(ck(5)).unwrap();
+    // Resuming without the history says what is lost.
+    let history = root.join("s/training_history.json");
+    let kept = std::fs::read(&history).unwrap();
+    let config_kept = std::fs::read(root.join("s/config.toml")).unwrap();
+    std::fs::remove_file(&history).unwrap();
+    let mut lost = o.clone();
+    lost.weights = Some("chkpt_02.safetensors".into());
+    lost.overrides.epochs = Some(3);
+    train(&lost).unwrap();
+    let log = std::fs::read_to_string(root.join("s/logs.txt")).unwrap();
+    assert!(
+        log.contains("training_history.json holds no epochs (missing, or older than the checkpoint): epochs 1..2 stay out of the history"),
+        "{log}"
+    );
+    std::fs::write(&history, kept).unwrap();
+    std::fs::write(root.join("s/config.toml"), config_kept).unwrap();
+    std::fs::remove_file(ck(3)).unwrap();
     o.weights = Some("chkpt_02.safetensors".into());
     let e = train(&o).unwrap_err().to_string();
     assert!(

@@ -231,10 +231,22 @@ fn inspect_session(dir: &Path) -> EvalResult<String> {
         }
         None => s.push_str("checkpoints: none\n"),
     }
-    if paths.history().is_file() {
-        let h = TrainingHistory::load(&paths.history())?;
-        let epochs = h.last_epoch().unwrap_or(0);
-        let mut line = format!("history: {epochs} epochs");
+    let history = paths
+        .history()
+        .is_file()
+        .then(|| TrainingHistory::load(&paths.history()));
+    if let Some(Err(e)) = &history {
+        let _ = writeln!(s, "history: unreadable ({e})");
+    } else if let Some(Ok(h)) = &history {
+        let last_epoch = h.last_epoch().unwrap_or(0);
+        let mut line = format!("history: {last_epoch} epochs");
+        if h.epochs.len() != last_epoch as usize {
+            // Epochs missing (a history lost before a resume).
+            line = format!(
+                "history: {} epochs recorded, up to epoch {last_epoch}",
+                h.epochs.len()
+            );
+        }
         let best = h.series("val_loss").and_then(|v| {
             v.iter()
                 .zip(&h.epochs)
@@ -371,7 +383,7 @@ mod tests {
     }
 
     #[test]
-    fn a_session_whose_latest_checkpoint_is_unreadable_says_so() {
+    fn a_session_with_an_unreadable_checkpoint_or_history_says_so() {
         use crate::data::generators::GenKind;
         use crate::models::BuilderKind;
         use crate::session::{SplitFractions, create_session};
@@ -403,5 +415,18 @@ mod tests {
             line.contains("chkpt_03.safetensors (epoch 3; unreadable:"),
             "{line}"
         );
+        // A history with epochs missing, then one cut off, are reported, not fatal.
+        let mut h = TrainingHistory::new();
+        let values = [("loss".to_string(), 0.5)].into_iter().collect();
+        h.push_epoch(3, &values).unwrap();
+        h.save(&paths.history()).unwrap();
+        let text = inspect(paths.dir(), None).unwrap();
+        assert!(
+            text.contains("history: 1 epochs recorded, up to epoch 3"),
+            "{text}"
+        );
+        std::fs::write(paths.history(), "{\"epochs\": [1, 2").unwrap();
+        let text = inspect(paths.dir(), None).unwrap();
+        assert!(text.contains("history: unreadable ("), "{text}");
     }
 }

@@ -257,6 +257,16 @@ fn run(opts: &TrainOptions, log: &mut Logger) -> TrainResult<TrainSummary> {
             }
             history.truncate_to(start);
             log.line(&format!("resumed from {} ({how})", path.display()));
+            let kept = history.last_epoch().unwrap_or(0);
+            if kept < start {
+                log.line(&format!(
+                    "warning: {} holds {} (missing, or older than the checkpoint): epochs {}..{start} \
+                     stay out of the history, and early stopping counts from here",
+                    paths.history().display(),
+                    if kept == 0 { "no epochs".to_string() } else { format!("epochs up to {kept} only") },
+                    kept + 1
+                ));
+            }
         }
         None => {
             history = TrainingHistory::new();
