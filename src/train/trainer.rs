@@ -18,7 +18,7 @@ use crate::tensor::{Device, Rng};
 use crate::train::config::{DeviceChoice, Monitor, TrainConfig};
 use crate::train::epoch::{EpochStats, run_epoch, validate};
 use crate::train::error::{TrainError, TrainResult};
-use crate::train::log::{Logger, peak_memory_text};
+use crate::train::log::{Logger, peak_memory_text, reset_peak_memory};
 use crate::train::optim::Adam;
 use crate::train::setup::{
     Applied, NewSession, Overrides, check_listed_scans, open_dataset, resolve_data_dir,
@@ -212,6 +212,8 @@ fn run(opts: &TrainOptions, log: &mut Logger) -> TrainResult<TrainSummary> {
         kind,
         log,
     )?;
+    // The epoch lines' peak memory is training's, not the data preparation's.
+    reset_peak_memory();
     let mut pairs_gen = PairGenerator::new(
         kind,
         train_ids.clone(),
