@@ -596,8 +596,10 @@ fn a_session_records_its_data_and_its_log_holds_everything_the_run_printed() {
     let mut lost = o.clone();
     lost.weights = Some("chkpt_02.safetensors".into());
     lost.overrides.epochs = Some(3);
+    lost.overrides.seed = Some(5);
     train(&lost).unwrap();
     let log = std::fs::read_to_string(root.join("s/logs.txt")).unwrap();
+    assert!(log.contains("warning: a new seed on resume"), "{log}");
     assert!(
         log.contains("training_history.json holds no epochs (missing, or older than the checkpoint): epochs 1..2 stay out of the history"),
         "{log}"

@@ -96,10 +96,18 @@ pub(crate) fn record_config(
     cfg: &TrainConfig,
     applied: &[Applied],
     paths: &SessionPaths,
+    resuming: bool,
     log: &mut Logger,
 ) -> TrainResult<()> {
     if applied.is_empty() {
         return Ok(());
+    }
+    if resuming && applied.iter().any(|a| a.key == "seed" && a.changed) {
+        log.line(
+            "warning: a new seed on resume: the epochs already trained ran with the earlier one, \
+             and config.toml will record only the new one (the continuation differs from a \
+             straight run with either seed)",
+        );
     }
     let lines: Vec<String> = applied
         .iter()

@@ -274,7 +274,7 @@ fn run(opts: &TrainOptions, log: &mut Logger) -> TrainResult<TrainSummary> {
             history = TrainingHistory::new();
         }
     }
-    record_config(&cfg, &applied, &paths, log)?;
+    record_config(&cfg, &applied, &paths, resume.is_some(), log)?;
     let mut tb = EventWriter::create(&paths.tensorboard_dir())?;
     crate::train::interrupt::install();
 
