@@ -576,6 +576,15 @@ fn a_session_records_its_data_and_its_log_holds_everything_the_run_printed() {
         e.contains("resuming from epoch 1 would overwrite them"),
         "{e}"
     );
+    // A session another run is changing: a second run stops before touching it.
+    let paths = voxflow::session::SessionPaths::new(&root, "s").unwrap();
+    let held = voxflow::session::lock::SessionLock::acquire(&paths, "train").unwrap();
+    let mut second = o.clone();
+    second.weights = Some("chkpt_02.safetensors".into());
+    second.overrides.epochs = Some(3);
+    let e = train(&second).unwrap_err().to_string();
+    assert!(e.contains("session s is being changed by `train`"), "{e}");
+    drop(held);
     // A checkpoint copied under another epoch's name is refused as such.
     let ck = |e: u32| root.join(format!("s/checkpoints/chkpt_{e:02}.safetensors"));
     std::fs::copy(ck(1), ck(5)).unwrap();

@@ -16,6 +16,7 @@ use crate::eval::scores_meta::ScoresMeta;
 use crate::eval::{EvalError, EvalResult};
 use crate::models::{BuilderConfig, Model};
 use crate::nn::ParamStore;
+use crate::session::lock::lock_holder;
 use crate::session::{
     IdSet, SessionError, SessionPaths, TrainingHistory, latest_checkpoint, read_checkpoint_info,
     read_ids_maybe_empty, sessions_root,
@@ -199,6 +200,16 @@ fn inspect_session(dir: &Path) -> EvalResult<String> {
     let builder = BuilderConfig::load(&paths.builder())?;
     let (_, store) = build(&builder)?;
     let mut s = format!("session {} ({})\n", name, dir.display());
+    if let Some(h) = lock_holder(&paths) {
+        let _ = writeln!(
+            s,
+            "running now: `{}` (process {} on {}; {})",
+            h.command,
+            h.pid,
+            h.host,
+            paths.lock().display()
+        );
+    }
     let _ = writeln!(s, "builder: {}", builder_line(&builder, &store, false));
     let config = TrainConfig::load(&paths.config())?;
     for line in config_summary(&config, &paths.config()).lines().skip(1) {
@@ -404,6 +415,17 @@ mod tests {
         .unwrap();
         let text = inspect(paths.dir(), None).unwrap();
         assert!(text.contains("checkpoints: none"), "{text}");
+        assert!(!text.contains("running now"), "{text}");
+        let lock = crate::session::lock::SessionLock::acquire(&paths, "train").unwrap();
+        let text = inspect(paths.dir(), None).unwrap();
+        assert!(
+            text.contains(&format!(
+                "running now: `train` (process {}",
+                std::process::id()
+            )),
+            "{text}"
+        );
+        drop(lock);
         // A checkpoint cut off in its header (a full disk, a killed copy).
         std::fs::write(paths.checkpoint_path(3), [200u8, 0, 0, 0, 0, 0, 0, 0, b'{']).unwrap();
         let text = inspect(paths.dir(), None).unwrap();

@@ -9,6 +9,7 @@
 //! and goes on.
 
 use super::ids::write_ids;
+use super::lock::SessionLock;
 use super::paths::SessionPaths;
 use super::split::{SplitFractions, split_ids};
 use super::{IdSet, Result, SessionError, atomic_write};
@@ -54,6 +55,12 @@ pub fn create_session(
             false
         }
         Err(e) => return Err(SessionError::io(dir, e)),
+    };
+    // Rewriting an existing session waits for no run: one changing it now is an error.
+    let _lock = if fresh {
+        None
+    } else {
+        Some(SessionLock::acquire(&paths, "voxflow new --force")?)
     };
     let aside = if fresh {
         None

@@ -6,6 +6,7 @@
 //!   builder.toml  config.toml  train_ids.csv  val_ids.csv  test_ids.csv
 //!   checkpoints/chkpt_XX.safetensors  tensorboard/  observations/observations_XX/
 //!   scores/{train,val,test}_scores.csv  training_history.json  logs.txt
+//!   train.lock (while a run is changing the session)
 //! ```
 //!
 //! - [`paths`]: where each file lives ([`SessionPaths`], [`sessions_root`]).
@@ -14,6 +15,7 @@
 //! - [`create`]: creating (never destroying) and opening a session.
 //! - [`checkpoint`]: safetensors checkpoints with everything an exact resume needs.
 //! - [`history`]: the file `training_history.json`.
+//! - [`lock`]: `train.lock`, one run changing a session at a time.
 //!
 //! Every file is written to a temporary file in the same directory and renamed over its name,
 //! so an interrupted write never leaves a half-written file.
@@ -22,6 +24,7 @@ pub mod checkpoint;
 pub mod create;
 pub mod history;
 pub mod ids;
+pub mod lock;
 pub mod paths;
 pub mod split;
 

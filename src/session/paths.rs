@@ -186,6 +186,11 @@ impl SessionPaths {
         self.dir.join("logs.txt")
     }
 
+    /// `train.lock`: present while a run (or `voxflow new --force`) is changing the session.
+    pub fn lock(&self) -> PathBuf {
+        self.dir.join("train.lock")
+    }
+
     /// The subfolders every session has.
     pub fn subdirs(&self) -> [PathBuf; 4] {
         [

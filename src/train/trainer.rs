@@ -9,6 +9,7 @@ use crate::data::source::{PreparedSource, cache_dir};
 use crate::models::{BuilderConfig, BuilderKind, Model};
 use crate::nn::{NormKind, ParamStore};
 use crate::report::tensorboard::EventWriter;
+use crate::session::lock::SessionLock;
 use crate::session::{
     CheckpointData, IdSet, SessionPaths, TrainingHistory, builder_hash, load_checkpoint,
     open_session, read_ids, save_checkpoint, sessions_root,
@@ -139,6 +140,15 @@ pub fn train(opts: &TrainOptions) -> TrainResult<TrainSummary> {
 fn run(opts: &TrainOptions, log: &mut Logger) -> TrainResult<TrainSummary> {
     let paths = prepare(opts, log)?;
     log.attach(&paths.logs())?;
+    // Held until the run ends: a second run on this session stops here.
+    let lock = SessionLock::acquire(&paths, "train")?;
+    if let Some(stale) = &lock.replaced {
+        log.line(&format!(
+            "note: replaced the lock of an earlier run that ended without releasing it (process \
+             {} on {})",
+            stale.pid, stale.host
+        ));
+    }
     let root = sessions_root(opts.sessions_dir.clone());
 
     let (builder, builder_text, mut cfg, mut applied) = load_session_files(opts, &paths)?;

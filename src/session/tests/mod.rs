@@ -183,6 +183,15 @@ fn a_failed_forced_rewrite_puts_the_earlier_run_back() {
     std::fs::create_dir(&list).unwrap();
     assert!(create_session(&root, "run", &unet(), &cfg, &ids(6), fr, 1, true).is_err());
     assert_eq!(std::fs::read(&chk).unwrap(), b"weights");
+    // A run holding the session: --force is refused before anything moves.
+    std::fs::remove_dir(&list).unwrap();
+    let lock = lock::SessionLock::acquire(&p, "train").unwrap();
+    let e = create_session(&root, "run", &unet(), &cfg, &ids(6), fr, 1, true)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("is being changed by `train`"), "{e}");
+    assert_eq!(std::fs::read(&chk).unwrap(), b"weights");
+    drop(lock);
     assert_eq!(std::fs::read(p.history()).unwrap(), b"{}");
     assert!(!root.join("run/previous_1").exists());
     std::fs::remove_dir_all(&root).unwrap();
