@@ -302,9 +302,7 @@ fn inspect_session(dir: &Path) -> EvalResult<String> {
                     .collect();
                 let from = ScoresMeta::read_beside(&t)
                     .map(|m| {
-                        let canon = |p: &Path| p.canonicalize().ok();
-                        let own = m.checkpoint.parent().and_then(canon)
-                            == canon(&paths.checkpoints_dir());
+                        let own = paths.owns_checkpoint(&m.checkpoint);
                         let ck = match m.checkpoint.file_name() {
                             Some(name) if own => name.to_string_lossy().into_owned(),
                             _ => m.checkpoint.display().to_string(),

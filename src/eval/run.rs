@@ -238,9 +238,7 @@ fn evaluate_logged(opts: &EvalOptions, log: &mut Logger) -> EvalResult<EvalRepor
     let record = meta.write_beside(&path)?;
     let [d, h, w] = ctx.grid();
     // The session's own checkpoint by its name; another session's by its path.
-    let own = ctx.checkpoint.parent().and_then(|p| p.canonicalize().ok())
-        == ctx.paths.checkpoints_dir().canonicalize().ok();
-    let checkpoint = if own {
+    let checkpoint = if ctx.paths.owns_checkpoint(&ctx.checkpoint) {
         ctx.checkpoint
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())

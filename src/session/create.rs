@@ -17,8 +17,9 @@ use crate::models::BuilderConfig;
 use crate::train::config::TrainConfig;
 use std::path::{Path, PathBuf};
 
-/// Creates the session `root/name`: writes `builder` and `config` (both validated), and the seeded split of `ids` into the three id
-/// lists, and creates the empty subfolders. Everything is checked before anything is written.
+/// Creates the session `root/name`: writes `builder` and `config` (both validated) and the
+/// seeded split of `ids` into the three id lists, and creates the empty subfolders. Everything
+/// is checked before anything is written.
 /// Returns the session and, when `force` set an earlier run aside, where to.
 #[allow(clippy::too_many_arguments)]
 pub fn create_session(
@@ -57,15 +58,11 @@ pub fn create_session(
         Err(e) => return Err(SessionError::io(dir, e)),
     };
     // Rewriting an existing session waits for no run: one changing it now is an error.
-    let _lock = if fresh {
-        None
+    let (_lock, aside) = if fresh {
+        (None, None)
     } else {
-        Some(SessionLock::acquire(&paths, "voxflow new --force")?)
-    };
-    let aside = if fresh {
-        None
-    } else {
-        set_earlier_run_aside(&paths)?
+        let lock = SessionLock::acquire(&paths, "voxflow new --force")?;
+        (Some(lock), set_earlier_run_aside(&paths)?)
     };
     let write = || -> Result<()> {
         paths.ensure_dirs()?;

@@ -186,6 +186,14 @@ impl SessionPaths {
         self.dir.join("logs.txt")
     }
 
+    /// Whether `checkpoint` lies in this session's checkpoints folder (however the paths are
+    /// spelt).
+    pub fn owns_checkpoint(&self, checkpoint: &Path) -> bool {
+        let canon = |p: &Path| std::fs::canonicalize(p).ok();
+        let dir = checkpoint.parent().and_then(canon);
+        dir.is_some() && dir == canon(&self.checkpoints_dir())
+    }
+
     /// `train.lock`: present while a run (or `voxflow new --force`) is changing the session.
     pub fn lock(&self) -> PathBuf {
         self.dir.join("train.lock")

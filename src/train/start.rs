@@ -134,9 +134,7 @@ pub(crate) fn record_config(
 /// `--weights` must name a checkpoint of this session: resuming continues its epochs,
 /// history and checkpoints.
 fn check_resume_point(paths: &SessionPaths, ckpt: &Path) -> TrainResult<()> {
-    let canon = |p: &Path| std::fs::canonicalize(p).ok();
-    let dir = ckpt.parent().and_then(canon);
-    if ckpt.is_file() && dir.is_some() && dir != canon(&paths.checkpoints_dir()) {
+    if ckpt.is_file() && !paths.owns_checkpoint(ckpt) {
         return Err(TrainError::Usage(format!(
             "{} is not a checkpoint of session {} (its checkpoints are in {}): resuming \
              continues a session's own epochs and history",

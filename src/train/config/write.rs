@@ -206,8 +206,9 @@ fn top_level_spans(text: &str) -> Option<Vec<(String, std::ops::Range<usize>)>> 
 
 /// `text` with the top-level `keys` set to their values in `template` (a config.toml as
 /// [`TrainConfig::to_toml`] writes it): each value is replaced where it stands, a key the text
-/// lacks is added before the first table. Every other byte, comments included, stays. `None`
-/// when the text cannot be edited so (not TOML, or a key not at the top level of either).
+/// lacks is added under its commented-out example or before the first table. Every other byte,
+/// comments included, stays. `None` when the text cannot be edited so (not TOML, or a key not
+/// at the top level of the template).
 fn edit_top_level(text: &str, template: &str, keys: &[&str]) -> Option<String> {
     let (have, want) = (top_level_spans(text)?, top_level_spans(template)?);
     let find = |spans: &[(String, std::ops::Range<usize>)], key: &str| {
