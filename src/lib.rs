@@ -19,6 +19,7 @@ pub mod autograd;
 pub mod backend;
 pub mod cli;
 pub mod configfile;
+pub mod console;
 pub mod data;
 pub mod error;
 pub mod eval;

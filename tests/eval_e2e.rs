@@ -397,6 +397,37 @@ fn eval_show_and_inspect_a_trained_session() {
     // A session name resolves under --sessions-dir too.
     assert!(stdout(&voxflow(&["inspect", "tiny", "--sessions-dir", r])).contains("session tiny"));
 
+    // ---- output into a pipe whose reader has gone (`voxflow eval ... | head -1`): the
+    // command still does its work and succeeds.
+    for args in [
+        vec![
+            "eval",
+            "tiny",
+            "--weights",
+            "chkpt_02.safetensors",
+            "--set",
+            "val",
+        ],
+        vec!["inspect", "tiny"],
+    ] {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let scores = dir.join("scores/val_scores.csv");
+        let _ = std::fs::remove_file(&scores);
+        let out = Command::new(env!("CARGO_BIN_EXE_voxflow"))
+            .args(&args)
+            .args(["--sessions-dir", r])
+            .stdout(writer)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.success() && !err.contains("panicked"),
+            "{args:?}: {err}"
+        );
+        assert_eq!(scores.is_file(), args[0] == "eval", "{args:?}");
+    }
+
     // ---- errors name what is wrong, and never panic
     fails_with(
         &voxflow(&[

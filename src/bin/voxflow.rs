@@ -76,7 +76,7 @@ fn phantom(a: PhantomArgs) -> Result<(), BoxError> {
             [false, true] => "  flipped y",
             [false, false] => "",
         };
-        println!(
+        voxflow::console::say(&format!(
             "subset{}/{}  {w}x{h}x{d}  {sx:.2}x{sy:.2}x{sz:.2} mm  {} nodule(s){}{flip}  {:.1} MB{}",
             s.subset,
             s.id,
@@ -88,23 +88,23 @@ fn phantom(a: PhantomArgs) -> Result<(), BoxError> {
             },
             s.bytes as f64 / 1e6,
             if s.written { "" } else { "  (kept)" },
-        );
+        ));
     }
     let total: u64 = summary.subjects.iter().map(|s| s.bytes).sum();
     if summary.reused {
-        println!(
+        voxflow::console::say(&format!(
             "{} subjects already complete in {} ({:.1} MB); nothing written ({secs:.2} s)",
             summary.subjects.len(),
             summary.out.display(),
             total as f64 / 1e6
-        );
+        ));
     } else {
-        println!(
+        voxflow::console::say(&format!(
             "{} subjects in {secs:.2} s, {:.1} MB written to {}",
             summary.subjects.len(),
             summary.bytes_written as f64 / 1e6,
             summary.out.display()
-        );
+        ));
     }
     Ok(())
 }

@@ -100,16 +100,16 @@ pub fn run_show(args: &ShowArgs) -> Result<(), EvalError> {
         out: args.out.clone(),
     })?;
     for f in &r.files {
-        println!("  {}", f.display());
+        crate::console::say(&format!("  {}", f.display()));
     }
     Ok(())
 }
 
 /// Runs `voxflow inspect` and prints the summary.
 pub fn run_inspect(args: &InspectArgs) -> Result<(), EvalError> {
-    print!(
-        "{}",
-        crate::eval::inspect(&args.path, args.sessions_dir.clone())?
-    );
+    crate::console::say_raw(&crate::eval::inspect(
+        &args.path,
+        args.sessions_dir.clone(),
+    )?);
     Ok(())
 }

@@ -67,7 +67,7 @@ impl Logger {
     /// Prints `line` and appends it to the log file. A failing log write is reported once on
     /// stderr and logging to the file stops; the run goes on.
     pub fn line(&mut self, line: &str) {
-        println!("{line}");
+        crate::console::say(line);
         self.file_only(line);
     }
 
