@@ -366,8 +366,12 @@ fn run(opts: &TrainOptions, log: &mut Logger) -> TrainResult<TrainSummary> {
         tb.flush()?;
         log.line(&epoch_line(epoch, cfg.epochs, &values, &stats, device));
         last = epoch;
-        // A Ctrl-C during the run's very last step stops nothing.
-        if stats.interrupted && (cut_short || epoch < cfg.epochs) {
+        if stops_here(
+            stats.interrupted,
+            crate::train::interrupt::requested(),
+            cut_short,
+            epoch == cfg.epochs,
+        ) {
             let ckpt = paths.checkpoint_path(epoch);
             let name = ckpt.file_name().unwrap_or_default().to_string_lossy();
             log.line(&format!(
@@ -495,6 +499,14 @@ fn batch_norm_warning(builder: &BuilderConfig, cfg: &TrainConfig) -> Option<Stri
         })
 }
 
+/// Whether a Ctrl-C ends the run after this epoch: one seen during its steps
+/// (`during_steps`), or one that came during its validation, observations or checkpoint
+/// (`requested_since`), stops the run, except after the run's very last epoch completed (then
+/// it stopped nothing). A cut-short epoch always stops it.
+fn stops_here(during_steps: bool, requested_since: bool, cut_short: bool, last: bool) -> bool {
+    (during_steps || requested_since) && (cut_short || !last)
+}
+
 fn monitor_key(cfg: &TrainConfig) -> &'static str {
     match cfg.early_stopping.monitor {
         Monitor::Loss => "loss",
@@ -544,6 +556,18 @@ mod tests {
         assert!(batch_norm_warning(&builder(m, NormKind::Instance), &cfg(1)).is_none());
         let u = builder(BuilderKind::Unet, NormKind::Batch);
         assert!(batch_norm_warning(&u, &cfg(1)).is_none());
+    }
+
+    #[test]
+    fn a_ctrl_c_after_an_epochs_last_step_stops_before_the_next_epoch() {
+        // During the steps, or during validation and checkpointing: no further epoch.
+        assert!(stops_here(true, true, false, false));
+        assert!(stops_here(false, true, false, false));
+        assert!(stops_here(true, true, true, true), "a cut-short last epoch");
+        // After the last epoch's work there is nothing to stop; without Ctrl-C, nothing stops.
+        assert!(!stops_here(false, true, false, true));
+        assert!(!stops_here(true, true, false, true));
+        assert!(!stops_here(false, false, false, false));
     }
 
     #[test]
