@@ -512,6 +512,38 @@ fn eval_show_and_inspect_a_trained_session() {
         last.starts_with("Error: ") && last.contains("different builder.toml"),
         "{log}"
     );
+    // A test scan without its mask: the test table leaves the mask metrics out and says why;
+    // the validation set, whose scans all have masks, keeps them.
+    let test_ids = read_ids(&dir.join("test_ids.csv")).unwrap();
+    let victim = test_ids.iter().find(|id| **id != atlas).unwrap();
+    for entry in std::fs::read_dir(data.join("seg-lungs-LUNA16")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.file_stem().is_some_and(|s| s == victim.as_str()) {
+            std::fs::remove_file(path).unwrap();
+        }
+    }
+    for (set, with_masks) in [("test", false), ("val", true)] {
+        let out = stdout(&voxflow(&[
+            "eval",
+            "tiny",
+            "--weights",
+            "chkpt_02.safetensors",
+            "--set",
+            set,
+            "--sessions-dir",
+            r,
+        ]));
+        let table = std::fs::read_to_string(dir.join(format!("scores/{set}_scores.csv"))).unwrap();
+        let header = table.lines().next().unwrap();
+        assert_eq!(header.contains(",dice,"), with_masks, "{set}: {header}");
+        assert_eq!(
+            out.contains(&format!(
+                "scans of the {set} set have no lung mask ({victim})"
+            )),
+            !with_masks,
+            "{out}"
+        );
+    }
     // An id list with a header line: the error names the list and the id.
     let list = dir.join("test_ids.csv");
     let ids = std::fs::read_to_string(&list).unwrap();

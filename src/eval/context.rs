@@ -175,9 +175,9 @@ impl EvalContext {
         self.builder.padding
     }
 
-    /// True when every scan of the dataset has a lung mask.
-    pub fn has_masks(&self) -> bool {
-        self.dataset().has_masks()
+    /// True when scan `id` has a lung mask.
+    pub fn has_mask(&self, id: &str) -> bool {
+        self.dataset().mask_path(id).is_ok()
     }
 
     /// The samples of one id set, once each, as the session's generator pairs them
@@ -185,7 +185,7 @@ impl EvalContext {
     pub fn pairs(&self, set: IdSet) -> EvalResult<Vec<Pair>> {
         let file = self.paths.ids(set);
         let ids = read_ids(&file)?;
-        check_listed_scans(self.dataset(), &file, &ids, self.has_masks())?;
+        check_listed_scans(self.dataset(), &file, &ids, false)?;
         single_pass(self.config.generator, &ids, self.config.atlas_id.as_deref()).map_err(|e| {
             EvalError::Usage(format!("{}: the {} set: {e}", file.display(), set.name()))
         })

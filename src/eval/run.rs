@@ -79,6 +79,7 @@ fn label_column(label: f32) -> String {
 fn score_pair(
     ctx: &EvalContext,
     pair: &Pair,
+    masks: bool,
     cache: &mut HashMap<String, Rc<ScanLabels>>,
 ) -> EvalResult<SampleScores> {
     let dims = ctx.grid();
@@ -87,7 +88,7 @@ fn score_pair(
     let (m, r) = (mse(&warped, &tgt), pearson_r(&warped, &tgt));
     let dets = jacobian_determinants(&out.grid.to_vec()?, dims);
     let (fold, sdl) = (folding_pct(&dets), sdlogj(&dets));
-    if !ctx.has_masks() {
+    if !masks {
         return Ok(SampleScores {
             id: pair.label(),
             base: vec![m, r * r, r, fold, sdl],
@@ -207,12 +208,40 @@ fn evaluate_logged(opts: &EvalOptions, log: &mut Logger) -> EvalResult<EvalRepor
     let pairs = ctx.pairs(set)?;
     let target = opts.out.clone().unwrap_or_else(|| ctx.paths.scores(set));
     check_writable(&target)?;
-    let masks = ctx.has_masks();
+    // The mask metrics need both masks of every sample (a table has no empty cells).
+    let mut scans: Vec<&str> = pairs
+        .iter()
+        .flat_map(|p| [p.src.as_str(), p.tgt.as_str()])
+        .collect();
+    scans.sort_unstable();
+    scans.dedup();
+    let unmasked: Vec<&str> = scans
+        .iter()
+        .copied()
+        .filter(|id| !ctx.has_mask(id))
+        .collect();
+    let masks = unmasked.is_empty();
+    if !masks && unmasked.len() < scans.len() {
+        let shown: Vec<&str> = unmasked.iter().copied().take(5).collect();
+        log.line(&format!(
+            "note: {} of the {} scans of the {} set have no lung mask ({}{}): the table leaves \
+             out the mask metrics (dice, surface distances, dice_before)",
+            unmasked.len(),
+            scans.len(),
+            set.name(),
+            shown.join(", "),
+            if unmasked.len() > shown.len() {
+                ", ..."
+            } else {
+                ""
+            }
+        ));
+    }
     let mut cache = HashMap::new();
     let mut samples = Vec::with_capacity(pairs.len());
     let start = std::time::Instant::now();
     for (i, pair) in pairs.iter().enumerate() {
-        let s = score_pair(&ctx, pair, &mut cache)?;
+        let s = score_pair(&ctx, pair, masks, &mut cache)?;
         let detail = if masks {
             format!(
                 "dice {:.4} (before {:.4})  hd95 {:.2} mm  folding {:.3}%",

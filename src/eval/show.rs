@@ -134,7 +134,7 @@ fn show_logged(opts: &ShowOptions, log: &mut Logger) -> EvalResult<ShowReport> {
     let grid = out.grid.to_vec()?;
     let (src, tgt) = (batch.src.to_vec()?, batch.tgt.to_vec()?);
     let warped = out.deformed.to_vec()?;
-    let warped_seg = if ctx.has_masks() {
+    let warped_seg = if ctx.has_mask(&pair.src) {
         Some(ctx.warp(&ctx.source.mask(&pair.src)?, &out.grid)?)
     } else {
         None
