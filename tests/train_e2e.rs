@@ -606,9 +606,16 @@ fn a_session_records_its_data_and_its_log_holds_everything_the_run_printed() {
     lost.weights = Some("chkpt_02.safetensors".into());
     lost.overrides.epochs = Some(3);
     lost.overrides.seed = Some(5);
+    lost.overrides.shape = Some([16; 3]);
     train(&lost).unwrap();
     let log = std::fs::read_to_string(root.join("s/logs.txt")).unwrap();
-    assert!(log.contains("warning: a new seed on resume"), "{log}");
+    let run = &log[log.rfind("=== ").unwrap()..];
+    assert!(
+        run.contains("warning: a new seed on resume")
+            && run.contains("warning: a new grid on resume")
+            && run.contains("steps per epoch; validation on the first 1 of the"),
+        "{run}"
+    );
     assert!(
         log.contains("training_history.json holds no epochs (missing, or older than the checkpoint): epochs 1..2 stay out of the history"),
         "{log}"

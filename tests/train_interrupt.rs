@@ -10,9 +10,11 @@ use std::path::{Path, PathBuf};
 use voxflow::data::generators::GenKind;
 use voxflow::data::phantom::{PhantomConfig, write_dataset};
 use voxflow::eval::inspect::inspect;
+use voxflow::eval::scores_meta::ScoresMeta;
+use voxflow::eval::{EvalOptions, InferenceOptions, evaluate};
 use voxflow::models::BuilderKind;
 use voxflow::report::tensorboard::read_events;
-use voxflow::session::{SplitFractions, TrainingHistory, read_checkpoint_info};
+use voxflow::session::{IdSet, SplitFractions, TrainingHistory, read_checkpoint_info};
 use voxflow::train::log::Logger;
 use voxflow::train::setup::{NewSession, Overrides, new_session};
 use voxflow::train::{TrainOptions, interrupt, train};
@@ -79,6 +81,28 @@ fn an_interrupt_checkpoints_mid_epoch_and_the_resumed_run_equals_an_uninterrupte
         let shown = shown.unwrap();
         assert!(shown.contains("cut short after 1 steps"), "{shown}");
     }
+    // eval says so too, and records it beside the table.
+    let report = evaluate(&EvalOptions {
+        inference: InferenceOptions {
+            session: "s".into(),
+            sessions_dir: Some(root.clone()),
+            weights: "chkpt_01.safetensors".into(),
+            device: None,
+            gpu_id: None,
+        },
+        set: IdSet::Val,
+        out: Some(tmp.join("partial_val.csv")),
+    })
+    .unwrap();
+    assert!(
+        report
+            .summary
+            .contains("checkpoint chkpt_01.safetensors (epoch 1, cut short after 1 steps)"),
+        "{}",
+        report.summary
+    );
+    let meta = ScoresMeta::read_beside(&report.path).unwrap();
+    assert_eq!((meta.epoch, meta.cut_short_after), (1, Some(1)));
 
     // Resume: steps 2-4 of epoch 1, then epochs 2 and 3, as if never interrupted.
     let mut resumed = o("s");

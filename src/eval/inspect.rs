@@ -307,7 +307,11 @@ fn inspect_session(dir: &Path) -> EvalResult<String> {
                             Some(name) if own => name.to_string_lossy().into_owned(),
                             _ => m.checkpoint.display().to_string(),
                         };
-                        format!(" | {ck} (epoch {})", m.epoch)
+                        let cut = m
+                            .cut_short_after
+                            .map(|n| format!(", cut short after {n} steps"))
+                            .unwrap_or_default();
+                        format!(" | {ck} (epoch {}{cut})", m.epoch)
                     })
                     .unwrap_or_default();
                 let _ = writeln!(

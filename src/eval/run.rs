@@ -33,7 +33,7 @@ use crate::eval::metrics::{
     surface_distances,
 };
 use crate::eval::scores::{BASE_COLUMNS, IMAGE_COLUMNS, ScoreTable, format_summary, write_scores};
-use crate::eval::scores_meta::ScoresMeta;
+use crate::eval::scores_meta::{self, ScoresMeta};
 use crate::eval::{EvalError, EvalResult};
 use crate::session::IdSet;
 use crate::train::log::Logger;
@@ -255,15 +255,17 @@ fn evaluate_logged(opts: &EvalOptions, log: &mut Logger) -> EvalResult<EvalRepor
     }
     let table = table_of(&samples, masks)?;
     let path = write_scores(&target, &table)?;
-    let meta = ScoresMeta::new(
-        ctx.paths.name(),
-        set.name(),
-        &std::path::absolute(&ctx.checkpoint).unwrap_or_else(|_| ctx.checkpoint.clone()),
-        ctx.meta.epoch,
-        ctx.grid(),
-        table.rows.len(),
-        table.summary(),
-    );
+    let meta = ScoresMeta {
+        format: scores_meta::FORMAT.into(),
+        session: ctx.paths.name().into(),
+        set: set.name().into(),
+        checkpoint: std::path::absolute(&ctx.checkpoint).unwrap_or_else(|_| ctx.checkpoint.clone()),
+        epoch: ctx.meta.epoch,
+        cut_short_after: ctx.meta.partial.as_ref().map(|p| p.steps_done),
+        grid: ctx.grid(),
+        samples: table.rows.len(),
+        summary: table.summary(),
+    };
     let record = meta.write_beside(&path)?;
     let [d, h, w] = ctx.grid();
     // The session's own checkpoint by its name; another session's by its path.
@@ -275,15 +277,21 @@ fn evaluate_logged(opts: &EvalOptions, log: &mut Logger) -> EvalResult<EvalRepor
     } else {
         ctx.checkpoint.display().to_string()
     };
+    let epoch = match &ctx.meta.partial {
+        Some(p) => format!(
+            "epoch {}, cut short after {} steps",
+            ctx.meta.epoch, p.steps_done
+        ),
+        None => format!("epoch {}", ctx.meta.epoch),
+    };
     let mut summary = format!(
-        "{} set of session {}: {} samples, checkpoint {} (epoch {}), {:.1} s\n\
+        "{} set of session {}: {} samples, checkpoint {} ({epoch}), {:.1} s\n\
          metrics on the network grid {d}x{h}x{w} (distances in mm at each target's spacing on \
          that grid)",
         set.name(),
         ctx.paths.name(),
         table.rows.len(),
         checkpoint,
-        ctx.meta.epoch,
         start.elapsed().as_secs_f64()
     );
     if masks {

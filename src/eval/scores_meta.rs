@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
 /// The `format` value that marks a file as voxflow's.
-const FORMAT: &str = "voxflow-scores-1";
+pub const FORMAT: &str = "voxflow-scores-1";
 
 /// What a score table was computed from.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -23,6 +23,8 @@ pub struct ScoresMeta {
     pub checkpoint: PathBuf,
     /// The epoch the checkpoint recorded.
     pub epoch: u32,
+    /// For a checkpoint written when Ctrl-C cut its epoch short: the steps it had done.
+    pub cut_short_after: Option<u64>,
     /// The network grid `[D, H, W]` the metrics were computed on.
     pub grid: [usize; 3],
     pub samples: usize,
@@ -31,28 +33,6 @@ pub struct ScoresMeta {
 }
 
 impl ScoresMeta {
-    /// A record of the table described.
-    pub fn new(
-        session: &str,
-        set: &str,
-        checkpoint: &Path,
-        epoch: u32,
-        grid: [usize; 3],
-        samples: usize,
-        summary: Vec<ColumnSummary>,
-    ) -> Self {
-        ScoresMeta {
-            format: FORMAT.into(),
-            session: session.into(),
-            set: set.into(),
-            checkpoint: checkpoint.to_path_buf(),
-            epoch,
-            grid,
-            samples,
-            summary,
-        }
-    }
-
     /// The record's path for the table at `table` (`x.csv` → `x.json`).
     pub fn path_for(table: &Path) -> PathBuf {
         table.with_extension("json")
@@ -96,15 +76,17 @@ mod tests {
             p5: 0.6,
             p95: 0.9,
         };
-        let m = ScoresMeta::new(
-            "demo",
-            "test",
-            Path::new("/s/c.safetensors"),
-            7,
-            [8, 9, 10],
-            5,
-            vec![col],
-        );
+        let m = ScoresMeta {
+            format: FORMAT.into(),
+            session: "demo".into(),
+            set: "test".into(),
+            checkpoint: "/s/c.safetensors".into(),
+            epoch: 7,
+            cut_short_after: Some(3),
+            grid: [8, 9, 10],
+            samples: 5,
+            summary: vec![col],
+        };
         let path = m.write_beside(&table).unwrap().unwrap();
         assert_eq!(path, dir.0.join("test_scores.json"));
         assert_eq!(ScoresMeta::read_beside(&table), Some(m.clone()));

@@ -102,12 +102,24 @@ pub(crate) fn record_config(
     if applied.is_empty() {
         return Ok(());
     }
-    if resuming && applied.iter().any(|a| a.key == "seed" && a.changed) {
-        log.line(
-            "warning: a new seed on resume: the epochs already trained ran with the earlier one, \
-             and config.toml will record only the new one (the continuation differs from a \
+    // On resume, a new value of these changes what the earlier epochs mean.
+    let changes_the_run = [
+        (
+            "seed",
+            "a new seed on resume: the epochs already trained ran with the earlier one, and \
+             config.toml will record only the new one (the continuation differs from a \
              straight run with either seed)",
-        );
+        ),
+        (
+            "shape",
+            "a new grid on resume: the epochs already trained ran on the earlier one; the \
+             history mixes the two, and `voxflow eval` runs every checkpoint on the new grid",
+        ),
+    ];
+    for (key, why) in changes_the_run {
+        if resuming && applied.iter().any(|a| a.key == key && a.changed) {
+            log.line(&format!("warning: {why}"));
+        }
     }
     let lines: Vec<String> = applied
         .iter()

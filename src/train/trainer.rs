@@ -239,6 +239,11 @@ fn run(opts: &TrainOptions, log: &mut Logger) -> TrainResult<TrainSummary> {
         ))
     })?;
     let val_steps = cfg.val_steps(steps).min(val_pairs.len());
+    log.line(&format!(
+        "{steps} steps per epoch; validation on the first {val_steps} of the {} validation \
+         pairs (validation_steps; `voxflow eval --set val` scores them all)",
+        val_pairs.len()
+    ));
     let observation = match &cfg.observation_ids {
         Some([src, tgt]) => Pair {
             src: src.clone(),
