@@ -155,8 +155,8 @@ pub fn resize_to_grid(vol: &Volume, grid: [usize; 3], interp: Interp) -> DataRes
     })
 }
 
-/// Z-scores the whole volume (mean 0, population standard deviation 1; a constant volume
-/// becomes all zeros), then clips from below at the out-of-field-of-view level: the smaller of
+/// Z-scores the whole volume (mean 0, population standard deviation 1; a constant volume,
+/// up to float rounding, becomes all zeros), then clips from below at the out-of-field-of-view level: the smaller of
 /// the two values at the ends of the middle row of the middle axial slice, i.e. array indices
 /// `[D/2, H/2, 0]` and `[D/2, H/2, W − 1]` (integer division). An empty volume is returned
 /// unchanged.
@@ -173,7 +173,10 @@ pub fn normalize_image(mut vol: Volume) -> Volume {
         .sum::<f64>()
         / n;
     let std = var.sqrt();
-    if std > 0.0 && std.is_finite() {
+    // Below 1e-5 of the values' size the spread is rounding (a constant scan resampled), which
+    // z-scoring would blow up into a pattern: such a volume counts as constant.
+    let rounding = 1e-5 * mean.abs().max(1.0);
+    if std > rounding && std.is_finite() {
         for v in &mut vol.data {
             *v = ((*v as f64 - mean) / std) as f32;
         }

@@ -25,6 +25,12 @@ fn normalize_z_scores_then_clips_at_the_middle_row_borders() {
     // Constant: zeros, not NaN.
     let out = normalize_image(vol(vec![-1000.0; 27], [3, 3, 3], [1.0; 3]));
     assert!(out.data.iter().all(|&v| v == 0.0));
+    // Constant up to the rounding of a resampling: zeros too, not a blown-up pattern.
+    let rounded: Vec<f32> = (0..27)
+        .map(|i| if i % 2 == 0 { -1000.0 } else { -1000.0001 })
+        .collect();
+    let out = normalize_image(vol(rounded, [3, 3, 3], [1.0; 3]));
+    assert!(out.data.iter().all(|&v| v == 0.0), "{:?}", out.data);
 }
 
 #[test]
