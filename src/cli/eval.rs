@@ -52,7 +52,7 @@ pub struct EvalArgs {
     /// Which id list to score: test, val or train.
     #[arg(long, value_parser = parse_set, default_value = "test")]
     pub set: IdSet,
-    /// Score table to write (default: scores/<set>_scores.csv in the session; a summary and
+    /// Score table to write (default: scores/SET_scores.csv in the session; a summary and
     /// the checkpoint used go beside it, as .json).
     #[arg(long)]
     pub out: Option<PathBuf>,

@@ -1,7 +1,7 @@
 //! The differentiable operations, one folder per op family: `mod.rs` holds the API (shape checks,
 //! autograd recording, docs, tests) and `cpu.rs` the CPU math the CPU backend dispatches to.
 //!
-//! Every op validates its inputs and returns a typed [`Error`](crate::Error) naming itself and
+//! Every op validates its inputs and returns a typed [`crate::Error`] naming itself and
 //! the shapes at fault; nothing reachable from the public API panics on bad shapes.
 
 pub mod adam;

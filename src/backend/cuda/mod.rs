@@ -3,7 +3,7 @@
 //! time, so the crate builds and runs without CUDA installed).
 //!
 //! One context (the device's primary context) and one stream per device; memory from a caching
-//! allocator ([`alloc`]); nothing synchronizes with the host except [`Runtime::download`].
+//! allocator (`alloc.rs`); nothing synchronizes with the host except [`Runtime::download`].
 //! Every failure (no driver, no such device, built without nvcc, a driver error) is an
 //! [`Error`], never a panic.
 

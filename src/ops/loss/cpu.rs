@@ -1,6 +1,6 @@
 //! CPU math of reductions and losses. Every reduction adds fixed blocks in `f64` and the block
 //! sums in order, so results do not depend on the thread count. The local NCC lives in
-//! [`super::lncc`].
+//! `lncc.rs`.
 
 use super::lncc;
 use crate::backend::{LossKind, VolGeom};
