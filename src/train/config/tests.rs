@@ -359,6 +359,16 @@ fn save_keys_changes_only_those_keys_and_keeps_the_users_comments() {
     assert!(got.contains(&format!("\n{line}[optimizer]")), "{got}");
     assert_eq!(got.replacen(line, "", 1), bare, "only the line added");
 
+    // A file with Windows line endings keeps them, on the added line too.
+    let crlf = bare.replace('\n', "\r\n");
+    std::fs::write(&path, &crlf).unwrap();
+    with_data.save_keys(&path, &["data_dir"]).unwrap();
+    let got = std::fs::read_to_string(&path).unwrap();
+    assert_eq!(
+        got.replacen("data_dir = \"/data/LUNA16\"\r\n\r\n", "", 1),
+        crlf
+    );
+    assert_eq!(TrainConfig::load(&path).unwrap(), with_data);
     // A file that is not TOML any more is written whole, from the configuration.
     std::fs::write(&path, "epochs = = 1").unwrap();
     want.save_keys(&path, &["epochs"]).unwrap();

@@ -217,6 +217,8 @@ fn edit_top_level(text: &str, template: &str, keys: &[&str]) -> Option<String> {
     // Where a missing key goes: after its commented-out example line (`# key = ...`, as the
     // template writes unset keys) if the text has one before the first table, else before the
     // first table (`[x]` or `[[x]]`), else at the end.
+    // Added lines end as the text's lines do (a file saved on Windows keeps its CRLF).
+    let nl = if text.contains("\r\n") { "\r\n" } else { "\n" };
     let missing_at = |key: &str| {
         let example = format!("# {key} =");
         let mut at = 0;
@@ -224,14 +226,14 @@ fn edit_top_level(text: &str, template: &str, keys: &[&str]) -> Option<String> {
             let outside_values = have.iter().all(|(_, r)| !r.contains(&at));
             let trimmed = line.trim_start();
             if outside_values && trimmed.starts_with('[') {
-                return (at, "\n\n");
+                return (at, 2);
             }
             at += line.len();
             if outside_values && trimmed.starts_with(&example) {
-                return (at, "\n");
+                return (at, 1);
             }
         }
-        (text.len(), "\n")
+        (text.len(), 1)
     };
     let mut edits: Vec<(std::ops::Range<usize>, String)> = Vec::new();
     for &key in keys {
@@ -239,12 +241,13 @@ fn edit_top_level(text: &str, template: &str, keys: &[&str]) -> Option<String> {
         match find(&have, key) {
             Some(r) => edits.push((r, value.to_string())),
             None => {
-                let (at, end) = missing_at(key);
+                let (at, breaks) = missing_at(key);
                 let lead = if text[..at].ends_with('\n') || at == 0 {
                     ""
                 } else {
-                    "\n"
+                    nl
                 };
+                let end = nl.repeat(breaks);
                 edits.push((at..at, format!("{lead}{key} = {value}{end}")));
             }
         }
