@@ -118,8 +118,10 @@ fn sigint_checkpoints_after_the_current_step_and_exits_cleanly() {
         !ckpt(epoch + 1).exists(),
         "training went on after the interrupt"
     );
-    assert!(
-        !root.join("s/train.lock").exists(),
+    let paths = voxflow::session::SessionPaths::new(&root, "s").unwrap();
+    assert_eq!(
+        voxflow::session::lock::lock_holder(&paths),
+        None,
         "the stopped run released the session"
     );
     // Wherever the signal landed: resume to the end of the next epoch, and compare with a

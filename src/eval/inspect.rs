@@ -200,15 +200,11 @@ fn inspect_session(dir: &Path) -> EvalResult<String> {
     let builder = BuilderConfig::load(&paths.builder())?;
     let (_, store) = build(&builder)?;
     let mut s = format!("session {} ({})\n", name, dir.display());
-    if let Some(h) = lock_holder(&paths) {
-        let _ = writeln!(
-            s,
-            "running now: `{}` (process {} on {}; {})",
-            h.command,
-            h.pid,
-            h.host,
-            paths.lock().display()
-        );
+    if let Some(holder) = lock_holder(&paths) {
+        let who = holder
+            .map(|h| format!("`{}` (process {} on {})", h.command, h.pid, h.host))
+            .unwrap_or_else(|| "a run".into());
+        let _ = writeln!(s, "running now: {who}; {}", paths.lock().display());
     }
     let _ = writeln!(s, "builder: {}", builder_line(&builder, &store, false));
     let config = TrainConfig::load(&paths.config())?;

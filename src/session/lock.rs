@@ -1,18 +1,19 @@
-//! One writer per session: `train` (and `voxflow new --force`) hold `train.lock` in the session
-//! while they change it, so a second run started on the same session by mistake stops at once
-//! instead of interleaving its checkpoints, history and events with the first one's.
+//! One writer per session: `train` (and `voxflow new --force`) hold an operating-system lock
+//! on `train.lock` in the session while they change it, so a second run started on the same
+//! session by mistake stops at once instead of interleaving its checkpoints, history and events
+//! with the first one's.
 //!
-//! The file names its holder (`pid`, `host`, `command`, `started` as Unix seconds). A lock left
-//! by a process that no longer runs on this host (killed, crashed) is taken over; one held by
-//! a process of another host (a shared file system) cannot be checked, and the error says
-//! which file to delete once no run is active. The lock is removed when its guard is dropped.
+//! The lock is the kernel's (`flock`), released when its holder exits however it exits (a
+//! Ctrl-C, a crash, `kill -9`): no stale lock is ever left to clean up. The file itself stays
+//! and names its last holder (`pid`, `host`, `command`, `started` as Unix seconds), which the
+//! error of a refused run and `voxflow inspect` quote while it is held.
 
 use super::paths::SessionPaths;
 use super::{Result, SessionError};
-use std::io::Write;
-use std::path::PathBuf;
+use std::fs::{File, OpenOptions, TryLockError};
+use std::io::{Read, Seek, Write};
 
-/// The holder recorded in a lock file.
+/// The holder a lock file names.
 #[derive(Clone, Debug, PartialEq)]
 pub struct LockHolder {
     pub pid: u32,
@@ -56,16 +57,6 @@ impl LockHolder {
         })
     }
 
-    /// Whether the holder still runs: `None` when that cannot be known (another host, or no
-    /// `/proc`).
-    fn alive(&self) -> Option<bool> {
-        let proc = std::path::Path::new("/proc");
-        if self.host != host_name() || !proc.join("self").exists() {
-            return None;
-        }
-        Some(proc.join(self.pid.to_string()).exists())
-    }
-
     fn describe(&self) -> String {
         format!(
             "`{}` (process {} on {}, started at Unix time {})",
@@ -83,18 +74,29 @@ fn host_name() -> String {
         .unwrap_or_else(|| "unknown-host".into())
 }
 
-/// The holder of a session's lock, if a live (or uncheckable) one holds it.
-pub fn lock_holder(paths: &SessionPaths) -> Option<LockHolder> {
-    let holder = LockHolder::parse(&std::fs::read_to_string(paths.lock()).ok()?)?;
-    (holder.alive() != Some(false)).then_some(holder)
+/// The holder named in a lock file (best effort: `None` if unreadable).
+fn read_holder(f: &mut File) -> Option<LockHolder> {
+    let mut text = String::new();
+    f.rewind().ok()?;
+    f.read_to_string(&mut text).ok()?;
+    LockHolder::parse(&text)
 }
 
-/// A held session lock; dropping it releases the session.
+/// The run holding the session's lock now, if any (`Some` with an unknown holder when the
+/// file does not say).
+pub fn lock_holder(paths: &SessionPaths) -> Option<Option<LockHolder>> {
+    let mut f = File::open(paths.lock()).ok()?;
+    match f.try_lock_shared() {
+        Ok(()) => None, // free: released when `f` closes
+        Err(TryLockError::WouldBlock) => Some(read_holder(&mut f)),
+        Err(TryLockError::Error(_)) => None,
+    }
+}
+
+/// A held session lock; dropping it (or the process ending) releases the session.
 #[derive(Debug)]
 pub struct SessionLock {
-    path: PathBuf,
-    /// The holder of a stale lock this one replaced, for a note.
-    pub replaced: Option<LockHolder>,
+    _file: File,
 }
 
 impl SessionLock {
@@ -102,64 +104,36 @@ impl SessionLock {
     /// holds it.
     pub fn acquire(paths: &SessionPaths, command: &str) -> Result<SessionLock> {
         let path = paths.lock();
-        let me = LockHolder::this(command);
-        let mut replaced = None;
-        for _ in 0..2 {
-            match std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(&path)
-            {
-                Ok(mut f) => {
-                    f.write_all(me.to_text().as_bytes())
-                        .map_err(|e| SessionError::io(&path, e))?;
-                    return Ok(SessionLock { path, replaced });
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                    let text = std::fs::read_to_string(&path).unwrap_or_default();
-                    let holder = LockHolder::parse(&text);
-                    match holder.as_ref().map(LockHolder::alive) {
-                        // Left by a run that has ended without removing it: take it over.
-                        Some(Some(false)) => {
-                            let _ = std::fs::remove_file(&path);
-                            replaced = holder;
-                        }
-                        Some(Some(true)) => {
-                            return Err(SessionError::Usage(format!(
-                                "session {} is being changed by {}: wait for it to end or stop \
-                                 it (its lock: {})",
-                                paths.name(),
-                                holder.expect("parsed").describe(),
-                                path.display()
-                            )));
-                        }
-                        _ => {
-                            let who = holder
-                                .map(|h| h.describe())
-                                .unwrap_or_else(|| "an unknown run".into());
-                            return Err(SessionError::Usage(format!(
-                                "session {} is locked by {who}, which cannot be checked from \
-                                 here; if no run is using the session, delete {}",
-                                paths.name(),
-                                path.display()
-                            )));
-                        }
-                    }
-                }
-                Err(e) => return Err(SessionError::io(&path, e)),
+        let io = |e| SessionError::io(&path, e);
+        let mut f = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(io)?;
+        match f.try_lock() {
+            Ok(()) => {}
+            Err(TryLockError::WouldBlock) => {
+                let who = read_holder(&mut f)
+                    .map(|h| h.describe())
+                    .unwrap_or_else(|| "another run".into());
+                return Err(SessionError::Usage(format!(
+                    "session {} is being changed by {who}: wait for it to end or stop it \
+                     (its lock: {})",
+                    paths.name(),
+                    path.display()
+                )));
             }
+            Err(TryLockError::Error(e)) => return Err(io(e)),
         }
-        Err(SessionError::Usage(format!(
-            "session {}: another run took {} while a stale lock was being replaced",
-            paths.name(),
-            path.display()
-        )))
-    }
-}
-
-impl Drop for SessionLock {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.path);
+        let text = LockHolder::this(command).to_text();
+        f.set_len(0)
+            .and_then(|_| f.rewind())
+            .and_then(|_| f.write_all(text.as_bytes()))
+            .and_then(|_| f.flush())
+            .map_err(io)?;
+        Ok(SessionLock { _file: f })
     }
 }
 
@@ -178,9 +152,9 @@ mod tests {
     fn a_second_run_is_refused_until_the_first_lets_go() {
         let dir = TempDir::new("lock");
         let p = session(&dir);
+        assert_eq!(lock_holder(&p), None, "no lock file yet");
         let held = SessionLock::acquire(&p, "train").unwrap();
-        assert_eq!(held.replaced, None);
-        let holder = lock_holder(&p).unwrap();
+        let holder = lock_holder(&p).unwrap().unwrap();
         assert_eq!(
             (holder.pid, holder.command.as_str()),
             (std::process::id(), "train")
@@ -194,42 +168,30 @@ mod tests {
             "{e}"
         );
         drop(held);
-        assert!(!p.lock().exists());
-        assert_eq!(lock_holder(&p), None);
-        SessionLock::acquire(&p, "train").unwrap();
+        assert_eq!(lock_holder(&p), None, "released");
+        // The file stays, naming its last holder; it is no obstacle.
+        assert!(p.lock().is_file());
+        let again = SessionLock::acquire(&p, "voxflow new --force").unwrap();
+        let holder = lock_holder(&p).unwrap().unwrap();
+        assert_eq!(holder.command, "voxflow new --force");
+        drop(again);
     }
 
     #[test]
-    fn a_stale_lock_is_taken_over_and_a_foreign_one_is_not() {
-        let dir = TempDir::new("lock-stale");
+    fn a_lock_file_left_behind_or_garbled_is_no_obstacle() {
+        let dir = TempDir::new("lock-left");
         let p = session(&dir);
-        if !std::path::Path::new("/proc/self").exists() {
-            return; // liveness cannot be checked here
-        }
-        // No process has this pid (above the kernel's maximum).
-        let dead = LockHolder {
-            pid: 4_194_305,
-            host: host_name(),
-            command: "train".into(),
-            started: 1,
-        };
-        std::fs::write(p.lock(), dead.to_text()).unwrap();
-        assert_eq!(lock_holder(&p), None, "a dead holder holds nothing");
-        let l = SessionLock::acquire(&p, "train").unwrap();
-        assert_eq!(l.replaced, Some(dead));
-        drop(l);
-        let foreign = LockHolder {
-            pid: 1,
-            host: "other-host".into(),
-            command: "train".into(),
-            started: 1,
-        };
-        std::fs::write(p.lock(), foreign.to_text()).unwrap();
+        std::fs::write(p.lock(), "pid = 1\nhost = elsewhere\ncommand = train\n").unwrap();
+        assert_eq!(lock_holder(&p), None, "a file nobody locks holds nothing");
+        let held = SessionLock::acquire(&p, "train").unwrap();
+        assert_eq!(lock_holder(&p).unwrap().unwrap().pid, std::process::id());
+        drop(held);
+        std::fs::write(p.lock(), "\u{0}garbage").unwrap();
+        let held = SessionLock::acquire(&p, "train").unwrap();
+        std::fs::write(p.lock(), "\u{0}garbage").unwrap();
         let e = SessionLock::acquire(&p, "train").unwrap_err().to_string();
-        assert!(
-            e.contains("other-host") && e.contains("delete") && e.contains("train.lock"),
-            "{e}"
-        );
-        assert!(p.lock().exists(), "a lock that cannot be checked stays");
+        assert!(e.contains("being changed by another run"), "{e}");
+        assert_eq!(lock_holder(&p), Some(None));
+        drop(held);
     }
 }

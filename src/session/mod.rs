@@ -6,7 +6,7 @@
 //!   builder.toml  config.toml  train_ids.csv  val_ids.csv  test_ids.csv
 //!   checkpoints/chkpt_XX.safetensors  tensorboard/  observations/observations_XX/
 //!   scores/{train,val,test}_scores.csv  training_history.json  logs.txt
-//!   train.lock (while a run is changing the session)
+//!   train.lock (locked while a run is changing the session)
 //! ```
 //!
 //! - [`paths`]: where each file lives ([`SessionPaths`], [`sessions_root`]).

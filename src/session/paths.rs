@@ -194,7 +194,8 @@ impl SessionPaths {
         dir.is_some() && dir == canon(&self.checkpoints_dir())
     }
 
-    /// `train.lock`: present while a run (or `voxflow new --force`) is changing the session.
+    /// `train.lock`: locked (by the operating system) while a run or `voxflow new --force` is
+    /// changing the session.
     pub fn lock(&self) -> PathBuf {
         self.dir.join("train.lock")
     }

@@ -141,14 +141,7 @@ fn run(opts: &TrainOptions, log: &mut Logger) -> TrainResult<TrainSummary> {
     let paths = prepare(opts, log)?;
     log.attach(&paths.logs())?;
     // Held until the run ends: a second run on this session stops here.
-    let lock = SessionLock::acquire(&paths, "train")?;
-    if let Some(stale) = &lock.replaced {
-        log.line(&format!(
-            "note: replaced the lock of an earlier run that ended without releasing it (process \
-             {} on {})",
-            stale.pid, stale.host
-        ));
-    }
+    let _lock = SessionLock::acquire(&paths, "train")?;
     let root = sessions_root(opts.sessions_dir.clone());
 
     let (builder, builder_text, mut cfg, mut applied) = load_session_files(opts, &paths)?;
