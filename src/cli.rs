@@ -3,7 +3,7 @@
 //! only parse and call the library.
 
 use crate::data::generators::GenKind;
-use crate::data::preprocess::MAX_VOXELS;
+use crate::data::preprocess::{MAX_VOXELS, grid_fits};
 use crate::models::BuilderKind;
 use crate::session::SplitFractions;
 use crate::train::config::DeviceChoice;
@@ -53,7 +53,7 @@ pub fn parse_shape(s: &str) -> Result<[u32; 3], String> {
             ));
         }
     };
-    if shape.iter().map(|&d| d as u64).product::<u64>() > MAX_VOXELS as u64 {
+    if !grid_fits(shape.map(u64::from)) {
         return Err(format!(
             "shape {s:?}: more than {MAX_VOXELS} voxels (the largest grid voxflow trains)"
         ));
@@ -233,5 +233,7 @@ mod tests {
                 .contains("1073741824 voxels")
         );
         assert_eq!(parse_shape("1024,1024,1024").unwrap(), [1024; 3]);
+        // Sizes whose product overflows 64 bits are refused, not wrapped.
+        assert!(parse_shape("4194304").is_err());
     }
 }

@@ -28,7 +28,7 @@ use crate::data::cache::{Cache, CacheStats, CacheStatus, Kind};
 use crate::data::error::{DataError, DataResult};
 use crate::data::generators::VolumeSource;
 use crate::data::luna::LunaDataset;
-use crate::data::preprocess::{MAX_VOXELS, preprocess_image, preprocess_mask};
+use crate::data::preprocess::{MAX_VOXELS, grid_fits_usize, preprocess_image, preprocess_mask};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -151,8 +151,7 @@ impl PreparedSource {
     /// needed; see [`default_cache_dir`]). Errors: a grid with a zero size or more than
     /// [`MAX_VOXELS`] voxels, or a cache directory that cannot be created.
     pub fn new(dataset: LunaDataset, cache_dir: PathBuf, grid: [usize; 3]) -> DataResult<Self> {
-        let voxels = grid.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
-        if !matches!(voxels, Some(n) if n > 0 && n <= MAX_VOXELS) {
+        if !grid_fits_usize(grid) {
             return Err(DataError::Dataset(format!(
                 "invalid network grid {grid:?} for the preprocessed volumes of {}: sizes must \
                  be at least 1 and the grid at most {MAX_VOXELS} voxels",

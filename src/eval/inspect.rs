@@ -202,7 +202,7 @@ fn inspect_session(dir: &Path) -> EvalResult<String> {
     let mut s = format!("session {} ({})\n", name, dir.display());
     if let Some(holder) = lock_holder(&paths) {
         let who = holder
-            .map(|h| format!("`{}` (process {} on {})", h.command, h.pid, h.host))
+            .map(|h| h.describe())
             .unwrap_or_else(|| "a run".into());
         let _ = writeln!(s, "running now: {who}; {}", paths.lock().display());
     }

@@ -45,7 +45,9 @@ impl ScoresMeta {
         if path.exists() && Self::read_beside(table).is_none() {
             return Ok(None);
         }
-        let text = serde_json::to_string_pretty(self).expect("plain data serializes");
+        // Fails only for a path that is not UTF-8 (JSON holds text).
+        let text = serde_json::to_string_pretty(self)
+            .map_err(|e| SessionError::invalid(&path, format!("cannot record the table: {e}")))?;
         atomic_write(&path, text.as_bytes())?;
         Ok(Some(path))
     }

@@ -9,7 +9,7 @@
 
 use crate::backend::Padding;
 use crate::configfile::{self, ConfigError};
-use crate::data::preprocess::MAX_VOXELS;
+use crate::data::preprocess::{MAX_VOXELS, grid_fits_usize};
 use crate::nn::NormKind;
 use serde::{Deserialize, Deserializer};
 use std::path::Path;
@@ -235,11 +235,7 @@ impl BuilderConfig {
                 format!("every size must be at least 1, got {:?}", self.input_shape),
             );
         }
-        let voxels = self
-            .input_shape
-            .iter()
-            .try_fold(1usize, |a, &s| a.checked_mul(s));
-        if voxels.is_none_or(|v| v > MAX_VOXELS) {
+        if !grid_fits_usize(self.input_shape) {
             return bad(
                 "input_shape",
                 format!(

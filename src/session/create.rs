@@ -57,12 +57,13 @@ pub fn create_session(
         }
         Err(e) => return Err(SessionError::io(dir, e)),
     };
-    // Rewriting an existing session waits for no run: one changing it now is an error.
-    let (_lock, aside) = if fresh {
-        (None, None)
+    // Held while the files are written: a run changing the session now is an error, and a
+    // run started meanwhile finds it taken.
+    let _lock = SessionLock::acquire(&paths, "voxflow new")?;
+    let aside = if fresh {
+        None
     } else {
-        let lock = SessionLock::acquire(&paths, "voxflow new --force")?;
-        (Some(lock), set_earlier_run_aside(&paths)?)
+        set_earlier_run_aside(&paths)?
     };
     let write = || -> Result<()> {
         paths.ensure_dirs()?;
@@ -77,7 +78,8 @@ pub fn create_session(
             // Only what this call created is removed: the directory did not exist before.
             let _ = std::fs::remove_dir_all(dir);
         } else if let Some(aside) = &aside {
-            aside.undo();
+            // Some files may already be rewritten: the copies are now the originals.
+            aside.undo(true);
         }
         return Err(e);
     }
@@ -88,19 +90,25 @@ pub fn create_session(
 /// configuration files copied there (they are about to be rewritten).
 struct Aside {
     dir: PathBuf,
+    /// `(original, where it went)` of each moved output.
     moved: Vec<(PathBuf, PathBuf)>,
-    copied: Vec<PathBuf>,
+    /// `(original, copy)` of each configuration file.
+    copied: Vec<(PathBuf, PathBuf)>,
 }
 
 impl Aside {
-    /// Puts the moved outputs back and removes the copies and the folder (best effort: on the
-    /// error path that needs it).
-    fn undo(&self) {
+    /// Puts the moved outputs back and removes the folder (best effort: on the error path that
+    /// needs it). The copies go back over their originals when `restore` (the originals may
+    /// have been rewritten), else they are deleted.
+    fn undo(&self, restore: bool) {
         for (from, to) in self.moved.iter().rev() {
             let _ = std::fs::rename(to, from);
         }
-        for c in &self.copied {
-            let _ = std::fs::remove_file(c);
+        for (original, copy) in &self.copied {
+            let _ = match restore {
+                true => std::fs::rename(copy, original),
+                false => std::fs::remove_file(copy),
+            };
         }
         let _ = std::fs::remove_dir(&self.dir);
     }
@@ -144,15 +152,15 @@ fn set_earlier_run_aside(paths: &SessionPaths) -> Result<Option<Aside>> {
     for from in configuration {
         let to = aside.dir.join(name(&from));
         if let Err(e) = std::fs::copy(&from, &to) {
-            aside.undo();
+            aside.undo(false);
             return Err(SessionError::io(&from, e));
         }
-        aside.copied.push(to);
+        aside.copied.push((from, to));
     }
     for from in outputs {
         let to = aside.dir.join(name(&from));
         if let Err(e) = std::fs::rename(&from, &to) {
-            aside.undo();
+            aside.undo(false);
             return Err(SessionError::io(&from, e));
         }
         aside.moved.push((from, to));

@@ -13,11 +13,17 @@ use super::{Result, SessionError};
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{Read, Seek, Write};
 
+/// `ENOLCK` ("no locks available": a network file system without a lock service).
+const ENOLCK: i32 = 37;
+
 /// The holder a lock file names.
 #[derive(Clone, Debug, PartialEq)]
 pub struct LockHolder {
+    /// Its process id.
     pub pid: u32,
+    /// The machine it runs on.
     pub host: String,
+    /// What it is (`train`, `voxflow new`).
     pub command: String,
     /// Unix seconds.
     pub started: u64,
@@ -57,7 +63,8 @@ impl LockHolder {
         })
     }
 
-    fn describe(&self) -> String {
+    /// "`train` (process 123 on host, started at Unix time …)".
+    pub fn describe(&self) -> String {
         format!(
             "`{}` (process {} on {}, started at Unix time {})",
             self.command, self.pid, self.host, self.started
@@ -96,7 +103,10 @@ pub fn lock_holder(paths: &SessionPaths) -> Option<Option<LockHolder>> {
 /// A held session lock; dropping it (or the process ending) releases the session.
 #[derive(Debug)]
 pub struct SessionLock {
-    _file: File,
+    _file: Option<File>,
+    /// Where the file system cannot lock files (some network mounts): why the session runs
+    /// unlocked, for a warning.
+    pub unavailable: Option<String>,
 }
 
 impl SessionLock {
@@ -112,8 +122,33 @@ impl SessionLock {
             .truncate(false)
             .open(&path)
             .map_err(io)?;
-        match f.try_lock() {
+        // A `voxflow inspect` looking at the lock holds it shared for an instant: retry briefly.
+        let mut tries = 0;
+        let locked = loop {
+            match f.try_lock() {
+                Err(TryLockError::WouldBlock) if tries < 10 => {
+                    tries += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+                other => break other,
+            }
+        };
+        match locked {
             Ok(()) => {}
+            Err(TryLockError::Error(e))
+                if e.kind() == std::io::ErrorKind::Unsupported
+                    || e.raw_os_error() == Some(ENOLCK) =>
+            {
+                let why = format!(
+                    "{}: the file system cannot lock files ({e}); nothing stops a second run \
+                     on this session",
+                    path.display()
+                );
+                return Ok(SessionLock {
+                    _file: None,
+                    unavailable: Some(why),
+                });
+            }
             Err(TryLockError::WouldBlock) => {
                 let who = read_holder(&mut f)
                     .map(|h| h.describe())
@@ -133,7 +168,10 @@ impl SessionLock {
             .and_then(|_| f.write_all(text.as_bytes()))
             .and_then(|_| f.flush())
             .map_err(io)?;
-        Ok(SessionLock { _file: f })
+        Ok(SessionLock {
+            _file: Some(f),
+            unavailable: None,
+        })
     }
 }
 

@@ -139,9 +139,13 @@ pub fn train(opts: &TrainOptions) -> TrainResult<TrainSummary> {
 
 fn run(opts: &TrainOptions, log: &mut Logger) -> TrainResult<TrainSummary> {
     let paths = prepare(opts, log)?;
+    // Held until the run ends: a second run on this session stops here, before it writes a
+    // line into the running one's log.
+    let lock = SessionLock::acquire(&paths, "train")?;
     log.attach(&paths.logs())?;
-    // Held until the run ends: a second run on this session stops here.
-    let _lock = SessionLock::acquire(&paths, "train")?;
+    if let Some(why) = &lock.unavailable {
+        log.line(&format!("warning: {why}"));
+    }
     let root = sessions_root(opts.sessions_dir.clone());
 
     let (builder, builder_text, mut cfg, mut applied) = load_session_files(opts, &paths)?;

@@ -61,12 +61,25 @@ fn check_volume(vol: &Volume, what: &str) -> DataResult<()> {
     Ok(())
 }
 
+/// Whether a grid of these sizes has from 1 to [`MAX_VOXELS`] voxels (no overflow whatever
+/// the sizes): the one limit of `--shape`, config.toml, builder.toml and the data pipeline.
+pub fn grid_fits(dims: [u64; 3]) -> bool {
+    let n = dims
+        .iter()
+        .try_fold(1u128, |a, &d| a.checked_mul(u128::from(d)));
+    n.is_some_and(|n| n > 0 && n <= MAX_VOXELS as u128)
+}
+
+/// [`grid_fits`] for `usize` sizes.
+pub fn grid_fits_usize(dims: [usize; 3]) -> bool {
+    grid_fits(dims.map(|d| d as u64))
+}
+
 /// Checks that a new array shape is non-empty and below [`MAX_VOXELS`].
 fn check_new_dims(dims: [usize; 3], what: &str) -> DataResult<()> {
-    let n = dims.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
-    match n {
-        Some(n) if n > 0 && n <= MAX_VOXELS => Ok(()),
-        _ => Err(DataError::Dataset(format!(
+    match grid_fits_usize(dims) {
+        true => Ok(()),
+        false => Err(DataError::Dataset(format!(
             "cannot {what}: the result would have dims {dims:?} (at most {MAX_VOXELS} voxels, \
              none of them zero)"
         ))),

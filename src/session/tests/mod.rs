@@ -68,6 +68,7 @@ fn create_writes_everything_and_open_finds_it() {
             "scores",
             "tensorboard",
             "test_ids.csv",
+            "train.lock",
             "train_ids.csv",
             "val_ids.csv"
         ]
@@ -181,8 +182,17 @@ fn a_failed_forced_rewrite_puts_the_earlier_run_back() {
     let list = p.ids(IdSet::Test);
     std::fs::remove_file(&list).unwrap();
     std::fs::create_dir(&list).unwrap();
-    assert!(create_session(&root, "run", &unet(), &cfg, &ids(6), fr, 1, true).is_err());
+    let (builder_before, config_before) = (
+        std::fs::read(p.builder()).unwrap(),
+        std::fs::read(p.config()).unwrap(),
+    );
+    let mut other = cfg.clone();
+    other.epochs = 7;
+    assert!(create_session(&root, "run", &marianet(), &other, &ids(6), fr, 1, true).is_err());
     assert_eq!(std::fs::read(&chk).unwrap(), b"weights");
+    // builder.toml and config.toml were rewritten before the id list failed: back as they were.
+    assert_eq!(std::fs::read(p.builder()).unwrap(), builder_before);
+    assert_eq!(std::fs::read(p.config()).unwrap(), config_before);
     // A run holding the session: --force is refused before anything moves.
     std::fs::remove_dir(&list).unwrap();
     let lock = lock::SessionLock::acquire(&p, "train").unwrap();

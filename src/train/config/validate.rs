@@ -3,7 +3,7 @@
 
 use super::{BuilderKind, CONFIG_FORMAT_VERSION, OutputName, TrainConfig};
 use crate::configfile::{ConfigError, check_version};
-use crate::data::preprocess::MAX_VOXELS;
+use crate::data::preprocess::{MAX_VOXELS, grid_fits};
 use std::path::Path;
 
 /// The most data-loading threads config.toml may ask for: far more than loading can use, and
@@ -46,7 +46,7 @@ impl TrainConfig {
                 format!("dimension {i} is 0: every size must be >= 1"),
             );
         }
-        if self.shape.iter().map(|&s| s as u128).product::<u128>() > MAX_VOXELS as u128 {
+        if !grid_fits(self.shape.map(u64::from)) {
             let msg = format!(
                 "{:?} has more than {MAX_VOXELS} voxels (the largest grid voxflow trains)",
                 self.shape
