@@ -74,6 +74,13 @@ fn sigint_checkpoints_after_the_current_step_and_exits_cleanly() {
         }
         assert!(start.elapsed() < Duration::from_secs(120), "no step line");
     }
+    // While it trains, the session's lock names it.
+    let paths = voxflow::session::SessionPaths::new(&root, "s").unwrap();
+    let holder = voxflow::session::lock::lock_holder(&paths).flatten();
+    assert_eq!(
+        holder.map(|h| (h.pid, h.command)),
+        Some((child.id(), "train".to_string()))
+    );
     let pid = child.id().to_string();
     assert!(
         Command::new("kill")
@@ -118,7 +125,6 @@ fn sigint_checkpoints_after_the_current_step_and_exits_cleanly() {
         !ckpt(epoch + 1).exists(),
         "training went on after the interrupt"
     );
-    let paths = voxflow::session::SessionPaths::new(&root, "s").unwrap();
     assert_eq!(
         voxflow::session::lock::lock_holder(&paths),
         None,

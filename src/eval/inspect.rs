@@ -17,6 +17,7 @@ use crate::eval::{EvalError, EvalResult};
 use crate::models::{BuilderConfig, Model};
 use crate::nn::ParamStore;
 use crate::session::lock::lock_holder;
+use crate::session::paths::epoch_label;
 use crate::session::{
     IdSet, SessionError, SessionPaths, TrainingHistory, latest_checkpoint, read_checkpoint_info,
     read_ids_maybe_empty, sessions_root,
@@ -222,19 +223,11 @@ fn inspect_session(dir: &Path) -> EvalResult<String> {
         Some((epoch, p)) => {
             // A checkpoint written by Ctrl-C mid-epoch says so (resuming finishes the epoch); one
             // that cannot be read says why, so nobody resumes from it unwarned.
-            let cut = match read_checkpoint_info(&p) {
-                Ok(info) => info
-                    .meta
-                    .partial
-                    .map(|part| format!(", cut short after {} steps", part.steps_done))
-                    .unwrap_or_default(),
-                Err(e) => format!("; unreadable: {e}"),
+            let what = match read_checkpoint_info(&p) {
+                Ok(info) => epoch_label(epoch, info.meta.partial.map(|part| part.steps_done)),
+                Err(e) => format!("{}; unreadable: {e}", epoch_label(epoch, None)),
             };
-            let _ = writeln!(
-                s,
-                "checkpoints: latest {} (epoch {epoch}{cut})",
-                p.display()
-            );
+            let _ = writeln!(s, "checkpoints: latest {} ({what})", p.display());
         }
         None => s.push_str("checkpoints: none\n"),
     }
@@ -298,16 +291,11 @@ fn inspect_session(dir: &Path) -> EvalResult<String> {
                     .collect();
                 let from = ScoresMeta::read_beside(&t)
                     .map(|m| {
-                        let own = paths.owns_checkpoint(&m.checkpoint);
-                        let ck = match m.checkpoint.file_name() {
-                            Some(name) if own => name.to_string_lossy().into_owned(),
-                            _ => m.checkpoint.display().to_string(),
-                        };
-                        let cut = m
-                            .cut_short_after
-                            .map(|n| format!(", cut short after {n} steps"))
-                            .unwrap_or_default();
-                        format!(" | {ck} (epoch {}{cut})", m.epoch)
+                        format!(
+                            " | {} ({})",
+                            paths.checkpoint_label(&m.checkpoint),
+                            epoch_label(m.epoch, m.cut_short_after)
+                        )
                     })
                     .unwrap_or_default();
                 let _ = writeln!(
@@ -329,14 +317,10 @@ fn inspect_checkpoint(path: &Path) -> EvalResult<String> {
     let info = read_checkpoint_info(path)?;
     let m = &info.meta;
     let mut s = format!(
-        "checkpoint {}\nepoch {}{} | voxflow {} | builder hash {:016x} | optimizer step {}\n\
+        "checkpoint {}\n{} | voxflow {} | builder hash {:016x} | optimizer step {}\n\
          {} model tensors, {} parameters ({} trainable) | {} optimizer tensors\n",
         path.display(),
-        m.epoch,
-        m.partial
-            .as_ref()
-            .map(|p| format!(" (cut short after {} steps)", p.steps_done))
-            .unwrap_or_default(),
+        epoch_label(m.epoch, m.partial.as_ref().map(|p| p.steps_done)),
         m.version,
         m.builder_hash,
         m.iterations,

@@ -36,6 +36,7 @@ use crate::eval::scores::{BASE_COLUMNS, IMAGE_COLUMNS, ScoreTable, format_summar
 use crate::eval::scores_meta::{self, ScoresMeta};
 use crate::eval::{EvalError, EvalResult};
 use crate::session::IdSet;
+use crate::session::paths::epoch_label;
 use crate::train::log::Logger;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -221,7 +222,9 @@ fn evaluate_logged(opts: &EvalOptions, log: &mut Logger) -> EvalResult<EvalRepor
         .filter(|id| !ctx.has_mask(id))
         .collect();
     let masks = unmasked.is_empty();
-    if !masks && unmasked.len() < scans.len() {
+    // A note unless the dataset has no masks at all (an image-only dataset).
+    let any_masks = || ctx.dataset().ids().iter().any(|id| ctx.has_mask(id));
+    if !masks && (unmasked.len() < scans.len() || any_masks()) {
         let shown: Vec<&str> = unmasked.iter().copied().take(5).collect();
         log.line(&format!(
             "note: {} of the {} scans of the {} set have no lung mask ({}{}): the table leaves \
@@ -268,22 +271,8 @@ fn evaluate_logged(opts: &EvalOptions, log: &mut Logger) -> EvalResult<EvalRepor
     };
     let record = meta.write_beside(&path)?;
     let [d, h, w] = ctx.grid();
-    // The session's own checkpoint by its name; another session's by its path.
-    let checkpoint = if ctx.paths.owns_checkpoint(&ctx.checkpoint) {
-        ctx.checkpoint
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default()
-    } else {
-        ctx.checkpoint.display().to_string()
-    };
-    let epoch = match &ctx.meta.partial {
-        Some(p) => format!(
-            "epoch {}, cut short after {} steps",
-            ctx.meta.epoch, p.steps_done
-        ),
-        None => format!("epoch {}", ctx.meta.epoch),
-    };
+    let checkpoint = ctx.paths.checkpoint_label(&ctx.checkpoint);
+    let epoch = epoch_label(ctx.meta.epoch, meta.cut_short_after);
     let mut summary = format!(
         "{} set of session {}: {} samples, checkpoint {} ({epoch}), {:.1} s\n\
          metrics on the network grid {d}x{h}x{w} (distances in mm at each target's spacing on \

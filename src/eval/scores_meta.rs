@@ -16,6 +16,7 @@ pub const FORMAT: &str = "voxflow-scores-1";
 pub struct ScoresMeta {
     /// Always [`FORMAT`].
     pub format: String,
+    /// The session scored.
     pub session: String,
     /// `test`, `val` or `train`.
     pub set: String,
@@ -27,6 +28,7 @@ pub struct ScoresMeta {
     pub cut_short_after: Option<u64>,
     /// The network grid `[D, H, W]` the metrics were computed on.
     pub grid: [usize; 3],
+    /// Rows of the table.
     pub samples: usize,
     /// Per metric: mean, std, median, p5, p95.
     pub summary: Vec<ColumnSummary>,

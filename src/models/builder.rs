@@ -246,6 +246,16 @@ impl BuilderConfig {
         }
         let u = &self.unet;
         in_range(path, "unet.enc_nf", &u.enc_nf, MAX_CHANNELS)?;
+        if u.enc_nf.len() > MAX_LAYERS - 2 {
+            return bad(
+                "unet.enc_nf",
+                format!(
+                    "at most {} entries (dec_nf has two more), got {}",
+                    MAX_LAYERS - 2,
+                    u.enc_nf.len()
+                ),
+            );
+        }
         in_range(path, "unet.dec_nf", &u.dec_nf, MAX_CHANNELS)?;
         if u.dec_nf.len() != u.enc_nf.len() + 2 {
             return bad(
@@ -290,7 +300,6 @@ impl BuilderConfig {
     }
 }
 
-/// An error unless `v` is a non-empty list of positive sizes.
 /// An error unless `v` holds 1 to [`MAX_LAYERS`] entries, each from 1 to `max`.
 fn in_range(path: &Path, key: &str, v: &[usize], max: usize) -> Result<(), ConfigError> {
     let bad = |msg: String| Err(ConfigError::invalid(path, format!("key `{key}`: {msg}")));

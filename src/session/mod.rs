@@ -5,7 +5,8 @@
 //! <root>/<name>/
 //!   builder.toml  config.toml  train_ids.csv  val_ids.csv  test_ids.csv
 //!   checkpoints/chkpt_XX.safetensors  tensorboard/  observations/observations_XX/
-//!   scores/{train,val,test}_scores.csv  training_history.json  logs.txt
+//!   scores/{train,val,test}_scores.csv (+ .json: checkpoint and summary)
+//!   training_history.json  logs.txt
 //!   train.lock (locked while a run is changing the session)
 //! ```
 //!

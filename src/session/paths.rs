@@ -77,6 +77,15 @@ pub fn checkpoint_name(epoch: u32) -> String {
     format!("chkpt_{epoch:02}.safetensors")
 }
 
+/// A checkpoint's epoch as the user reads it: `epoch 3`, or `epoch 3, cut short after 5 steps`
+/// for one written when Ctrl-C stopped the epoch.
+pub fn epoch_label(epoch: u32, cut_short_after: Option<u64>) -> String {
+    match cut_short_after {
+        Some(steps) => format!("epoch {epoch}, cut short after {steps} steps"),
+        None => format!("epoch {epoch}"),
+    }
+}
+
 /// The epoch of a checkpoint file name written by [`checkpoint_name`] (exactly that form:
 /// `chkpt_1.safetensors` or `chkpt_001.safetensors` are not ours).
 pub fn parse_checkpoint_name(name: &str) -> Option<u32> {
@@ -192,6 +201,15 @@ impl SessionPaths {
         let canon = |p: &Path| std::fs::canonicalize(p).ok();
         let dir = checkpoint.parent().and_then(canon);
         dir.is_some() && dir == canon(&self.checkpoints_dir())
+    }
+
+    /// How `checkpoint` is named to the user: by its file name when it is this session's, by
+    /// its path otherwise.
+    pub fn checkpoint_label(&self, checkpoint: &Path) -> String {
+        match checkpoint.file_name() {
+            Some(name) if self.owns_checkpoint(checkpoint) => name.to_string_lossy().into_owned(),
+            _ => checkpoint.display().to_string(),
+        }
     }
 
     /// `train.lock`: locked (by the operating system) while a run or `voxflow new --force` is

@@ -143,9 +143,9 @@ pub fn new_session(opts: &NewSession, log: &mut Logger) -> TrainResult<SessionPa
     )?;
     if let Some(aside) = moved {
         log.line(&format!(
-            "--force: the earlier builder.toml, config.toml and id lists copied, and the \
-             earlier run's checkpoints, history, TensorBoard events, observations and scores \
-             moved, to {}",
+            "--force: the earlier builder.toml, config.toml and id lists, and the earlier \
+             run's outputs if it had any (checkpoints, history, TensorBoard events, \
+             observations, scores), set aside in {}",
             aside.display()
         ));
     }

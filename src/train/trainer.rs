@@ -220,7 +220,7 @@ fn run(opts: &TrainOptions, log: &mut Logger) -> TrainResult<TrainSummary> {
         log,
     )?;
     // The epoch lines' peak memory is training's, not the data preparation's.
-    reset_peak_memory();
+    let _ = reset_peak_memory();
     let mut pairs_gen = PairGenerator::new(
         kind,
         train_ids.clone(),

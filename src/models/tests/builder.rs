@@ -172,6 +172,11 @@ fn bad_values_name_the_file_and_the_key() {
             "from 1 to 256",
         ),
         (
+            edited("enc_nf", &format!("enc_nf = {:?}", [8; 31])),
+            "unet.enc_nf",
+            "at most 30 entries (dec_nf has two more), got 31",
+        ),
+        (
             edited("decoder", &format!("decoder = {:?}", [8; 33])),
             "marianet.decoder",
             "at most 32 entries, got 33",

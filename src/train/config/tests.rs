@@ -356,7 +356,10 @@ fn save_keys_changes_only_those_keys_and_keeps_the_users_comments() {
     with_data.save_keys(&path, &["data_dir"]).unwrap();
     let got = std::fs::read_to_string(&path).unwrap();
     let line = "data_dir = \"/data/LUNA16\"\n\n";
-    assert!(got.contains(&format!("\n{line}[optimizer]")), "{got}");
+    assert!(
+        got.contains(&format!("\n{line}# Adam with Keras time decay")),
+        "above the table's own comment: {got}"
+    );
     assert_eq!(got.replacen(line, "", 1), bare, "only the line added");
 
     // A file with Windows line endings keeps them, on the added line too.

@@ -222,12 +222,19 @@ fn edit_top_level(text: &str, template: &str, keys: &[&str]) -> Option<String> {
     let missing_at = |key: &str| {
         let example = format!("# {key} =");
         let mut at = 0;
+        // Where the run of comment lines just above the current line starts (a table's own
+        // comment stays with its header).
+        let mut comments_from = None;
         for line in text.split_inclusive('\n') {
             let outside_values = have.iter().all(|(_, r)| !r.contains(&at));
             let trimmed = line.trim_start();
             if outside_values && trimmed.starts_with('[') {
-                return (at, 2);
+                return (comments_from.unwrap_or(at), 2);
             }
+            comments_from = match trimmed.starts_with('#') {
+                true => comments_from.or(Some(at)),
+                false => None,
+            };
             at += line.len();
             if outside_values && trimmed.starts_with(&example) {
                 return (at, 1);
