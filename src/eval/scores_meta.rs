@@ -41,17 +41,25 @@ impl ScoresMeta {
     }
 
     /// Writes the record beside `table` (atomically). A file there that is not a voxflow
-    /// record is kept: returns `None` and writes nothing.
+    /// record is kept: returns `None` and writes nothing. When the write fails, an earlier
+    /// record there is removed, so that it never describes the new table.
     pub fn write_beside(&self, table: &Path) -> Result<Option<PathBuf>, SessionError> {
         let path = Self::path_for(table);
         if path.exists() && Self::read_beside(table).is_none() {
             return Ok(None);
         }
+        let written = self.write_to(&path);
+        if written.is_err() {
+            let _ = std::fs::remove_file(&path);
+        }
+        written.map(|_| Some(path))
+    }
+
+    fn write_to(&self, path: &Path) -> Result<(), SessionError> {
         // Fails only for a path that is not UTF-8 (JSON holds text).
         let text = serde_json::to_string_pretty(self)
-            .map_err(|e| SessionError::invalid(&path, format!("cannot record the table: {e}")))?;
-        atomic_write(&path, text.as_bytes())?;
-        Ok(Some(path))
+            .map_err(|e| SessionError::invalid(path, format!("cannot record the table: {e}")))?;
+        atomic_write(path, text.as_bytes())
     }
 
     /// The record beside `table`, if there is a readable voxflow one.
@@ -98,6 +106,18 @@ mod tests {
             serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
         assert_eq!(json["summary"][0]["mean"], 0.75);
         assert_eq!(json["epoch"], 7);
+        // A record that cannot be written (a path JSON cannot hold) is an error, not a panic,
+        // and leaves no earlier record to describe the new table.
+        #[cfg(unix)]
+        {
+            use std::os::unix::ffi::OsStrExt;
+            let mut odd = m.clone();
+            odd.checkpoint = std::ffi::OsStr::from_bytes(b"/s/\xff.safetensors").into();
+            let e = odd.write_beside(&table).unwrap_err().to_string();
+            assert!(e.contains("cannot record the table"), "{e}");
+            assert!(!path.exists());
+            m.write_beside(&table).unwrap();
+        }
         // A file of the user's at that name stays.
         std::fs::write(&path, "{\"mine\": 1}").unwrap();
         assert_eq!(m.write_beside(&table).unwrap(), None);
