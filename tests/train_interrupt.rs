@@ -15,6 +15,7 @@ use voxflow::eval::{EvalOptions, InferenceOptions, evaluate};
 use voxflow::models::BuilderKind;
 use voxflow::report::tensorboard::read_events;
 use voxflow::session::{IdSet, SplitFractions, TrainingHistory, read_checkpoint_info};
+use voxflow::train::config::TrainConfig;
 use voxflow::train::log::Logger;
 use voxflow::train::setup::{NewSession, Overrides, new_session};
 use voxflow::train::{TrainOptions, interrupt, train};
@@ -151,6 +152,29 @@ fn an_interrupt_checkpoints_mid_epoch_and_the_resumed_run_equals_an_uninterrupte
     assert!(
         !log.contains("interrupted") && log.contains("done: trained through epoch 1"),
         "{log}"
+    );
+
+    // A Ctrl-C during an epoch that meets early stopping: the run ends early-stopped, as a
+    // straight run would (as "interrupted", a resume would train another epoch).
+    make_session(&root, "early", &data);
+    let config = root.join("early/config.toml");
+    let mut c = TrainConfig::load(&config).unwrap();
+    c.early_stopping.min_delta = 1e9; // only the first epoch counts as an improvement
+    c.early_stopping.patience = 1;
+    c.save(&config).unwrap();
+    let run = |epochs: u32, weights: Option<&str>| {
+        let mut r = o("early");
+        r.overrides.epochs = Some(epochs);
+        r.overrides.steps_per_epoch = Some(1);
+        r.weights = weights.map(Into::into);
+        r
+    };
+    train(&run(1, None)).unwrap();
+    interrupt::request(); // seen after epoch 2's only step
+    let s = train(&run(3, Some("chkpt_01.safetensors"))).unwrap();
+    assert_eq!(
+        (s.last_epoch, s.interrupted, s.stopped_early),
+        (2, false, true)
     );
     std::fs::remove_dir_all(&tmp).unwrap();
 }

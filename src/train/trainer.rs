@@ -368,6 +368,24 @@ fn run(opts: &TrainOptions, log: &mut Logger) -> TrainResult<TrainSummary> {
         tb.flush()?;
         log.line(&epoch_line(epoch, cfg.epochs, &values, &stats, device));
         last = epoch;
+        // Early stopping first: an epoch that meets it ends the run as a straight run would,
+        // even if Ctrl-C came during its validation (a cut-short epoch's means do not count).
+        let early = if cut_short {
+            None
+        } else {
+            should_stop(&history, &cfg)
+        };
+        if let Some(wait) = early {
+            log.line(&format!(
+                "early stopping: {} has not improved by {} for {wait} epoch{} (patience {})",
+                monitor_key(&cfg),
+                cfg.early_stopping.min_delta,
+                if wait == 1 { "" } else { "s" },
+                cfg.early_stopping.patience
+            ));
+            stopped_early = true;
+            break;
+        }
         if stops_here(
             stats.interrupted,
             crate::train::interrupt::requested(),
@@ -389,17 +407,6 @@ fn run(opts: &TrainOptions, log: &mut Logger) -> TrainResult<TrainSummary> {
             ));
             last_cut_short = cut_short;
             interrupted = true;
-            break;
-        }
-        if let Some(wait) = should_stop(&history, &cfg) {
-            log.line(&format!(
-                "early stopping: {} has not improved by {} for {wait} epoch{} (patience {})",
-                monitor_key(&cfg),
-                cfg.early_stopping.min_delta,
-                if wait == 1 { "" } else { "s" },
-                cfg.early_stopping.patience
-            ));
-            stopped_early = true;
             break;
         }
     }
