@@ -597,6 +597,14 @@ fn a_session_records_its_data_and_its_log_holds_everything_the_run_printed() {
         "{e}"
     );
     std::fs::remove_file(ck(5)).unwrap();
+    // A directory where the run will write a checkpoint is refused before training.
+    std::fs::create_dir(ck(3)).unwrap();
+    let mut blocked = o.clone();
+    blocked.weights = Some("chkpt_02.safetensors".into());
+    blocked.overrides.epochs = Some(3);
+    let e = train(&blocked).unwrap_err().to_string();
+    assert!(e.contains("chkpt_03.safetensors is in the way"), "{e}");
+    std::fs::remove_dir(ck(3)).unwrap();
     // Resuming without the history says what is lost.
     let history = root.join("s/training_history.json");
     let kept = std::fs::read(&history).unwrap();

@@ -286,6 +286,16 @@ fn run(opts: &TrainOptions, log: &mut Logger) -> TrainResult<TrainSummary> {
             history = TrainingHistory::new();
         }
     }
+    // Something other than a file where this run will write a checkpoint would fail it late.
+    if let Some(p) = (start + 1..=cfg.epochs)
+        .map(|e| paths.checkpoint_path(e))
+        .find(|p| p.exists() && !p.is_file())
+    {
+        return Err(TrainError::Usage(format!(
+            "{} is in the way: this run writes a checkpoint there, and it is not a file",
+            p.display()
+        )));
+    }
     record_config(&cfg, &applied, &paths, resume.is_some(), log)?;
     let mut tb = EventWriter::create(&paths.tensorboard_dir())?;
     crate::train::interrupt::install();
