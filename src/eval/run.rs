@@ -209,37 +209,7 @@ fn evaluate_logged(opts: &EvalOptions, log: &mut Logger) -> EvalResult<EvalRepor
     let pairs = ctx.pairs(set)?;
     let target = opts.out.clone().unwrap_or_else(|| ctx.paths.scores(set));
     check_writable(&target)?;
-    // The mask metrics need both masks of every sample (a table has no empty cells).
-    let mut scans: Vec<&str> = pairs
-        .iter()
-        .flat_map(|p| [p.src.as_str(), p.tgt.as_str()])
-        .collect();
-    scans.sort_unstable();
-    scans.dedup();
-    let unmasked: Vec<&str> = scans
-        .iter()
-        .copied()
-        .filter(|id| !ctx.has_mask(id))
-        .collect();
-    let masks = unmasked.is_empty();
-    // A note unless the dataset has no masks at all (an image-only dataset).
-    let any_masks = || ctx.dataset().ids().iter().any(|id| ctx.has_mask(id));
-    if !masks && (unmasked.len() < scans.len() || any_masks()) {
-        let shown: Vec<&str> = unmasked.iter().copied().take(5).collect();
-        log.line(&format!(
-            "note: {} of the {} scans of the {} set have no lung mask ({}{}): the table leaves \
-             out the mask metrics (dice, surface distances, dice_before)",
-            unmasked.len(),
-            scans.len(),
-            set.name(),
-            shown.join(", "),
-            if unmasked.len() > shown.len() {
-                ", ..."
-            } else {
-                ""
-            }
-        ));
-    }
+    let masks = masks_for(&ctx, &pairs, set, log);
     let mut cache = HashMap::new();
     let mut samples = Vec::with_capacity(pairs.len());
     let start = std::time::Instant::now();
@@ -300,6 +270,43 @@ fn evaluate_logged(opts: &EvalOptions, log: &mut Logger) -> EvalResult<EvalRepor
         table,
         summary,
     })
+}
+
+/// Whether every scan of `pairs` has its lung mask, which the mask metrics need for every
+/// sample (a table has no empty cells). When some lack one in a dataset that has masks, a note
+/// names them.
+fn masks_for(ctx: &EvalContext, pairs: &[Pair], set: IdSet, log: &mut Logger) -> bool {
+    let mut scans: Vec<&str> = pairs
+        .iter()
+        .flat_map(|p| [p.src.as_str(), p.tgt.as_str()])
+        .collect();
+    scans.sort_unstable();
+    scans.dedup();
+    let unmasked: Vec<&str> = scans
+        .iter()
+        .copied()
+        .filter(|id| !ctx.has_mask(id))
+        .collect();
+    let masks = unmasked.is_empty();
+    // A note unless the dataset has no masks at all (an image-only dataset).
+    let any_masks = || ctx.dataset().ids().iter().any(|id| ctx.has_mask(id));
+    if !masks && (unmasked.len() < scans.len() || any_masks()) {
+        let shown: Vec<&str> = unmasked.iter().copied().take(5).collect();
+        log.line(&format!(
+            "note: {} of the {} scans of the {} set have no lung mask ({}{}): the table leaves \
+             out the mask metrics (dice, surface distances, dice_before)",
+            unmasked.len(),
+            scans.len(),
+            set.name(),
+            shown.join(", "),
+            if unmasked.len() > shown.len() {
+                ", ..."
+            } else {
+                ""
+            }
+        ));
+    }
+    masks
 }
 
 /// Fails early, before any sample is scored, when the table's folder cannot be written.

@@ -4,7 +4,7 @@
 
 use crate::models::BuilderConfig;
 use crate::session::paths::parse_checkpoint_name;
-use crate::session::{SessionPaths, latest_checkpoint, read_checkpoint_info};
+use crate::session::{SessionPaths, TrainingHistory, latest_checkpoint, read_checkpoint_info};
 use crate::train::config::{DeviceChoice, TrainConfig};
 use crate::train::error::{TrainError, TrainResult};
 use crate::train::log::Logger;
@@ -208,4 +208,47 @@ pub(crate) fn resume_point(
         )));
     }
     Ok(Some(path))
+}
+
+/// Refuses something other than a file where this run will write the checkpoint of an epoch
+/// after `start` (up to `epochs`): it would fail the run at that epoch.
+pub(crate) fn check_checkpoint_paths(
+    paths: &SessionPaths,
+    start: u32,
+    epochs: u32,
+) -> TrainResult<()> {
+    match (start + 1..=epochs)
+        .map(|e| paths.checkpoint_path(e))
+        .find(|p| p.exists() && !p.is_file())
+    {
+        Some(p) => Err(TrainError::Usage(format!(
+            "{} is in the way: this run writes a checkpoint there, and it is not a file",
+            p.display()
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// On resume from epoch `start`: warns when the history (`history`, truncated to `start`)
+/// lacks some of those epochs (deleted, or older than the checkpoint).
+pub(crate) fn warn_of_a_short_history(
+    history: &TrainingHistory,
+    start: u32,
+    paths: &SessionPaths,
+    log: &mut Logger,
+) {
+    let kept = history.last_epoch().unwrap_or(0);
+    if kept >= start {
+        return;
+    }
+    let holds = match kept {
+        0 => "no epochs".to_string(),
+        k => format!("epochs up to {k} only"),
+    };
+    log.line(&format!(
+        "warning: {} holds {holds} (missing, or older than the checkpoint): epochs {}..{start} \
+         stay out of the history, and early stopping counts from here",
+        paths.history().display(),
+        kept + 1
+    ));
 }

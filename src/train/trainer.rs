@@ -24,7 +24,10 @@ use crate::train::optim::Adam;
 use crate::train::setup::{
     Applied, NewSession, Overrides, check_listed_scans, open_dataset, resolve_data_dir,
 };
-use crate::train::start::{load_session_files, record_config, resume_point};
+use crate::train::start::{
+    check_checkpoint_paths, load_session_files, record_config, resume_point,
+    warn_of_a_short_history,
+};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -271,31 +274,13 @@ fn run(opts: &TrainOptions, log: &mut Logger) -> TrainResult<TrainSummary> {
             }
             history.truncate_to(start);
             log.line(&format!("resumed from {} ({how})", path.display()));
-            let kept = history.last_epoch().unwrap_or(0);
-            if kept < start {
-                log.line(&format!(
-                    "warning: {} holds {} (missing, or older than the checkpoint): epochs {}..{start} \
-                     stay out of the history, and early stopping counts from here",
-                    paths.history().display(),
-                    if kept == 0 { "no epochs".to_string() } else { format!("epochs up to {kept} only") },
-                    kept + 1
-                ));
-            }
+            warn_of_a_short_history(&history, start, &paths, log);
         }
         None => {
             history = TrainingHistory::new();
         }
     }
-    // Something other than a file where this run will write a checkpoint would fail it late.
-    if let Some(p) = (start + 1..=cfg.epochs)
-        .map(|e| paths.checkpoint_path(e))
-        .find(|p| p.exists() && !p.is_file())
-    {
-        return Err(TrainError::Usage(format!(
-            "{} is in the way: this run writes a checkpoint there, and it is not a file",
-            p.display()
-        )));
-    }
+    check_checkpoint_paths(&paths, start, cfg.epochs)?;
     record_config(&cfg, &applied, &paths, resume.is_some(), log)?;
     let mut tb = EventWriter::create(&paths.tensorboard_dir())?;
     crate::train::interrupt::install();
