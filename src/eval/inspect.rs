@@ -379,7 +379,7 @@ mod tests {
     fn a_session_with_an_unreadable_checkpoint_or_history_says_so() {
         use crate::data::generators::GenKind;
         use crate::models::BuilderKind;
-        use crate::session::{SplitFractions, create_session};
+        use crate::session::{SplitFractions, create_session, split_ids};
         let dir = crate::testutil::TempDir::new("inspect-session");
         let builder = BuilderConfig::defaults(BuilderKind::Unet);
         let cfg = TrainConfig::defaults(BuilderKind::Unet, GenKind::Luna);
@@ -389,9 +389,7 @@ mod tests {
             "s",
             &builder,
             &cfg,
-            &ids,
-            SplitFractions::default(),
-            1,
+            &split_ids(&ids, SplitFractions::default(), 1).unwrap(),
             false,
         )
         .unwrap();

@@ -11,32 +11,28 @@
 use super::ids::write_ids;
 use super::lock::SessionLock;
 use super::paths::SessionPaths;
-use super::split::{SplitFractions, split_ids};
+use super::split::Split;
 use super::{IdSet, Result, SessionError, atomic_write};
 use crate::models::BuilderConfig;
 use crate::train::config::TrainConfig;
 use std::path::{Path, PathBuf};
 
-/// Creates the session `root/name`: writes `builder` and `config` (both validated) and the
-/// seeded split of `ids` into the three id lists, and creates the empty subfolders. Everything
-/// is checked before anything is written.
+/// Creates the session `root/name`: writes `builder` and `config` (both validated) and
+/// `split` (from [`split_ids`](super::split_ids)) into the three id lists, and creates the
+/// empty subfolders. Everything is checked before anything is written.
 /// Returns the session and, when `force` set an earlier run aside, where to.
-#[allow(clippy::too_many_arguments)]
 pub fn create_session(
     root: &Path,
     name: &str,
     builder: &BuilderConfig,
     config: &TrainConfig,
-    ids: &[String],
-    fractions: SplitFractions,
-    seed: u64,
+    split: &Split,
     force: bool,
 ) -> Result<(SessionPaths, Option<PathBuf>)> {
     let paths = SessionPaths::new(root, name)?;
     config.validate(&paths.config())?;
     builder.validate(&paths.builder())?;
     let builder_toml = builder.to_toml();
-    let split = split_ids(ids, fractions, seed)?;
     std::fs::create_dir_all(root).map_err(|e| SessionError::io(root, e))?;
     let dir = paths.dir();
     let fresh = match std::fs::create_dir(dir) {

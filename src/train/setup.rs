@@ -6,7 +6,7 @@ use crate::data::generators::{GenKind, single_pass};
 use crate::data::luna::LunaDataset;
 use crate::data::phantom::{PhantomConfig, write_dataset};
 use crate::models::{BuilderConfig, BuilderKind};
-use crate::session::split::split_ids;
+use crate::session::split::{Split, split_ids};
 use crate::session::{SessionPaths, SplitFractions, create_session};
 use crate::train::config::{DeviceChoice, TrainConfig};
 use crate::train::error::{TrainError, TrainResult};
@@ -130,15 +130,13 @@ pub fn new_session(opts: &NewSession, log: &mut Logger) -> TrainResult<SessionPa
         }
         config.atlas_id = Some(atlas);
     }
-    check_split(&ids, opts, config.atlas_id.as_deref(), log)?;
+    let split = checked_split(&ids, opts, config.atlas_id.as_deref(), log)?;
     let (paths, moved) = create_session(
         &opts.sessions_root,
         &opts.name,
         &builder,
         &config,
-        &ids,
-        opts.split,
-        opts.seed,
+        &split,
         opts.force,
     )?;
     if let Some(aside) = moved {
@@ -163,14 +161,15 @@ pub fn new_session(opts: &NewSession, log: &mut Logger) -> TrainResult<SessionPa
     Ok(paths)
 }
 
-/// Checks before anything is written that the split gives the generator what training and
-/// evaluation need: training pairs, validation pairs, and (a warning only) test pairs.
-fn check_split(
+/// The seeded split of `ids`, checked before anything is written to give the generator what
+/// training and evaluation need: training pairs, validation pairs, and (a warning only) test
+/// pairs.
+fn checked_split(
     ids: &[String],
     opts: &NewSession,
     atlas: Option<&str>,
     log: &mut Logger,
-) -> TrainResult<()> {
+) -> TrainResult<Split> {
     let split = split_ids(ids, opts.split, opts.seed)?;
     let kind = opts.generator;
     let sets = [
@@ -199,7 +198,7 @@ fn check_split(
             }
         }
     }
-    Ok(())
+    Ok(split)
 }
 
 /// Every scan (and with `masks`, every mask) of the id list `list` (holding `ids`) must be

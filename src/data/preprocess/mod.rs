@@ -27,7 +27,7 @@ use resample::{Tap, apply, axis_taps};
 
 /// Version of the preprocessing pipeline; part of every cache key. Bump it whenever a change
 /// here alters the values produced, so stale cache entries are rebuilt.
-pub const PREPROCESS_VERSION: u32 = 2;
+pub const PREPROCESS_VERSION: u32 = 3;
 
 /// The largest volume a resampling may produce (2^30 voxels, 4 GiB of `f32`): a guard against
 /// absurd spacings or grids in a header or a configuration.

@@ -40,6 +40,11 @@ fn ids(n: usize) -> Vec<String> {
     (0..n).map(|i| format!("1.3.6.{i:02}")).collect()
 }
 
+/// The default split of `n` ids.
+fn split(n: usize) -> Split {
+    split_ids(&ids(n), SplitFractions::default(), 1).unwrap()
+}
+
 #[test]
 fn create_writes_everything_and_open_finds_it() {
     let root = scratch("create");
@@ -50,9 +55,7 @@ fn create_writes_everything_and_open_finds_it() {
         "run",
         &unet(),
         &cfg,
-        &all,
-        SplitFractions::default(),
-        777,
+        &split_ids(&all, SplitFractions::default(), 777).unwrap(),
         false,
     )
     .unwrap()
@@ -100,8 +103,7 @@ fn create_writes_everything_and_open_finds_it() {
 fn create_refuses_an_existing_session_and_force_moves_the_earlier_run_aside() {
     let root = scratch("force");
     let cfg = TrainConfig::defaults(BuilderKind::Unet, GenKind::Luna);
-    let fr = SplitFractions::default();
-    let (p, moved) = create_session(&root, "run", &unet(), &cfg, &ids(6), fr, 1, false).unwrap();
+    let (p, moved) = create_session(&root, "run", &unet(), &cfg, &split(6), false).unwrap();
     assert_eq!(moved, None);
     let chk = p.checkpoint_path(3);
     std::fs::write(&chk, b"weights").unwrap();
@@ -110,7 +112,7 @@ fn create_refuses_an_existing_session_and_force_moves_the_earlier_run_aside() {
 
     let mut cfg2 = cfg.clone();
     cfg2.epochs = 5;
-    let e = create_session(&root, "run", &marianet(), &cfg2, &ids(8), fr, 1, false)
+    let e = create_session(&root, "run", &marianet(), &cfg2, &split(8), false)
         .unwrap_err()
         .to_string();
     assert!(e.contains("already exists") && e.contains("--force"), "{e}");
@@ -121,8 +123,7 @@ fn create_refuses_an_existing_session_and_force_moves_the_earlier_run_aside() {
     );
     assert_eq!(TrainConfig::load(&p.config()).unwrap().epochs, 200);
 
-    let (_, moved) =
-        create_session(&root, "run", &marianet(), &cfg2, &ids(8), fr, 1, true).unwrap();
+    let (_, moved) = create_session(&root, "run", &marianet(), &cfg2, &split(8), true).unwrap();
     let aside = root.join("run/previous_1");
     assert_eq!(moved.as_deref(), Some(aside.as_path()));
     assert_eq!(
@@ -173,8 +174,7 @@ fn create_refuses_an_existing_session_and_force_moves_the_earlier_run_aside() {
 fn a_failed_forced_rewrite_puts_the_earlier_run_back() {
     let root = scratch("force-undo");
     let cfg = TrainConfig::defaults(BuilderKind::Unet, GenKind::Luna);
-    let fr = SplitFractions::default();
-    let (p, _) = create_session(&root, "run", &unet(), &cfg, &ids(6), fr, 1, false).unwrap();
+    let (p, _) = create_session(&root, "run", &unet(), &cfg, &split(6), false).unwrap();
     let chk = p.checkpoint_path(2);
     std::fs::write(&chk, b"weights").unwrap();
     std::fs::write(p.history(), b"{}").unwrap();
@@ -188,7 +188,7 @@ fn a_failed_forced_rewrite_puts_the_earlier_run_back() {
     );
     let mut other = cfg.clone();
     other.epochs = 7;
-    assert!(create_session(&root, "run", &marianet(), &other, &ids(6), fr, 1, true).is_err());
+    assert!(create_session(&root, "run", &marianet(), &other, &split(6), true).is_err());
     assert_eq!(std::fs::read(&chk).unwrap(), b"weights");
     // builder.toml and config.toml were rewritten before the id list failed: back as they were.
     assert_eq!(std::fs::read(p.builder()).unwrap(), builder_before);
@@ -196,7 +196,7 @@ fn a_failed_forced_rewrite_puts_the_earlier_run_back() {
     // A run holding the session: --force is refused before anything moves.
     std::fs::remove_dir(&list).unwrap();
     let lock = lock::SessionLock::acquire(&p, "train").unwrap();
-    let e = create_session(&root, "run", &unet(), &cfg, &ids(6), fr, 1, true)
+    let e = create_session(&root, "run", &unet(), &cfg, &split(6), true)
         .unwrap_err()
         .to_string();
     assert!(e.contains("is being changed by `train`"), "{e}");
@@ -210,24 +210,22 @@ fn a_failed_forced_rewrite_puts_the_earlier_run_back() {
 #[test]
 fn create_checks_everything_before_writing() {
     let root = scratch("checks");
-    let fr = SplitFractions::default();
     let good = TrainConfig::defaults(BuilderKind::Unet, GenKind::Luna);
     let atlas = TrainConfig::defaults(BuilderKind::Unet, GenKind::Atlas); // no atlas_id
-    let e = create_session(&root, "a", &unet(), &atlas, &ids(5), fr, 1, false)
+    let e = create_session(&root, "a", &unet(), &atlas, &split(5), false)
         .unwrap_err()
         .to_string();
     assert!(e.contains("config.toml") && e.contains("atlas_id"), "{e}");
     let mut bad = unet();
     bad.unet.enc_nf = vec![16, 0];
-    let e = create_session(&root, "b", &bad, &good, &ids(5), fr, 1, false)
+    let e = create_session(&root, "b", &bad, &good, &split(5), false)
         .unwrap_err()
         .to_string();
     assert!(
         e.contains("builder.toml") && e.contains("unet.enc_nf"),
         "{e}"
     );
-    assert!(create_session(&root, "c", &unet(), &good, &[], fr, 1, false).is_err());
-    assert!(create_session(&root, "../d", &unet(), &good, &ids(5), fr, 1, false).is_err());
+    assert!(create_session(&root, "../d", &unet(), &good, &split(5), false).is_err());
     assert!(
         files_in(&root).is_empty(),
         "nothing written: {:?}",
