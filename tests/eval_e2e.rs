@@ -354,6 +354,20 @@ fn eval_show_and_inspect_a_trained_session() {
     ] {
         assert!(out.contains(&part), "inspect session lacks {part:?}");
     }
+    // The score record pins the checkpoint's content: a later run rewriting chkpt_02, or the
+    // file going away, is said.
+    let ck2 = dir.join("checkpoints/chkpt_02.safetensors");
+    let kept = std::fs::read(&ck2).unwrap();
+    std::fs::copy(dir.join("checkpoints/chkpt_01.safetensors"), &ck2).unwrap();
+    let out = stdout(&voxflow(&["inspect", dir.to_str().unwrap()]));
+    assert!(
+        out.contains("chkpt_02.safetensors (epoch 2; that file now holds another checkpoint)"),
+        "{out}"
+    );
+    std::fs::remove_file(&ck2).unwrap();
+    let out = stdout(&voxflow(&["inspect", dir.to_str().unwrap()]));
+    assert!(out.contains("(epoch 2; that file is gone)"), "{out}");
+    std::fs::write(&ck2, kept).unwrap();
     let (trainable, total) = ctx.store.count();
     let commas = |n: usize| {
         let s = n.to_string();

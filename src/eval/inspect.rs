@@ -292,9 +292,10 @@ fn inspect_session(dir: &Path) -> EvalResult<String> {
                 let from = ScoresMeta::read_beside(&t)
                     .map(|m| {
                         format!(
-                            " | {} ({})",
+                            " | {} ({}{})",
                             paths.checkpoint_label(&m.checkpoint),
-                            epoch_label(m.epoch, m.cut_short_after)
+                            epoch_label(m.epoch, m.cut_short_after),
+                            m.checkpoint_now().note()
                         )
                     })
                     .unwrap_or_default();

@@ -233,6 +233,7 @@ fn evaluate_logged(opts: &EvalOptions, log: &mut Logger) -> EvalResult<EvalRepor
         session: ctx.paths.name().into(),
         set: set.name().into(),
         checkpoint: std::path::absolute(&ctx.checkpoint).unwrap_or_else(|_| ctx.checkpoint.clone()),
+        checkpoint_crc32c: Some(format!("{:08x}", ctx.meta.data_crc32c)),
         epoch: ctx.meta.epoch,
         cut_short_after: ctx.meta.partial.as_ref().map(|p| p.steps_done),
         grid: ctx.grid(),

@@ -4,7 +4,7 @@
 //! `inspect` reads it to say where each table came from; any JSON reader can.
 
 use crate::eval::scores::ColumnSummary;
-use crate::session::{SessionError, atomic_write};
+use crate::session::{SessionError, atomic_write, read_checkpoint_info};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -20,8 +20,13 @@ pub struct ScoresMeta {
     pub session: String,
     /// `test`, `val` or `train`.
     pub set: String,
-    /// The checkpoint file (absolute path).
+    /// The checkpoint file (absolute path, as it was when scored).
     pub checkpoint: PathBuf,
+    /// The checkpoint's `data_crc32c` (hex, as in its metadata): tells whether the file at
+    /// `checkpoint` still holds the weights scored (a later run may rewrite it, `voxflow new
+    /// --force` moves it into `previous_N/`). Absent in records of older versions.
+    #[serde(default)]
+    pub checkpoint_crc32c: Option<String>,
     /// The epoch the checkpoint recorded.
     pub epoch: u32,
     /// For a checkpoint written when Ctrl-C cut its epoch short: the steps it had done.
@@ -32,6 +37,34 @@ pub struct ScoresMeta {
     pub samples: usize,
     /// Per metric: mean, std, median, p5, p95.
     pub summary: Vec<ColumnSummary>,
+}
+
+/// What the file a score record names holds now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CheckpointNow {
+    /// The checkpoint scored.
+    Same,
+    /// Another checkpoint (a later run rewrote it).
+    Replaced,
+    /// Nothing (removed, or moved into `previous_N/` by `voxflow new --force`).
+    Gone,
+    /// Something that is not a readable checkpoint.
+    Unreadable,
+    /// Unknown: the record predates content fingerprints.
+    Unrecorded,
+}
+
+impl CheckpointNow {
+    /// A note for `inspect` after the checkpoint's name; empty when nothing changed or it is
+    /// unknown.
+    pub fn note(self) -> &'static str {
+        match self {
+            CheckpointNow::Same | CheckpointNow::Unrecorded => "",
+            CheckpointNow::Replaced => "; that file now holds another checkpoint",
+            CheckpointNow::Gone => "; that file is gone",
+            CheckpointNow::Unreadable => "; that file is unreadable now",
+        }
+    }
 }
 
 impl ScoresMeta {
@@ -60,6 +93,19 @@ impl ScoresMeta {
         let text = serde_json::to_string_pretty(self)
             .map_err(|e| SessionError::invalid(path, format!("cannot record the table: {e}")))?;
         atomic_write(path, text.as_bytes())
+    }
+
+    /// Whether the file the record names still holds the checkpoint scored.
+    pub fn checkpoint_now(&self) -> CheckpointNow {
+        let Some(scored) = &self.checkpoint_crc32c else {
+            return CheckpointNow::Unrecorded;
+        };
+        match read_checkpoint_info(&self.checkpoint) {
+            Ok(info) if format!("{:08x}", info.meta.data_crc32c) == *scored => CheckpointNow::Same,
+            Ok(_) => CheckpointNow::Replaced,
+            Err(_) if !self.checkpoint.exists() => CheckpointNow::Gone,
+            Err(_) => CheckpointNow::Unreadable,
+        }
     }
 
     /// The record beside `table`, if there is a readable voxflow one.
@@ -93,6 +139,7 @@ mod tests {
             session: "demo".into(),
             set: "test".into(),
             checkpoint: "/s/c.safetensors".into(),
+            checkpoint_crc32c: Some("0123abcd".into()),
             epoch: 7,
             cut_short_after: Some(3),
             grid: [8, 9, 10],
@@ -118,6 +165,15 @@ mod tests {
             assert!(!path.exists());
             m.write_beside(&table).unwrap();
         }
+        // A record of an older version, without the checkpoint's fingerprint, still reads.
+        let mut old: serde_json::Value = serde_json::to_value(&m).unwrap();
+        old.as_object_mut().unwrap().remove("checkpoint_crc32c");
+        std::fs::write(&path, old.to_string()).unwrap();
+        let read = ScoresMeta::read_beside(&table).unwrap();
+        assert_eq!(read.checkpoint_crc32c, None);
+        assert_eq!(read.checkpoint_now(), CheckpointNow::Unrecorded);
+        // Its checkpoint path names nothing.
+        assert_eq!(m.checkpoint_now(), CheckpointNow::Gone);
         // A file of the user's at that name stays.
         std::fs::write(&path, "{\"mine\": 1}").unwrap();
         assert_eq!(m.write_beside(&table).unwrap(), None);

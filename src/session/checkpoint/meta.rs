@@ -28,6 +28,8 @@ pub struct CheckpointMeta {
     pub partial: Option<PartialEpoch>,
     /// The voxflow version that wrote it.
     pub version: String,
+    /// CRC-32C of its tensors' bytes (checked on reading): identifies what it holds.
+    pub data_crc32c: u32,
 }
 
 /// An epoch cut short after `steps_done` steps, with the sums of its loss terms so far, so
@@ -148,6 +150,7 @@ pub(super) fn parse<'a>(bytes: &'a [u8], path: &Path) -> Result<Parsed<'a>> {
         },
         partial: None,
         version: get("voxflow_version")?.to_string(),
+        data_crc32c: 0,
     };
     if map.contains_key(PARTIAL_STEPS) {
         let mut sums = BTreeMap::new();
@@ -181,6 +184,7 @@ pub(super) fn parse<'a>(bytes: &'a [u8], path: &Path) -> Result<Parsed<'a>> {
             "data checksum {crc:08x} differs from the recorded {want:08x}: the file is corrupted"
         )));
     }
+    meta.data_crc32c = crc;
     Ok(Parsed { st, meta })
 }
 
