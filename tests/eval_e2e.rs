@@ -519,6 +519,27 @@ fn eval_show_and_inspect_a_trained_session() {
         ]),
         &["chkpt_02.safetensors", "different builder.toml"],
     );
+    // Deleting builder.toml's unused [marianet] table leaves the network as it was: the
+    // checkpoint still fits.
+    let builder = dir.join("builder.toml");
+    let text = std::fs::read_to_string(&builder).unwrap();
+    let cut = &text[..text.find("[marianet]").expect("a [marianet] table")];
+    std::fs::write(&builder, cut).unwrap();
+    let out = root.join("cut_scores.csv");
+    let cut_eval = voxflow(&[
+        "eval",
+        "tiny",
+        "--weights",
+        "chkpt_02.safetensors",
+        "--set",
+        "val",
+        "--out",
+        out.to_str().unwrap(),
+        "--sessions-dir",
+        r,
+    ]);
+    assert!(cut_eval.status.success(), "{cut_eval:?}");
+    std::fs::write(&builder, &text).unwrap();
     // The error is in the session's log too.
     let log = std::fs::read_to_string(root.join("wider/logs.txt")).unwrap();
     let last = log.trim_end().lines().last().unwrap();

@@ -14,7 +14,7 @@ use crate::eval::{EvalError, EvalResult};
 use crate::models::{BuilderConfig, BuilderKind, Model, NetInputs, NetOutputs, warp_with_grid};
 use crate::nn::ParamStore;
 use crate::session::{
-    CheckpointMeta, IdSet, SessionPaths, builder_hash, latest_checkpoint, load_checkpoint,
+    BuilderIdentity, CheckpointMeta, IdSet, SessionPaths, latest_checkpoint, load_checkpoint,
     open_session, read_ids, sessions_root,
 };
 use crate::tensor::{Device, Rng, Tensor};
@@ -132,7 +132,7 @@ impl EvalContext {
         let mut adam = Adam::new(config.adam());
         let meta = load_checkpoint(
             &checkpoint,
-            builder_hash(&builder_text),
+            &BuilderIdentity::of(&builder_text, &builder),
             &mut store,
             &mut adam,
         )?;

@@ -9,8 +9,7 @@
 //!
 //! String metadata (`__metadata__`): `format` (`voxflow-checkpoint-1`), `voxflow_version`,
 //! `epoch` (1-based, the epoch just finished, or cut short when `partial.*` is present),
-//! `builder_hash` (16 hex digits, see
-//! [`builder_hash`]), `optimizer.iterations`, `rng.state` (16 hex digits) and `rng.spare`
+//! `builder_hash` and `network_hash` (16 hex digits each, see [`BuilderIdentity`]), `optimizer.iterations`, `rng.state` (16 hex digits) and `rng.spare`
 //! (`none` or the cached normal deviate's f64 bits as 16 hex digits), `gen.epoch`,
 //! `gen.cursor`, `params.trainable` / `params.total` (scalar counts, for `inspect`); for an
 //! epoch cut short by Ctrl-C, `partial.steps_done` and `partial.sum.<term>` (f64 bits, hex:
@@ -25,7 +24,8 @@
 mod meta;
 
 pub use meta::{
-    CheckpointInfo, CheckpointMeta, PartialEpoch, builder_hash, fnv1a64, read_checkpoint_info,
+    BuilderIdentity, CheckpointInfo, CheckpointMeta, PartialEpoch, builder_hash, fnv1a64,
+    network_hash, read_checkpoint_info,
 };
 
 use super::{Result, SessionError, atomic_write};
@@ -63,8 +63,8 @@ pub struct CheckpointData<'a> {
     pub gen_state: GenState,
     /// Set when the epoch was cut short.
     pub partial: Option<&'a PartialEpoch>,
-    /// [`builder_hash`] of the session's builder.toml.
-    pub builder_hash: u64,
+    /// The session's builder.toml.
+    pub builder: BuilderIdentity,
 }
 
 fn bytes_of(t: &Tensor, path: &Path, name: &str) -> Result<Vec<u8>> {
@@ -115,7 +115,8 @@ pub fn save_checkpoint(path: &Path, data: &CheckpointData) -> Result<()> {
         ("format", CHECKPOINT_FORMAT.to_string()),
         ("voxflow_version", env!("CARGO_PKG_VERSION").to_string()),
         ("epoch", data.epoch.to_string()),
-        ("builder_hash", format!("{:016x}", data.builder_hash)),
+        ("builder_hash", format!("{:016x}", data.builder.text)),
+        ("network_hash", format!("{:016x}", data.builder.network)),
         ("optimizer.iterations", adam.iterations.to_string()),
         ("rng.state", format!("{state:016x}")),
         (
@@ -189,13 +190,13 @@ fn sorted(v: serde_json::Value) -> serde_json::Value {
 /// Restores a checkpoint into `store` (every tensor by name, with shape checks) and `adam`
 /// (moments and step counter), and returns the epoch, RNG and generator position.
 ///
-/// A checkpoint written for a different builder.toml (`expected_builder_hash` differs) is
+/// A checkpoint written for a different builder.toml (that `builder` does not fit) is
 /// refused, and the message lists the tensor names and shapes that differ from `store`. A
 /// truncated or corrupted file is an error naming it. Nothing is changed unless everything
 /// checks out.
 pub fn load_checkpoint(
     path: &Path,
-    expected_builder_hash: u64,
+    builder: &BuilderIdentity,
     store: &mut ParamStore,
     adam: &mut Adam,
 ) -> Result<CheckpointMeta> {
@@ -222,11 +223,12 @@ pub fn load_checkpoint(
         store,
         params.iter().map(|(n, (s, _))| (n.as_str(), s.as_slice())),
     );
-    if meta.builder_hash != expected_builder_hash {
+    if !builder.fits(&meta) {
         return bad(format!(
             "written for a different builder.toml (builder hash {:016x}, this session's is \
-             {expected_builder_hash:016x}); {}",
+             {:016x}); {}",
             meta.builder_hash,
+            builder.text,
             diff.describe()
         ));
     }

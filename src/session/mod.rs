@@ -33,8 +33,8 @@ pub mod split;
 mod tests;
 
 pub use checkpoint::{
-    CheckpointData, CheckpointInfo, CheckpointMeta, PartialEpoch, builder_hash, load_checkpoint,
-    read_checkpoint_info, save_checkpoint,
+    BuilderIdentity, CheckpointData, CheckpointInfo, CheckpointMeta, PartialEpoch, builder_hash,
+    load_checkpoint, network_hash, read_checkpoint_info, save_checkpoint,
 };
 pub use create::{create_session, open_session};
 pub use history::TrainingHistory;

@@ -11,7 +11,7 @@ use crate::nn::{NormKind, ParamStore};
 use crate::report::tensorboard::EventWriter;
 use crate::session::lock::SessionLock;
 use crate::session::{
-    CheckpointData, IdSet, SessionPaths, TrainingHistory, builder_hash, load_checkpoint,
+    BuilderIdentity, CheckpointData, IdSet, SessionPaths, TrainingHistory, load_checkpoint,
     open_session, read_ids, save_checkpoint, sessions_root,
 };
 use crate::session::{PartialEpoch, SplitFractions};
@@ -252,14 +252,14 @@ fn run(opts: &TrainOptions, log: &mut Logger) -> TrainResult<TrainSummary> {
         None => val_pairs[0].clone(),
     };
 
-    let hash = builder_hash(&builder_text);
+    let identity = BuilderIdentity::of(&builder_text, &builder);
     let mut history = TrainingHistory::load_or_new(&paths.history())?;
     let mut start = 0;
     // Steps and loss sums of an epoch cut short by Ctrl-C, which the first epoch finishes.
     let mut resumed = PartialEpoch::default();
     match &resume {
         Some(path) => {
-            let meta = load_checkpoint(path, hash, &mut store, &mut adam)?;
+            let meta = load_checkpoint(path, &identity, &mut store, &mut adam)?;
             rng = meta.rng;
             pairs_gen.restore(meta.gen_state)?;
             start = meta.epoch;
@@ -336,7 +336,7 @@ fn run(opts: &TrainOptions, log: &mut Logger) -> TrainResult<TrainSummary> {
                     _ => pairs_gen.state(),
                 },
                 partial: cut_short.then_some(&stats.partial),
-                builder_hash: hash,
+                builder: identity,
             },
         )?;
         let mut values: BTreeMap<String, f64> = BTreeMap::new();

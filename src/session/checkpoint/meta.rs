@@ -4,6 +4,7 @@
 
 use super::{CHECKPOINT_FORMAT, M_PREFIX, V_PREFIX};
 use crate::data::generators::GenState;
+use crate::models::{BuilderConfig, BuilderKind};
 use crate::nn::ParamStore;
 use crate::session::{Result, SessionError};
 use crate::tensor::Rng;
@@ -18,6 +19,8 @@ pub struct CheckpointMeta {
     pub epoch: u32,
     /// The builder hash it was written with.
     pub builder_hash: u64,
+    /// The network hash it was written with (absent in checkpoints of earlier versions).
+    pub network_hash: Option<u64>,
     /// Adam's step counter.
     pub iterations: u64,
     /// The training RNG, exactly.
@@ -72,6 +75,46 @@ pub fn builder_hash(text: &str) -> u64 {
 }
 
 pub use crate::fsutil::fnv1a64;
+
+/// A hash of the network `builder` describes: [`builder_hash`] of its own TOML with what does
+/// not shape the network set to defaults (the nominal `input_shape`, which only `inspect`
+/// uses, and the table of the architecture not selected by `kind`).
+pub fn network_hash(builder: &BuilderConfig) -> u64 {
+    let defaults = BuilderConfig::defaults(builder.kind);
+    let mut b = builder.clone();
+    b.input_shape = defaults.input_shape;
+    match b.kind {
+        BuilderKind::Unet => b.marianet = defaults.marianet,
+        BuilderKind::MariaNet => b.unet = defaults.unet,
+    }
+    builder_hash(&b.to_toml())
+}
+
+/// Which builder a checkpoint was written for, by two hashes: of builder.toml's values
+/// ([`builder_hash`]) and of the network they describe ([`network_hash`]). A checkpoint fits a
+/// session when either matches: the first survives a later voxflow that reads more builder
+/// keys (with defaults), the second edits that leave the network as it was (the unused
+/// architecture's table deleted, a default value written out, another nominal input size).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BuilderIdentity {
+    pub text: u64,
+    pub network: u64,
+}
+
+impl BuilderIdentity {
+    /// The identity of `builder`, read from the builder.toml text `text`.
+    pub fn of(text: &str, builder: &BuilderConfig) -> Self {
+        BuilderIdentity {
+            text: builder_hash(text),
+            network: network_hash(builder),
+        }
+    }
+
+    /// Whether a checkpoint with `meta` was written for this builder.
+    pub fn fits(&self, meta: &CheckpointMeta) -> bool {
+        meta.builder_hash == self.text || meta.network_hash == Some(self.network)
+    }
+}
 
 /// A stable rendering of a TOML value that does not depend on the toml crate's formatting.
 fn canonical(v: &toml::Value, out: &mut String) {
@@ -142,6 +185,10 @@ pub(super) fn parse<'a>(bytes: &'a [u8], path: &Path) -> Result<Parsed<'a>> {
     let mut meta = CheckpointMeta {
         epoch: u32::try_from(epoch).map_err(|_| bad_key("epoch", &epoch.to_string()))?,
         builder_hash: hex("builder_hash")?,
+        network_hash: match map.contains_key("network_hash") {
+            true => Some(hex("network_hash")?),
+            false => None,
+        },
         iterations: dec("optimizer.iterations")?,
         rng: Rng::from_state(hex("rng.state")?, spare),
         gen_state: GenState {

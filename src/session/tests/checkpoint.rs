@@ -88,7 +88,16 @@ fn same_moments(a: &BTreeMap<String, Tensor>, b: &BTreeMap<String, Tensor>) -> b
             .all(|((na, ta), (nb, tb))| na == nb && ta.bitwise_eq(tb).unwrap())
 }
 
-fn write_sample(path: &Path, store: &ParamStore, adam: &Adam, rng: &Rng, hash: u64) {
+/// An identity for a builder text that need not be a valid builder (the network hash then
+/// derives from the text too, so different texts differ in both hashes).
+fn ident(text: &str) -> BuilderIdentity {
+    BuilderIdentity {
+        text: builder_hash(text),
+        network: !builder_hash(text),
+    }
+}
+
+fn write_sample(path: &Path, store: &ParamStore, adam: &Adam, rng: &Rng, hash: BuilderIdentity) {
     let data = CheckpointData {
         epoch: 12,
         params: store,
@@ -99,7 +108,7 @@ fn write_sample(path: &Path, store: &ParamStore, adam: &Adam, rng: &Rng, hash: u
             cursor: 3,
         },
         partial: None,
-        builder_hash: hash,
+        builder: hash,
     };
     save_checkpoint(path, &data).unwrap();
 }
@@ -109,7 +118,7 @@ fn a_partial_epoch_round_trips_with_its_exact_loss_sums() {
     let dir = scratch("partial");
     let path = dir.join("chkpt_03.safetensors");
     let (store, adam) = trained_state();
-    let hash = builder_hash(BUILDER);
+    let hash = ident(BUILDER);
     let partial = PartialEpoch {
         steps_done: 7,
         sums: [
@@ -128,11 +137,11 @@ fn a_partial_epoch_round_trips_with_its_exact_loss_sums() {
             cursor: 7,
         },
         partial: Some(&partial),
-        builder_hash: hash,
+        builder: hash,
     };
     save_checkpoint(&path, &data).unwrap();
     let (mut s2, mut a2) = blank_like(&store);
-    let meta = load_checkpoint(&path, hash, &mut s2, &mut a2).unwrap();
+    let meta = load_checkpoint(&path, &hash, &mut s2, &mut a2).unwrap();
     assert_eq!(
         meta.partial.as_ref(),
         Some(&partial),
@@ -148,7 +157,7 @@ fn a_partial_epoch_round_trips_with_its_exact_loss_sums() {
     );
     // A complete epoch has none.
     write_sample(&path, &store, &adam, &Rng::new(4), hash);
-    let meta = load_checkpoint(&path, hash, &mut s2, &mut a2).unwrap();
+    let meta = load_checkpoint(&path, &hash, &mut s2, &mut a2).unwrap();
     assert_eq!(meta.partial, None);
     std::fs::remove_dir_all(&dir).unwrap();
 }
@@ -161,7 +170,7 @@ fn checkpoint_round_trip_restores_everything_bitwise() {
     assert_eq!(adam.iterations, 2);
     let mut rng = Rng::new(9);
     rng.normal(); // leaves a cached deviate: the spare must survive too
-    let hash = builder_hash(BUILDER);
+    let hash = ident(BUILDER);
     write_sample(&path, &store, &adam, &rng, hash);
     assert_eq!(
         files_in(&dir),
@@ -175,7 +184,7 @@ fn checkpoint_round_trip_restores_everything_bitwise() {
 
     let (mut s2, mut a2) = blank_like(&store);
     assert!(!same(&s2, &store));
-    let meta = load_checkpoint(&path, hash, &mut s2, &mut a2).unwrap();
+    let meta = load_checkpoint(&path, &hash, &mut s2, &mut a2).unwrap();
     assert!(
         same(&s2, &store),
         "parameters and running statistics restored bitwise"
@@ -222,13 +231,13 @@ fn a_different_builder_is_refused_with_the_reason() {
     let dir = scratch("hash");
     let path = dir.join("chkpt_12.safetensors");
     let (store, adam) = trained_state();
-    write_sample(&path, &store, &adam, &Rng::new(1), builder_hash(BUILDER));
+    write_sample(&path, &store, &adam, &Rng::new(1), ident(BUILDER));
 
     // Same tensors, other builder text (a value changed): refused, saying the tensors match.
     let other = BUILDER.replace("[16, 32]", "[16, 33]");
     assert_ne!(builder_hash(&other), builder_hash(BUILDER));
     let (mut s2, mut a2) = blank_like(&store);
-    let e = load_checkpoint(&path, builder_hash(&other), &mut s2, &mut a2)
+    let e = load_checkpoint(&path, &ident(&other), &mut s2, &mut a2)
         .unwrap_err()
         .to_string();
     assert!(
@@ -262,7 +271,7 @@ fn a_different_builder_is_refused_with_the_reason() {
     .unwrap();
     s3.insert("flow.bias", Tensor::zeros([3], d).unwrap(), true)
         .unwrap();
-    let e = load_checkpoint(&path, builder_hash(&other), &mut s3, &mut a2)
+    let e = load_checkpoint(&path, &ident(&other), &mut s3, &mut a2)
         .unwrap_err()
         .to_string();
     for needle in [
@@ -273,7 +282,7 @@ fn a_different_builder_is_refused_with_the_reason() {
         assert!(e.contains(needle), "{needle:?} not in {e}");
     }
     // Even with the right hash, tensors that do not fit are refused.
-    let e = load_checkpoint(&path, builder_hash(BUILDER), &mut s3, &mut a2)
+    let e = load_checkpoint(&path, &ident(BUILDER), &mut s3, &mut a2)
         .unwrap_err()
         .to_string();
     assert!(
@@ -281,6 +290,72 @@ fn a_different_builder_is_refused_with_the_reason() {
         "{e}"
     );
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_checkpoint_fits_a_builder_whose_text_or_network_is_the_same() {
+    use crate::models::{BuilderConfig, BuilderKind};
+    let unet = BuilderConfig::defaults(BuilderKind::Unet);
+    let text = unet.to_toml();
+    let id = BuilderIdentity::of(&text, &unet);
+    // The unused [marianet] table deleted and another nominal input size: other text, same
+    // network.
+    let cut = text[..text.find("[marianet]").unwrap()].replace("256, 256, 256", "64, 64, 64");
+    let edited = BuilderConfig::from_toml(&cut, Path::new("builder.toml")).unwrap();
+    assert_eq!(edited.input_shape, [64; 3]);
+    let id2 = BuilderIdentity::of(&cut, &edited);
+    assert_ne!(id2.text, id.text);
+    assert_eq!(id2.network, id.network);
+    // A changed layer: both differ.
+    let mut wider = unet.clone();
+    wider.unet.enc_nf[0] += 1;
+    let id3 = BuilderIdentity::of(&wider.to_toml(), &wider);
+    assert_ne!(id3.text, id.text);
+    assert_ne!(id3.network, id.network);
+    // So do the normalization and the other architecture.
+    let mut norm = unet.clone();
+    norm.norm = crate::nn::NormKind::Instance;
+    assert_ne!(network_hash(&norm), id.network);
+    assert_ne!(
+        network_hash(&BuilderConfig::defaults(BuilderKind::MariaNet)),
+        id.network
+    );
+
+    let dir = scratch("identity");
+    let path = dir.join("chkpt_12.safetensors");
+    let (store, adam) = trained_state();
+    write_sample(&path, &store, &adam, &Rng::new(1), id);
+    let (mut s2, mut a2) = blank_like(&store);
+    let meta = load_checkpoint(&path, &id2, &mut s2, &mut a2).unwrap();
+    assert_eq!(meta.network_hash, Some(id.network));
+    assert!(load_checkpoint(&path, &id3, &mut s2, &mut a2).is_err());
+    // A checkpoint of an earlier version (no network hash) fits by its builder hash alone.
+    strip_network_hash(&path);
+    let legacy = BuilderIdentity {
+        text: id.text,
+        network: id3.network,
+    };
+    let meta = load_checkpoint(&path, &legacy, &mut s2, &mut a2).unwrap();
+    assert_eq!(meta.network_hash, None);
+    assert!(load_checkpoint(&path, &id2, &mut s2, &mut a2).is_err());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Rewrites the checkpoint at `path` without its `network_hash` metadata, as an earlier
+/// version wrote it.
+fn strip_network_hash(path: &Path) {
+    let bytes = std::fs::read(path).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let (_, header) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
+    let mut meta = header.metadata().clone().unwrap();
+    assert!(meta.remove("network_hash").is_some());
+    let views: Vec<(String, safetensors::tensor::TensorView)> = st
+        .tensors()
+        .into_iter()
+        .map(|(n, v)| (n.to_string(), v))
+        .collect();
+    let out = safetensors::serialize(views, Some(meta)).unwrap();
+    std::fs::write(path, out).unwrap();
 }
 
 #[test]
@@ -311,7 +386,7 @@ fn truncated_or_corrupted_checkpoints_are_errors_naming_the_file() {
     let dir = scratch("corrupt");
     let path = dir.join("chkpt_12.safetensors");
     let (store, adam) = trained_state();
-    let hash = builder_hash(BUILDER);
+    let hash = ident(BUILDER);
     write_sample(&path, &store, &adam, &Rng::new(1), hash);
     let good = std::fs::read(&path).unwrap();
     let bad_path = dir.join("chkpt_13.safetensors");
@@ -334,7 +409,7 @@ fn truncated_or_corrupted_checkpoints_are_errors_naming_the_file() {
     for (bytes, needle) in cases {
         std::fs::write(&bad_path, &bytes).unwrap();
         let (mut s2, mut a2) = blank_like(&store);
-        let e = load_checkpoint(&bad_path, hash, &mut s2, &mut a2)
+        let e = load_checkpoint(&bad_path, &hash, &mut s2, &mut a2)
             .unwrap_err()
             .to_string();
         assert!(
@@ -355,14 +430,14 @@ fn truncated_or_corrupted_checkpoints_are_errors_naming_the_file() {
     .unwrap();
     std::fs::write(&bad_path, plain).unwrap();
     let (mut s2, mut a2) = blank_like(&store);
-    let e = load_checkpoint(&bad_path, hash, &mut s2, &mut a2)
+    let e = load_checkpoint(&bad_path, &hash, &mut s2, &mut a2)
         .unwrap_err()
         .to_string();
     assert!(
         e.contains("chkpt_13.safetensors") && e.contains("not a voxflow checkpoint"),
         "{e}"
     );
-    let e = load_checkpoint(&dir.join("chkpt_99.safetensors"), hash, &mut s2, &mut a2)
+    let e = load_checkpoint(&dir.join("chkpt_99.safetensors"), &hash, &mut s2, &mut a2)
         .unwrap_err()
         .to_string();
     assert!(e.contains("chkpt_99.safetensors"), "{e}");
@@ -374,9 +449,9 @@ fn saving_overwrites_atomically_and_refuses_inconsistent_state() {
     let dir = scratch("atomic");
     let path = dir.join("chkpt_01.safetensors");
     let (store, adam) = trained_state();
-    write_sample(&path, &store, &adam, &Rng::new(1), 1);
+    write_sample(&path, &store, &adam, &Rng::new(1), ident("x"));
     let first = std::fs::read(&path).unwrap();
-    write_sample(&path, &store, &adam, &Rng::new(2), 1);
+    write_sample(&path, &store, &adam, &Rng::new(2), ident("x"));
     assert_ne!(std::fs::read(&path).unwrap(), first);
     assert_eq!(files_in(&dir), ["chkpt_01.safetensors"]);
 
@@ -394,7 +469,7 @@ fn saving_overwrites_atomically_and_refuses_inconsistent_state() {
         rng: &Rng::new(1),
         gen_state: GenState::default(),
         partial: None,
-        builder_hash: 1,
+        builder: ident("x"),
     };
     let e = save_checkpoint(&path, &data).unwrap_err().to_string();
     assert!(e.contains("ghost") && e.contains("chkpt_01"), "{e}");
