@@ -142,56 +142,66 @@ fn memory_bound(c: &mut Criterion, be: &'static dyn Backend) {
 }
 
 fn sampling(c: &mut Criterion, be: &'static dyn Backend) {
-    let s = 128;
-    let vox = s * s * s;
-    let img = be.upload(&data(vox, 6)).unwrap();
-    let mut rng = Rng::new(1);
-    // A smooth registration-like field, and a worst case: every coordinate jittered at random
-    // by up to ±1.5 voxels (neighbouring threads then read scattered corners).
-    let smooth = common::smooth_coords(s, &mut rng);
-    let jittered: Vec<f32> = (0..vox * 3)
-        .map(|i| {
-            let p = i / 3;
-            let axis = [p % s, (p / s) % s, p / (s * s)][i % 3];
-            axis as f32 + (rng.uniform() as f32 - 0.5) * 3.0
-        })
-        .collect();
-    let dy = be.upload(&data(vox, 7)).unwrap();
-    let geom = SampleGeom {
-        n: 1,
-        in_dims: [s, s, s],
-        out_dims: [s, s, s],
-        c: 1,
-        padding: Padding::Border,
-    };
     let mut g = c.benchmark_group("grid_sample");
     g.sample_size(10).measurement_time(Duration::from_secs(2));
-    // Bytes each pass must move once: forward reads coordinates (12 B) and the image (4 B) and
-    // writes values (4 B) per voxel; backward also reads dy and writes dcoords and dimg.
-    for (name, coords) in [("smooth", &smooth), ("jittered", &jittered)] {
-        let coords = be.upload(coords).unwrap();
-        g.throughput(Throughput::Bytes((vox * 20) as u64));
-        g.bench_function(format!("forward_128^3_{name}"), |b| {
-            b.iter_custom(|n| timed(be, n, || drop(be.grid_sample(&img, &coords, geom).unwrap())))
-        });
-        g.throughput(Throughput::Bytes((vox * 36) as u64));
-        g.bench_function(format!("backward_128^3_{name}"), |b| {
-            b.iter_custom(|n| {
-                timed(be, n, || {
-                    drop(be.grid_sample_bwd(&img, &coords, &dy, geom).unwrap())
+    // 128³ (42 MB moved by the forward) and 256³ (335 MB, the size of the other memory-bound
+    // benches' tensors and more: launch gaps no longer count).
+    for s in [128usize, 256] {
+        let vox = s * s * s;
+        let img = be.upload(&data(vox, 6)).unwrap();
+        let dy = be.upload(&data(vox, 7)).unwrap();
+        let mut rng = Rng::new(1);
+        // A smooth registration-like field, and at 128³ a worst case: every coordinate
+        // jittered at random by up to ±1.5 voxels (neighbouring threads then read scattered
+        // corners).
+        let mut fields = vec![("smooth", common::smooth_coords(s, &mut rng))];
+        if s == 128 {
+            let jittered: Vec<f32> = (0..vox * 3)
+                .map(|i| {
+                    let p = i / 3;
+                    let axis = [p % s, (p / s) % s, p / (s * s)][i % 3];
+                    axis as f32 + (rng.uniform() as f32 - 0.5) * 3.0
                 })
-            })
-        });
-        // The training case (the moving image needs no gradient): dimg is neither computed
-        // nor written, 32 B per voxel.
-        g.throughput(Throughput::Bytes((vox * 32) as u64));
-        g.bench_function(format!("backward_coords_128^3_{name}"), |b| {
-            b.iter_custom(|n| {
-                timed(be, n, || {
-                    drop(be.grid_sample_bwd_coords(&img, &coords, &dy, geom).unwrap())
+                .collect();
+            fields.push(("jittered", jittered));
+        }
+        let geom = SampleGeom {
+            n: 1,
+            in_dims: [s, s, s],
+            out_dims: [s, s, s],
+            c: 1,
+            padding: Padding::Border,
+        };
+        // Bytes each pass must move once: forward reads coordinates (12 B) and the image
+        // (4 B) and writes values (4 B) per voxel; backward also reads dy and writes dcoords
+        // and dimg.
+        for (name, coords) in &fields {
+            let coords = be.upload(coords).unwrap();
+            g.throughput(Throughput::Bytes((vox * 20) as u64));
+            g.bench_function(format!("forward_{s}^3_{name}"), |b| {
+                b.iter_custom(|n| {
+                    timed(be, n, || drop(be.grid_sample(&img, &coords, geom).unwrap()))
                 })
-            })
-        });
+            });
+            g.throughput(Throughput::Bytes((vox * 36) as u64));
+            g.bench_function(format!("backward_{s}^3_{name}"), |b| {
+                b.iter_custom(|n| {
+                    timed(be, n, || {
+                        drop(be.grid_sample_bwd(&img, &coords, &dy, geom).unwrap())
+                    })
+                })
+            });
+            // The training case (the moving image needs no gradient): dimg is neither
+            // computed nor written, 32 B per voxel.
+            g.throughput(Throughput::Bytes((vox * 32) as u64));
+            g.bench_function(format!("backward_coords_{s}^3_{name}"), |b| {
+                b.iter_custom(|n| {
+                    timed(be, n, || {
+                        drop(be.grid_sample_bwd_coords(&img, &coords, &dy, geom).unwrap())
+                    })
+                })
+            });
+        }
     }
     g.finish();
 }

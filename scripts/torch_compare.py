@@ -3,7 +3,7 @@
 Run there: `python3 scripts/torch_compare.py` (PyTorch with CUDA installed). Prints a markdown
 table: conv3d fprop/dgrad/wgrad at the bench's shapes in true fp32 (TF32 off) and with TF32
 allowed (PyTorch's default for cuDNN convolutions), the device copy bandwidth (x.clone()),
-grid_sample at 128³ (forward; backward to the grid alone and to grid and image), and a full
+grid_sample at 128³ and 256³ (forward; backward to the grid alone and to grid and image), and a full
 U-Net training step (SPEC 3.1 architecture: conv blocks with LeakyReLU 0.3 and
 BatchNorm, nearest upsampling, skip concatenations, sigmoid gradient head, cumulative-sum
 integration, trilinear grid_sample, MSE, Adam) at 64³ and 128³.
@@ -68,11 +68,10 @@ def conv_rows(tf32):
     return rows
 
 
-def sampling_rows():
-    """F.grid_sample at 128^3, C = 1, on a smooth field (identity plus a one-voxel sine):
+def sampling_rows(s):
+    """F.grid_sample at s^3, C = 1, on a smooth field (identity plus a one-voxel sine):
     forward, backward to the grid alone (training's case), and backward to both (PyTorch adds
     the image gradient with float atomics, in no fixed order)."""
-    s = 128
     axis = torch.linspace(-1, 1, s, device=dev)
     z, y, x = torch.meshgrid(axis, axis, axis, indexing="ij")
     bump = 2.0 / (s - 1) * torch.sin(3.0 * (x + y + z))
@@ -185,8 +184,9 @@ def main():
     for size in (64, 128):
         ms, params = unet_step_ms(size)
         print(f"U-Net training step {size}^3 (fp32, {params} params): {ms:.2f} ms")
-    for name, ms in sampling_rows():
-        print(f"grid_sample 128^3 C=1 smooth, {name}: {ms * 1e3:.1f} us")
+    for s in (128, 256):
+        for name, ms in sampling_rows(s):
+            print(f"grid_sample {s}^3 C=1 smooth, {name}: {ms * 1e3:.1f} us")
     json.dump(rows, sys.stderr)
 
 
