@@ -351,37 +351,60 @@ fn resumed_run_equals_uninterrupted_run_bitwise() {
     std::fs::remove_dir_all(&root).unwrap();
 }
 
-#[test]
-fn scans_with_nan_voxels_are_refused_naming_the_file() {
+/// A dataset of six 8³ scans at 4 mm in a fresh directory, with a NaN voxel in each when
+/// `nan`, and with `mask` (labels from a voxel index) as every scan's lung mask.
+fn tiny_dataset(tag: &str, nan: bool, mask: Option<fn(usize) -> f32>) -> PathBuf {
     use voxflow::data::Volume;
     use voxflow::data::io::metaimage::{ElementType, write};
-    let data = std::env::temp_dir().join(format!("voxflow-e2e-nan-data-{}", std::process::id()));
+    let data = std::env::temp_dir().join(format!("voxflow-e2e-{tag}-data-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&data);
     std::fs::create_dir_all(data.join("subset0")).unwrap();
+    std::fs::create_dir_all(data.join("seg-lungs-LUNA16")).unwrap();
+    let volume = |v: Vec<f32>| {
+        let mut vol = Volume::new(v, [8, 8, 8], Path::new("x")).unwrap();
+        vol.spacing = [4.0, 4.0, 4.0];
+        vol
+    };
     for k in 0..6 {
         let mut v: Vec<f32> = (0..8 * 8 * 8)
             .map(|i| ((i * (k + 3)) % 17) as f32)
             .collect();
-        v[100 + k] = f32::NAN; // corrupt scans: every loss they enter is NaN
-        let mut vol = Volume::new(v, [8, 8, 8], Path::new("x")).unwrap();
-        vol.spacing = [4.0, 4.0, 4.0];
+        if nan {
+            v[100 + k] = f32::NAN; // corrupt scans: every loss they enter is NaN
+        }
+        let file = format!("scan{k}.mhd");
         write(
-            &data.join(format!("subset0/scan{k}.mhd")),
-            &vol,
+            &data.join("subset0").join(&file),
+            &volume(v),
             ElementType::F32,
             false,
         )
         .unwrap();
+        if let Some(label) = mask {
+            let m = volume((0..8 * 8 * 8).map(label).collect());
+            write(
+                &data.join("seg-lungs-LUNA16").join(&file),
+                &m,
+                ElementType::U8,
+                false,
+            )
+            .unwrap();
+        }
     }
-    let root = sessions_dir("nan");
+    data
+}
+
+/// Creates the session `name` on `data` (U-Net, `luna`, 8³, half training, half validation)
+/// and trains it for 3 epochs: the error.
+fn train_tiny(data: &Path, root: &Path, name: &str) -> String {
     new_session(
         &NewSession {
-            name: "nan".into(),
-            sessions_root: root.clone(),
+            name: name.into(),
+            sessions_root: root.to_path_buf(),
             builder: BuilderKind::Unet,
             generator: GenKind::Luna,
             shape: [8, 8, 8],
-            data_dir: Some(data.clone()),
+            data_dir: Some(data.to_path_buf()),
             split: SplitFractions::new(0.5, 0.5, 0.0).unwrap(),
             seed: 1,
             atlas: None,
@@ -390,14 +413,36 @@ fn scans_with_nan_voxels_are_refused_naming_the_file() {
         &mut Logger::console(),
     )
     .unwrap();
-    let mut o = options(&root, "nan", BuilderKind::Unet, GenKind::Luna);
+    let mut o = options(root, name, BuilderKind::Unet, GenKind::Luna);
     o.overrides.epochs = Some(3);
-    let e = train(&o).unwrap_err().to_string();
+    train(&o).unwrap_err().to_string()
+}
+
+#[test]
+fn scans_with_nan_voxels_are_refused_naming_the_file() {
+    let data = tiny_dataset("nan", true, None);
+    let root = sessions_dir("nan");
+    let e = train_tiny(&data, &root, "nan");
     assert!(
-        e.contains(".mhd") && e.contains("1 voxels are NaN or infinite"),
+        e.contains(".mhd") && e.contains("1 voxel is NaN or infinite"),
         "{e}"
     );
     assert!(!root.join("nan/checkpoints/chkpt_01.safetensors").exists());
+    std::fs::remove_dir_all(&root).unwrap();
+    std::fs::remove_dir_all(&data).unwrap();
+}
+
+/// A validation scan's mask that exists but is unusable (here binary 0/1, without LUNA16's
+/// lung labels) stops the run naming it; the validation Dice is not quietly left out.
+#[test]
+fn an_unusable_validation_mask_is_an_error_naming_it() {
+    let data = tiny_dataset("binmask", false, Some(|i| f32::from(i % 8 < 4)));
+    let root = sessions_dir("binmask");
+    let e = train_tiny(&data, &root, "binmask");
+    assert!(
+        e.contains("seg-lungs-LUNA16") && e.contains("labelled 3 or 4"),
+        "{e}"
+    );
     std::fs::remove_dir_all(&root).unwrap();
     std::fs::remove_dir_all(&data).unwrap();
 }

@@ -257,7 +257,11 @@ impl PreparedSource {
             return Err(DataError::format(
                 path,
                 format!(
-                    "{bad} voxels are NaN or infinite; refusing to train on this {}",
+                    "{} NaN or infinite (or beyond f32's range); refusing to train on this {}",
+                    match bad {
+                        1 => "1 voxel is".to_string(),
+                        n => format!("{n} voxels are"),
+                    },
                     kind_name(kind)
                 ),
             ));
@@ -289,5 +293,9 @@ impl VolumeSource for PreparedSource {
 
     fn mask(&self, id: &str) -> DataResult<Arc<Vec<f32>>> {
         self.get(id, Kind::Mask)
+    }
+
+    fn has_mask(&self, id: &str) -> bool {
+        self.dataset.mask_path(id).is_ok()
     }
 }

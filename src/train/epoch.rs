@@ -153,21 +153,29 @@ pub struct ValStats {
 }
 
 /// The masks of a batch's sources and targets: the batch's own (`_seg` generators), else
-/// from the source when the dataset has them, else none.
-fn masks(batch: &Batch, source: &dyn VolumeSource) -> Option<(Tensor, Tensor)> {
+/// from the source when every scan of the batch has one, else none. A mask that exists but
+/// cannot be read or prepared is an error, not a Dice left out.
+fn masks(batch: &Batch, source: &dyn VolumeSource) -> TrainResult<Option<(Tensor, Tensor)>> {
     if let (Some(s), Some(t)) = (&batch.src_mask, &batch.tgt_mask) {
-        return Some((s.clone(), t.clone()));
+        return Ok(Some((s.clone(), t.clone())));
     }
-    let grid = source.grid();
-    let fetch = |pick: fn(&Pair) -> &str| -> Option<Tensor> {
+    let all_masked = batch
+        .pairs
+        .iter()
+        .all(|p| source.has_mask(&p.src) && source.has_mask(&p.tgt));
+    if !all_masked {
+        return Ok(None);
+    }
+    let [d, h, w] = source.grid();
+    let fetch = |pick: fn(&Pair) -> &str| -> TrainResult<Tensor> {
         let mut data = Vec::new();
         for p in &batch.pairs {
-            data.extend_from_slice(&source.mask(pick(p)).ok()?);
+            data.extend_from_slice(&source.mask(pick(p))?);
         }
-        let [d, h, w] = grid;
-        Tensor::from_vec(data, [batch.pairs.len(), d, h, w, 1], batch.src.device()).ok()
+        let dims = [batch.pairs.len(), d, h, w, 1];
+        Ok(Tensor::from_vec(data, dims, batch.src.device())?)
     };
-    Some((fetch(|p| &p.src)?, fetch(|p| &p.tgt)?))
+    Ok(Some((fetch(|p| &p.src)?, fetch(|p| &p.tgt)?)))
 }
 
 /// Evaluates `pairs` in inference mode (BatchNorm running statistics), batch by batch, and
@@ -204,7 +212,7 @@ pub fn validate(
             let dets = jacobian_determinants(&grid[i * per * 3..(i + 1) * per * 3], [d, h, w]);
             fold_sum += folding_pct(&dets);
         }
-        if let Some((sm, tm)) = masks(&batch, source) {
+        if let Some((sm, tm)) = masks(&batch, source)? {
             let warped = warp_with_grid(&sm, &out.grid, padding)?.to_vec()?;
             let (sm, tm) = (sm.to_vec()?, tm.to_vec()?);
             for i in 0..chunk.len() {
@@ -225,7 +233,7 @@ pub fn validate(
         means.insert("val_dice_before".into(), before_sum / n_dice as f64);
     }
     let (batch, out) = run(vec![observation.clone()])?;
-    let warped_seg = match masks(&batch, source) {
+    let warped_seg = match masks(&batch, source)? {
         Some((sm, _)) => Some(warp_with_grid(&sm, &out.grid, padding)?.to_vec()?),
         None => None,
     };

@@ -207,7 +207,8 @@ fn run(opts: &TrainOptions, log: &mut Logger) -> TrainResult<TrainSummary> {
     let atlas = cfg.atlas_id.clone();
     // The observation pair is first needed after an epoch: a bad id must stop the run now.
     for id in cfg.observation_ids.iter().flatten() {
-        prepare_scan(source.as_ref(), id, kind).map_err(|e| {
+        let mask = kind.uses_masks() || source.has_mask(id);
+        prepare_scan(source.as_ref(), id, mask).map_err(|e| {
             TrainError::Usage(format!(
                 "{}: observation_ids: {e}",
                 paths.config().display()
@@ -464,8 +465,12 @@ fn prepare_scans(
         .collect();
     ids.sort_unstable();
     ids.dedup();
-    ids.par_iter()
-        .try_for_each(|id| prepare_scan(source, id, kind))?;
+    // Validation scores Dice on the masks the dataset has, whatever the generator: a bad one
+    // stops the run now rather than after the first epoch.
+    ids.par_iter().try_for_each(|id| {
+        let masks = kind.uses_masks() || (val.iter().any(|v| v == id) && source.has_mask(id));
+        prepare_scan(source, id, masks)
+    })?;
     log.line(&format!(
         "prepared {} scans for the grid {:?} in {:.1} s",
         ids.len(),
@@ -475,10 +480,10 @@ fn prepare_scans(
     Ok(())
 }
 
-/// Prepares scan `id`'s image, and its mask when the generator uses masks.
-fn prepare_scan(source: &dyn VolumeSource, id: &str, kind: GenKind) -> TrainResult<()> {
+/// Prepares scan `id`'s image, and with `mask` its mask.
+fn prepare_scan(source: &dyn VolumeSource, id: &str, mask: bool) -> TrainResult<()> {
     source.image(id)?;
-    if kind.uses_masks() {
+    if mask {
         source.mask(id)?;
     }
     Ok(())

@@ -279,6 +279,11 @@ pub trait VolumeSource: Send + Sync {
     fn image(&self, id: &str) -> DataResult<Arc<Vec<f32>>>;
     /// The preprocessed {0,1} lung mask of scan `id`.
     fn mask(&self, id: &str) -> DataResult<Arc<Vec<f32>>>;
+    /// Whether scan `id` has a lung mask at all (then [`VolumeSource::mask`] failing is an
+    /// error to report, not a mask to do without).
+    fn has_mask(&self, _id: &str) -> bool {
+        true
+    }
 }
 
 /// The tensors of one batch, `[N, D, H, W, C]` on the CPU.

@@ -11,6 +11,7 @@ mod tests;
 
 use crate::data::error::{DataError, DataResult};
 use crate::data::io::read_volume;
+use crate::data::preprocess::is_lung_label;
 use crate::data::volume::Volume;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -238,9 +239,23 @@ impl LunaDataset {
         read_volume(self.image_path(id)?)
     }
 
-    /// Reads the lung mask of scan `id` (raw labels; see `preprocess::binarize_mask`).
+    /// Reads the lung mask of scan `id` (raw labels; see `preprocess::binarize_mask`). A mask
+    /// with no voxel labelled as lung (3 or 4) is an error listing the labels it holds: a
+    /// binary 0/1 mask, say, would otherwise train and score as an empty lung.
     pub fn load_mask(&self, id: &str) -> DataResult<Volume> {
-        read_volume(self.mask_path(id)?)
+        let path = self.mask_path(id)?;
+        let mask = read_volume(path)?;
+        if !mask.data.iter().any(|&v| is_lung_label(v)) {
+            return Err(DataError::Format {
+                path: path.to_path_buf(),
+                msg: format!(
+                    "no voxel is labelled 3 or 4, LUNA16's lung labels (the mask holds {}); \
+                     label the lungs 3 (left) and 4 (right)",
+                    label_summary(&mask.data)
+                ),
+            });
+        }
+        Ok(mask)
     }
 
     /// Reads the image and lung mask of scan `id` and checks that they share one grid (same
@@ -273,6 +288,25 @@ impl LunaDataset {
             ..mask
         };
         Ok((image, mask))
+    }
+}
+
+/// The distinct values of `data`, for a message: `only 0`, `the values 0 and 255`, or the
+/// smallest few and the count.
+fn label_summary(data: &[f32]) -> String {
+    let mut values = data.to_vec();
+    values.sort_by(f32::total_cmp);
+    values.dedup_by(|a, b| a.total_cmp(b).is_eq());
+    let shown: Vec<String> = values.iter().take(6).map(|v| v.to_string()).collect();
+    match values.len() {
+        0 => "no voxels".into(),
+        1 => format!("only {}", shown[0]),
+        n if n <= 6 => format!(
+            "the values {} and {}",
+            shown[..n - 1].join(", "),
+            shown[n - 1]
+        ),
+        n => format!("{n} distinct values: {}, ...", shown.join(", ")),
     }
 }
 

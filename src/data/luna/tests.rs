@@ -176,6 +176,32 @@ fn end_to_end_files_to_cached_preprocessed_volumes() {
         "{e}"
     );
 
+    // A mask without LUNA16's lung labels (a binary 0/1 mask) is refused, naming the file
+    // and what it holds, instead of reading as an empty lung.
+    let binary = Volume {
+        data: mask.data.iter().map(|&m| f32::from(m == 3.0)).collect(),
+        ..mask.clone()
+    };
+    nifti::write(&t.0.join("subset0/c.nii"), &image, i16).unwrap();
+    nifti::write(&t.0.join(MASK_DIR).join("c.nii"), &binary, u8).unwrap();
+    let (ds2, _) = LunaDataset::discover(&t.0).unwrap();
+    for e in [
+        ds2.load_mask("c").unwrap_err().to_string(),
+        ds2.load_pair("c").unwrap_err().to_string(),
+    ] {
+        assert!(
+            e.contains("c.nii") && e.contains("labelled 3 or 4") && e.contains("values 0 and 1"),
+            "{e}"
+        );
+    }
+    assert!(ds2.load_mask("a").is_ok());
+    assert_eq!(label_summary(&[0.0; 4]), "only 0");
+    assert_eq!(
+        label_summary(&(0..9).map(|v| v as f32).collect::<Vec<_>>()),
+        "9 distinct values: 0, 1, 2, 3, 4, 5, ..."
+    );
+    std::fs::remove_file(t.0.join("subset0/c.nii")).unwrap();
+
     let cache = Cache::new(&t.0.join("cache")).unwrap();
     let grid = [8, 8, 16];
     let build = || preprocess_image(&ds.load_image("a")?, grid).map(|v| v.data);

@@ -209,9 +209,14 @@ pub fn normalize_image(mut vol: Volume) -> Volume {
 /// from integer mask files and kept by nearest-neighbour resampling.
 pub fn binarize_mask(mut vol: Volume) -> Volume {
     for v in &mut vol.data {
-        *v = if *v == 3.0 || *v == 4.0 { 1.0 } else { 0.0 };
+        *v = if is_lung_label(*v) { 1.0 } else { 0.0 };
     }
     vol
+}
+
+/// Whether a LUNA16 mask label is lung: 3 (left) or 4 (right); 5 is airway.
+pub fn is_lung_label(v: f32) -> bool {
+    v == 3.0 || v == 4.0
 }
 
 /// The pipelines' first steps (also evaluation's 1 mm labels): [`reorient_to_identity`], then
