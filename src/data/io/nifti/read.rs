@@ -243,6 +243,11 @@ pub(super) fn decode(
     if (data.len() as u64) < lay.nbytes {
         return Err(truncated(lay.offset + data.len() as u64));
     }
+    if gzip {
+        // Read to the end of the stream: the decoder checks the gzip trailer's CRC-32 and
+        // length there, so damaged voxels or a cut-off trailer are errors, not data.
+        std::io::copy(r, &mut std::io::sink()).map_err(|e| stream_error(path, e, gzip))?;
+    }
     let (slope, inter) = if scale {
         (slope, h.scl_inter as f64)
     } else {

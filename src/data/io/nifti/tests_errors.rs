@@ -62,6 +62,25 @@ fn truncated_and_foreign_files_are_errors_naming_the_file() {
     let n = junk.len();
     junk[12..n - 10].iter_mut().for_each(|b| *b ^= 0x5a);
     expect_error(&dir, "junk.nii.gz", &junk, "");
+    // Damaged voxels under an intact trailer (stored blocks, so the data still inflates) and
+    // a cut-off trailer: the gzip CRC-32 and length checks catch both.
+    let mut z = GzEncoder::new(Vec::new(), Compression::none());
+    z.write_all(&ok).unwrap();
+    let mut stored = z.finish().unwrap();
+    let n = stored.len();
+    stored[n - 8 - 10] ^= 0x01; // a data byte near the end of the voxels
+    expect_error(
+        &dir,
+        "crc.nii.gz",
+        &stored,
+        "corrupt or truncated gzip data",
+    );
+    expect_error(
+        &dir,
+        "notrailer.nii.gz",
+        &gz[..gz.len() - 8],
+        "corrupt or truncated gzip",
+    );
     // gzip content is recognised whatever the name says.
     let path = dir.file("packed.nii");
     std::fs::write(&path, gzip(&ok)).unwrap();
