@@ -97,7 +97,12 @@ pub(super) struct Line {
 /// them and the byte length of the text (through that line's newline).
 fn split_lines(path: &Path, bytes: &[u8], truncated: bool) -> DataResult<(Vec<Line>, u64)> {
     let mut lines = Vec::new();
-    let mut pos = 0usize;
+    // A UTF-8 byte-order mark (some editors add one) is not part of the first key.
+    let mut pos = if bytes.starts_with(b"\xEF\xBB\xBF") {
+        3
+    } else {
+        0
+    };
     let mut no = 0usize;
     while pos < bytes.len() {
         no += 1;
@@ -115,8 +120,16 @@ fn split_lines(path: &Path, bytes: &[u8], truncated: bool) -> DataResult<(Vec<Li
             None => (&bytes[pos..], bytes.len()),
         };
         pos = next;
-        let text = std::str::from_utf8(line)
-            .map_err(|_| DataError::format(path, format!("header line {no} is not UTF-8 text")))?;
+        let text = std::str::from_utf8(line).map_err(|_| {
+            let msg = match line.starts_with(b"ElementDataFile") {
+                true => format!(
+                    "header line {no} (ElementDataFile) runs into binary data: the line must \
+                     end with a newline before the data"
+                ),
+                false => format!("header line {no} is not UTF-8 text"),
+            };
+            DataError::format(path, msg)
+        })?;
         let text = text.trim();
         if text.is_empty() {
             continue;

@@ -85,6 +85,23 @@ fn mha_local_data_follows_the_header() {
     let extra = format!("CompressedData = True\nCompressedDataSize = {}\n", z.len());
     let packed = [header(ty, &extra, "Local").into_bytes(), z].concat();
     assert_eq!(read(&dir.put("packed.mha", packed)).unwrap().data, values());
+    // A byte-order mark before the first key (here the byte order: read big-endian).
+    let be = format!("BinaryDataByteOrderMSB = True\n{}", header(ty, "", "LOCAL"));
+    let bom = [
+        b"\xEF\xBB\xBF".to_vec(),
+        be.into_bytes(),
+        encode(&values(), ty, true),
+    ]
+    .concat();
+    assert_eq!(read(&dir.put("bom.mha", bom)).unwrap().data, values());
+    // Data straight after `LOCAL`, without the newline: said so.
+    let text = header(ty, "", "LOCAL");
+    let glued = [text.trim_end().as_bytes(), &[0xFF, 0xFE], &data].concat();
+    super::read_err(
+        &dir.put("glued.mha", glued),
+        "glued.mha",
+        &["ElementDataFile", "end with a newline"],
+    );
     // HeaderSize = -1: padding between the header text and the data.
     let end = [
         header(ty, "HeaderSize = -1\n", "LOCAL").into_bytes(),
