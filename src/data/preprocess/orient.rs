@@ -3,21 +3,29 @@
 //! the identity direction, so that every scan reaches the network in the same anatomical
 //! orientation: array x, y, z run along world x, y, z (LPS: towards the patient's left,
 //! posterior, superior). The values are only moved, never interpolated. An oblique direction
-//! is left as it is (no voxel grid is aligned with the world).
+//! (an MR slab tilted from the scanner axes, say) is brought the same way to the axis-aligned
+//! orientation nearest to it (each image axis to the world axis it runs closest to); the tilt
+//! that remains stays in its direction matrix, not resampled away. Only a direction with no
+//! such nearest orientation (an axis at 45° between two world axes) is left as it is.
 
 use crate::data::volume::{IDENTITY_DIRECTION, Volume};
 
 /// How close to 0 or ±1 a direction cosine must be to count as axis-aligned.
 const ALIGNED: f64 = 1e-6;
 
-/// For each image axis a (x, y, z): the world axis it runs along and whether it runs backwards,
-/// when the direction matrix is a signed permutation.
+/// For each image axis a (x, y, z): the world axis it runs closest to and whether it runs
+/// backwards along it, when those world axes are distinct (a signed permutation, up to the
+/// tilt of an oblique volume).
 fn axis_map(direction: &[[f64; 3]; 3]) -> Option<[(usize, bool); 3]> {
     let mut map = [(0, false); 3];
     let mut used = [false; 3];
     for (a, row) in direction.iter().enumerate() {
-        let k = (0..3).find(|&k| (row[k].abs() - 1.0).abs() <= ALIGNED)?;
-        if used[k] || (0..3).any(|j| j != k && row[j].abs() > ALIGNED) {
+        let k = (0..3).max_by(|&i, &j| row[i].abs().total_cmp(&row[j].abs()))?;
+        let runner_up = (0..3)
+            .filter(|&j| j != k)
+            .map(|j| row[j].abs())
+            .fold(0.0, f64::max);
+        if used[k] || row[k].abs() <= runner_up + ALIGNED {
             return None;
         }
         used[k] = true;
@@ -26,15 +34,31 @@ fn axis_map(direction: &[[f64; 3]; 3]) -> Option<[(usize, bool); 3]> {
     Some(map)
 }
 
+/// Whether every direction cosine is 0 or ±1 (within [`ALIGNED`]: header round-off).
+fn axis_aligned(direction: &[[f64; 3]; 3]) -> bool {
+    direction
+        .iter()
+        .flatten()
+        .all(|c| c.abs() <= ALIGNED || (c.abs() - 1.0).abs() <= ALIGNED)
+}
+
 /// `vol` with its array flipped and its axes permuted so that its direction is the identity,
-/// when its direction is a signed permutation; the same world position keeps the same value,
-/// spacing follows the axes, and the origin becomes the world position of the new first voxel.
-/// Any other volume (or an empty one, which the next step refuses) is returned unchanged.
+/// when its direction is a signed permutation (or, for an oblique volume, so that it is the
+/// nearest to the identity); the same world position keeps the same value, spacing follows
+/// the axes, and the origin becomes the world position of the new first voxel. Any other
+/// volume (or an empty one, which the next step refuses) is returned unchanged.
 pub fn reorient_to_identity(vol: &Volume) -> Volume {
     let Some(map) = axis_map(&vol.direction) else {
         return vol.clone();
     };
-    if vol.direction == IDENTITY_DIRECTION || vol.data.is_empty() {
+    let moved = map.iter().enumerate().any(|(a, &(k, back))| k != a || back);
+    if !moved && axis_aligned(&vol.direction) {
+        return Volume {
+            direction: IDENTITY_DIRECTION,
+            ..vol.clone()
+        };
+    }
+    if !moved || vol.data.is_empty() {
         return vol.clone();
     }
     // Sizes along image axes (x, y, z); array axis of image axis a is 2 − a.
@@ -42,9 +66,12 @@ pub fn reorient_to_identity(vol: &Volume) -> Volume {
     let mut new_n = [0usize; 3];
     let mut spacing = [0f64; 3];
     let mut origin = vol.origin;
+    let mut direction = IDENTITY_DIRECTION;
     for (a, &(k, back)) in map.iter().enumerate() {
         new_n[k] = old_n[a];
         spacing[k] = vol.spacing[a];
+        let sign = if back { -1.0 } else { 1.0 };
+        direction[k] = vol.direction[a].map(|c| sign * c);
         if back {
             // The new first voxel along k is the old last one along a.
             let reach = (old_n[a] - 1) as f64 * vol.spacing[a];
@@ -79,6 +106,9 @@ pub fn reorient_to_identity(vol: &Volume) -> Volume {
         dims: [new_n[2], new_n[1], new_n[0]],
         spacing,
         origin,
-        direction: IDENTITY_DIRECTION,
+        direction: match axis_aligned(&vol.direction) {
+            true => IDENTITY_DIRECTION,
+            false => direction,
+        },
     }
 }

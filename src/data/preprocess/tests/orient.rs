@@ -79,6 +79,59 @@ fn identity_and_oblique_directions_are_left_alone() {
     assert_eq!(reorient_to_identity(&almost).direction, IDENTITY_DIRECTION);
 }
 
+/// `a · b` for 3×3 matrices.
+fn matmul(a: [[f64; 3]; 3], b: [[f64; 3]; 3]) -> [[f64; 3]; 3] {
+    let mut m = [[0.0; 3]; 3];
+    for (i, row) in m.iter_mut().enumerate() {
+        for (j, v) in row.iter_mut().enumerate() {
+            *v = (0..3).map(|k| a[i][k] * b[k][j]).sum();
+        }
+    }
+    m
+}
+
+#[test]
+fn an_oblique_volume_goes_to_its_nearest_axis_aligned_orientation_keeping_its_tilt() {
+    // The swapped scan of the test above, tilted 20° about world z.
+    let swapped = [[0.0, 0.0, 1.0], [-1.0, 0.0, 0.0], [0.0, 1.0, 0.0]];
+    let (c, s) = (20f64.to_radians().cos(), 20f64.to_radians().sin());
+    let tilt = [[c, s, 0.0], [-s, c, 0.0], [0.0, 0.0, 1.0]];
+    let old = sample(matmul(swapped, tilt));
+    let new = reorient_to_identity(&old);
+    // The voxels move as for the untilted scan: same array, sizes and spacing.
+    let straight = reorient_to_identity(&sample(swapped));
+    assert_eq!(
+        (&new.data, new.dims, new.spacing),
+        (&straight.data, straight.dims, straight.spacing)
+    );
+    // The tilt stays in the direction (now nearest the identity), and every corner keeps its
+    // world position.
+    assert_eq!(new.direction, tilt.map(|r| r.map(|v| v + 0.0)));
+    let corners = |v: &Volume| -> Vec<[f64; 3]> {
+        let [d, h, w] = v.dims;
+        let mut p: Vec<[f64; 3]> = (0..8)
+            .map(|i| {
+                world(
+                    v,
+                    [
+                        (i & 1) * (d - 1),
+                        (i >> 1 & 1) * (h - 1),
+                        (i >> 2) * (w - 1),
+                    ],
+                )
+            })
+            .map(|q| q.map(|x| (x * 1e6).round() / 1e6))
+            .collect();
+        p.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        p
+    };
+    assert_eq!(corners(&new), corners(&old));
+    // An axis at 45° between two world axes has no nearest orientation: left as it is.
+    let h = 45f64.to_radians().cos();
+    let diagonal = sample([[h, h, 0.0], [-h, h, 0.0], [0.0, 0.0, 1.0]]);
+    assert_eq!(reorient_to_identity(&diagonal), diagonal);
+}
+
 #[test]
 fn the_pipeline_gives_the_same_volume_for_a_scan_stored_flipped() {
     let upright = {
