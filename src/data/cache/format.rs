@@ -122,9 +122,17 @@ pub(super) fn read_entry(
             "payload CRC-32C {actual:08x} does not match the stored {stored:08x}"
         )));
     }
-    let values = payload
+    let values: Vec<f32> = payload
         .chunks_exact(4)
         .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
         .collect();
+    // Preprocessing never produces these (it refuses scans holding them): an entry written by
+    // something else, whose checksum was made to match.
+    if let Some(i) = values.iter().position(|v| !v.is_finite()) {
+        return Ok(Lookup::Stale(format!(
+            "value {i} is {}, which preprocessing never produces",
+            values[i]
+        )));
+    }
     Ok(Lookup::Hit(values))
 }

@@ -106,7 +106,13 @@ pub struct Cache {
     rebuilt: AtomicUsize,
 }
 
-/// `id` made safe as a file name: `A–Z a–z 0–9 . _ -` kept, every other byte as `%XX`.
+/// The longest escaped id used whole in a file name: with the kind, grid and version after
+/// it, names stay well under the usual 255-byte limit.
+const MAX_ESCAPED_ID: usize = 120;
+
+/// `id` made safe as a file name: `A–Z a–z 0–9 . _ -` kept, every other byte as `%XX`. An id
+/// whose escaped form is longer than [`MAX_ESCAPED_ID`] becomes its first 80 characters, `~`
+/// (never part of an escaped id) and a 64-bit hash of the whole id.
 fn escape_id(id: &str) -> String {
     let mut out = String::with_capacity(id.len());
     for b in id.bytes() {
@@ -115,6 +121,10 @@ fn escape_id(id: &str) -> String {
         } else {
             out.push_str(&format!("%{b:02X}"));
         }
+    }
+    if out.len() > MAX_ESCAPED_ID {
+        out.truncate(80);
+        out.push_str(&format!("~{:016x}", crate::fsutil::fnv1a64(id.as_bytes())));
     }
     out
 }

@@ -50,6 +50,21 @@ fn builds_once_then_hits() {
     assert_eq!(fetch(&again, 3.0).1, CacheStatus::Hit);
     let s = cache.stats();
     assert_eq!((s.hits, s.built, s.rebuilt), (1, 3, 0));
+    // An id too long for a file name once escaped (120 'é', 240 bytes): a short hashed name,
+    // distinct for ids that share the first characters, and usable.
+    let long = "é".repeat(120);
+    let longer = format!("{long}x");
+    let name = |id: &str| {
+        let p = cache.entry_path(id, Kind::Image, GRID);
+        p.file_name().unwrap().to_str().unwrap().to_string()
+    };
+    assert!(name(&long).len() < 140, "{}", name(&long));
+    assert_ne!(name(&long), name(&longer));
+    assert!(name(&long).starts_with("%C3%A9") && name(&long).contains('~'));
+    let got = cache
+        .get_or_build(&long, Kind::Image, GRID, 0, || Ok(values(5.0)))
+        .unwrap();
+    assert_eq!(got, values(5.0));
 }
 
 /// Damages the entry with `damage`, then checks it is rebuilt (with a reason containing
@@ -84,6 +99,18 @@ fn assert_rebuilt(damage: impl FnOnce(&mut Vec<u8>), why: &str) {
 #[test]
 fn a_flipped_payload_byte_is_rebuilt() {
     assert_rebuilt(|b| b[HEADER_LEN + 13] ^= 0x40, "CRC-32C");
+}
+
+#[test]
+fn a_nan_value_with_a_matching_checksum_is_rebuilt() {
+    assert_rebuilt(
+        |b| {
+            b[HEADER_LEN + 8..HEADER_LEN + 12].copy_from_slice(&f32::NAN.to_le_bytes());
+            let crc = crc32c::crc32c(&b[HEADER_LEN..]);
+            b[48..52].copy_from_slice(&crc.to_le_bytes());
+        },
+        "value 2 is NaN",
+    );
 }
 
 #[test]
