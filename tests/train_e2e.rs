@@ -660,9 +660,24 @@ fn a_session_records_its_data_and_its_log_holds_everything_the_run_printed() {
     lost.overrides.epochs = Some(3);
     lost.overrides.seed = Some(5);
     lost.overrides.shape = Some([16; 3]);
+    // A damaged cache entry of the first run's grid: rebuilt, and the log says so.
+    let cache = root.join("_phantom/.voxflow-cache");
+    let entry = std::fs::read_dir(&cache)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().contains(".image.16x16x16."))
+        .expect("a 16³ image entry");
+    let mut bytes = std::fs::read(&entry).unwrap();
+    *bytes.last_mut().unwrap() ^= 1;
+    std::fs::write(&entry, bytes).unwrap();
     train(&lost).unwrap();
     let log = std::fs::read_to_string(root.join("s/logs.txt")).unwrap();
     let run = &log[log.rfind("=== ").unwrap()..];
+    assert!(
+        run.contains(&format!("image: rebuilt cache entry {}", entry.display()))
+            && run.contains("volumes from the cache, 1 built)"),
+        "{run}"
+    );
     assert!(
         run.contains("warning: a new seed on resume")
             && run.contains("warning: a new grid on resume")

@@ -16,8 +16,8 @@
 //! every caller sees identical values.
 //!
 //! Disk-cache lookups are recorded as [`CacheEvent`]s (hit, built, rebuilt with the reason)
-//! for the caller to [`drain`](PreparedSource::drain_events) and log, e.g. "rebuilt corrupt
-//! cache entry …". Memory hits are not recorded, so at most about one event per id and kind
+//! for the caller to [`drain`](PreparedSource::drain_events) and log, e.g. "rebuilt cache
+//! entry …". Memory hits are not recorded, so at most about one event per id and kind
 //! accumulates between drains (more only while threads race on a new id, or once the memory
 //! budget is spent).
 
@@ -91,7 +91,7 @@ fn kind_name(kind: Kind) -> &'static str {
 }
 
 impl std::fmt::Display for CacheEvent {
-    /// E.g. `scan 1.3.6.1 mask: rebuilt corrupt cache entry /data/.voxflow-cache/…: reason`.
+    /// E.g. `scan 1.3.6.1 mask: rebuilt cache entry /data/.voxflow-cache/…: reason`.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,

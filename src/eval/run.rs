@@ -38,6 +38,7 @@ use crate::eval::{EvalError, EvalResult};
 use crate::session::IdSet;
 use crate::session::paths::epoch_label;
 use crate::train::log::Logger;
+use crate::train::setup::log_cache_events;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
@@ -226,6 +227,7 @@ fn evaluate_logged(opts: &EvalOptions, log: &mut Logger) -> EvalResult<EvalRepor
         log.line(&format!("  {}/{}  {}  {detail}", i + 1, pairs.len(), s.id));
         samples.push(s);
     }
+    log_cache_events(&ctx.source, log);
     let table = table_of(&samples, masks)?;
     let path = write_scores(&target, &table)?;
     let meta = ScoresMeta {

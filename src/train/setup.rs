@@ -2,9 +2,11 @@
 //! generated on first use), creating a session with `voxflow new`'s defaults, and applying
 //! command-line overrides to config.toml so the session stays the record of what ran.
 
+use crate::data::cache::CacheStatus;
 use crate::data::generators::{GenKind, single_pass};
 use crate::data::luna::LunaDataset;
 use crate::data::phantom::{PhantomConfig, write_dataset};
+use crate::data::source::PreparedSource;
 use crate::models::{BuilderConfig, BuilderKind};
 use crate::session::split::{Split, split_ids};
 use crate::session::{SessionPaths, SplitFractions, create_session};
@@ -71,6 +73,23 @@ pub fn open_dataset(root: &Path, log: &mut Logger) -> TrainResult<LunaDataset> {
         log.line(&format!("warning: {w}"));
     }
     Ok(dataset)
+}
+
+/// Logs each disk-cache entry `source` rebuilt since the last call (corrupt, or its scan's
+/// files changed) and returns how many volumes it read from the cache and how many it built.
+pub fn log_cache_events(source: &PreparedSource, log: &mut Logger) -> (usize, usize) {
+    let (mut hits, mut built) = (0, 0);
+    for event in source.drain_events() {
+        match event.status {
+            CacheStatus::Hit => hits += 1,
+            CacheStatus::Built => built += 1,
+            CacheStatus::Rebuilt { .. } => {
+                built += 1;
+                log.line(&format!("note: {event}"));
+            }
+        }
+    }
+    (hits, built)
 }
 
 /// What `voxflow new` needs.

@@ -22,7 +22,8 @@ use crate::train::error::{TrainError, TrainResult};
 use crate::train::log::{Logger, peak_memory_text, reset_peak_memory};
 use crate::train::optim::Adam;
 use crate::train::setup::{
-    Applied, NewSession, Overrides, check_listed_scans, open_dataset, resolve_data_dir,
+    Applied, NewSession, Overrides, check_listed_scans, log_cache_events, open_dataset,
+    resolve_data_dir,
 };
 use crate::train::start::{
     check_checkpoint_paths, load_session_files, record_config, resume_point,
@@ -202,8 +203,8 @@ fn run(opts: &TrainOptions, log: &mut Logger) -> TrainResult<TrainSummary> {
     for (set, ids) in [(IdSet::Train, &train_ids), (IdSet::Val, &val_ids)] {
         check_listed_scans(&dataset, &paths.ids(set), ids, kind.uses_masks())?;
     }
-    let source: Arc<dyn VolumeSource> =
-        Arc::new(PreparedSource::new(dataset, cache_dir(&data), cfg.grid())?);
+    let prepared = Arc::new(PreparedSource::new(dataset, cache_dir(&data), cfg.grid())?);
+    let source: Arc<dyn VolumeSource> = prepared.clone();
     let atlas = cfg.atlas_id.clone();
     // The observation pair is first needed after an epoch: a bad id must stop the run now.
     for id in cfg.observation_ids.iter().flatten() {
@@ -215,14 +216,7 @@ fn run(opts: &TrainOptions, log: &mut Logger) -> TrainResult<TrainSummary> {
             ))
         })?;
     }
-    prepare_scans(
-        source.as_ref(),
-        &train_ids,
-        &val_ids,
-        atlas.as_deref(),
-        kind,
-        log,
-    )?;
+    prepare_scans(&prepared, &train_ids, &val_ids, atlas.as_deref(), kind, log)?;
     // The epoch lines' peak memory is training's, not the data preparation's.
     let _ = reset_peak_memory();
     let mut pairs_gen = PairGenerator::new(
@@ -314,6 +308,8 @@ fn run(opts: &TrainOptions, log: &mut Logger) -> TrainResult<TrainSummary> {
             epoch, &cfg, &model, &mut store, &mut adam, loader, resumed, log, &mut tb,
         )?;
         let cut_short = stats.interrupted && (stats.partial.steps_done as usize) < steps;
+        // Volumes beyond the memory budget are read from the disk cache every epoch.
+        log_cache_events(&prepared, log);
         let val = validate(
             &cfg,
             &model,
@@ -448,7 +444,7 @@ fn epoch_line(
 /// parallel, so that the loader serves training from memory and the step never waits on
 /// preprocessing.
 fn prepare_scans(
-    source: &dyn VolumeSource,
+    source: &PreparedSource,
     train: &[String],
     val: &[String],
     atlas: Option<&str>,
@@ -471,8 +467,10 @@ fn prepare_scans(
         let masks = kind.uses_masks() || (val.iter().any(|v| v == id) && source.has_mask(id));
         prepare_scan(source, id, masks)
     })?;
+    let (hits, built) = log_cache_events(source, log);
     log.line(&format!(
-        "prepared {} scans for the grid {:?} in {:.1} s",
+        "prepared {} scans for the grid {:?} in {:.1} s ({hits} volumes from the cache, {built} \
+         built)",
         ids.len(),
         source.grid(),
         start.elapsed().as_secs_f64()

@@ -79,11 +79,7 @@ impl std::fmt::Display for CacheStatus {
             CacheStatus::Hit => write!(f, "cache hit"),
             CacheStatus::Built => write!(f, "built new cache entry"),
             CacheStatus::Rebuilt { path, reason } => {
-                write!(
-                    f,
-                    "rebuilt corrupt cache entry {}: {reason}",
-                    path.display()
-                )
+                write!(f, "rebuilt cache entry {}: {reason}", path.display())
             }
         }
     }

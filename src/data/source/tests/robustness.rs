@@ -77,7 +77,7 @@ fn a_damaged_cache_entry_is_rebuilt_and_reported() {
     let line = events[0].to_string();
     assert!(
         line.starts_with(&format!(
-            "scan {} image: rebuilt corrupt cache entry {}",
+            "scan {} image: rebuilt cache entry {}",
             IDS[0],
             entry.display()
         )),
