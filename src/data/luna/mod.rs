@@ -62,19 +62,27 @@ fn list_volumes(dir: &Path, warnings: &mut Vec<String>) -> DataResult<BTreeMap<S
         let entry = entry.map_err(|e| DataError::io(dir, e))?;
         let path = entry.path();
         let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
-            warnings.push(format!(
-                "{}: skipped, the name is not UTF-8",
-                path.display()
-            ));
+            // Only a name that would be a volume's is worth a word (not a data file's).
+            if volume_id(&entry.file_name().to_string_lossy()).is_some() {
+                warnings.push(format!(
+                    "{}: skipped, the name is not UTF-8",
+                    path.display()
+                ));
+            }
             continue;
         };
         let Some(id) = volume_id(&name) else { continue };
         // Follows symbolic links; a directory named like a volume is not one.
-        if !std::fs::metadata(&path)
-            .map(|m| m.is_file())
-            .unwrap_or(false)
-        {
-            continue;
+        match std::fs::metadata(&path) {
+            Ok(m) if m.is_file() => {}
+            Ok(_) => continue,
+            Err(e) => {
+                warnings.push(format!(
+                    "{}: skipped, cannot be opened ({e}; a broken symbolic link?)",
+                    path.display()
+                ));
+                continue;
+            }
         }
         if let Some(other) = found.insert(id.to_string(), path.clone()) {
             return Err(duplicate(id, &other, &path));
@@ -120,7 +128,11 @@ impl LunaDataset {
         for k in 0..SUBSETS {
             let dir = root.join(format!("subset{k}"));
             if !dir.is_dir() {
-                missing.push(format!("subset{k}"));
+                if dir.exists() {
+                    warnings.push(format!("{}: not a directory, skipped", dir.display()));
+                } else {
+                    missing.push(format!("subset{k}"));
+                }
                 continue;
             }
             for (id, path) in list_volumes(&dir, &mut warnings)? {

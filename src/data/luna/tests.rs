@@ -33,8 +33,35 @@ fn discovers_sorted_ids_masks_and_warns_about_missing_parts() {
     let mb = t.touch("seg-lungs-LUNA16/b.mha");
     let mc = t.touch("seg-lungs-LUNA16/c.nii.gz");
     t.touch("seg-lungs-LUNA16/orphan.mhd");
+    #[cfg(unix)]
+    {
+        std::os::unix::fs::symlink(t.0.join("nowhere/x.mhd"), t.0.join("subset4/gone.mhd"))
+            .unwrap();
+        // A data file's odd name is not worth a warning; a volume's is.
+        use std::os::unix::ffi::OsStrExt;
+        let odd = |ext: &str| {
+            let name = [b"odd\xff".as_slice(), ext.as_bytes()].concat();
+            std::fs::write(
+                t.0.join("subset4").join(std::ffi::OsStr::from_bytes(&name)),
+                b"",
+            )
+            .unwrap();
+        };
+        odd(".raw");
+        odd(".mhd");
+    }
 
-    let (ds, warnings) = LunaDataset::discover(&t.0).unwrap();
+    let (ds, mut warnings) = LunaDataset::discover(&t.0).unwrap();
+    #[cfg(unix)]
+    {
+        let at = |w: &[String], needle: &str| w.iter().position(|w| w.contains(needle));
+        let broken = at(&warnings, "gone.mhd: skipped, cannot be opened").expect("broken link");
+        warnings.remove(broken);
+        let odd = at(&warnings, "the name is not UTF-8").expect("the odd volume name");
+        assert!(warnings[odd].contains(".mhd"), "{warnings:?}");
+        warnings.remove(odd);
+        assert!(at(&warnings, "not UTF-8").is_none(), "{warnings:?}");
+    }
     assert_eq!(ds.ids(), ["1.2.30", "1.2.9", "b", "c"]);
     assert_eq!(ds.len(), 4);
     assert_eq!(
@@ -51,6 +78,14 @@ fn discovers_sorted_ids_masks_and_warns_about_missing_parts() {
     let e = ds.image_path("nope").unwrap_err().to_string();
     assert!(e.contains("unknown scan id nope"), "{e}");
     assert!(ds.mask_path("nope").is_err());
+    // A file where a subset should be is named as such.
+    std::fs::write(t.0.join("subset8"), b"").unwrap();
+    let (_, more) = LunaDataset::discover(&t.0).unwrap();
+    assert!(
+        more.iter().any(|w| w.contains("subset8: not a directory"))
+            && !more.iter().any(|w| w.contains("missing subset8")),
+        "{more:?}"
+    );
     // One warning for the missing subset, one for the scan without mask.
     assert_eq!(warnings.len(), 2, "{warnings:?}");
     assert!(warnings[0].contains("missing subset8"), "{warnings:?}");
