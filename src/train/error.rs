@@ -21,7 +21,7 @@ pub enum TrainError {
     /// A loss term became NaN or infinite.
     #[error(
         "epoch {epoch}, step {step}: loss term `{term}` is {value}; training stopped \
-         (the last good checkpoint is kept)"
+         (no checkpoint is written for this epoch; earlier ones are kept)"
     )]
     NonFinite {
         epoch: u32,

@@ -142,6 +142,13 @@ fn cache_io(path: &Path, e: std::io::Error) -> DataError {
 impl Cache {
     /// Opens (creating if needed) the cache directory `dir`.
     pub fn new(dir: &Path) -> DataResult<Cache> {
+        if dir.exists() && !dir.is_dir() {
+            return Err(DataError::Dataset(format!(
+                "{}: the preprocessing cache's place holds something that is not a directory; \
+                 move it, or set {CACHE_ENV} to a directory for the cache",
+                dir.display()
+            )));
+        }
         std::fs::create_dir_all(dir).map_err(|e| cache_io(dir, e))?;
         Ok(Cache {
             dir: dir.to_path_buf(),

@@ -162,6 +162,19 @@ fn bad_builds_and_grids_are_errors() {
 }
 
 #[test]
+fn a_file_in_the_caches_place_is_named_as_such() {
+    let t = TempDir::new("cache-file");
+    let place = t.0.join("cache");
+    std::fs::write(&place, b"mine").unwrap();
+    let e = Cache::new(&place).err().expect("refused").to_string();
+    assert!(
+        e.contains("cache") && e.contains("not a directory") && e.contains("VOXFLOW_CACHE"),
+        "{e}"
+    );
+    assert_eq!(std::fs::read(&place).unwrap(), b"mine");
+}
+
+#[test]
 fn concurrent_builders_of_one_entry_leave_a_valid_file() {
     let t = TempDir::new("cache-race");
     let cache = Cache::new(&t.0).unwrap();

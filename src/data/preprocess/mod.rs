@@ -79,10 +79,21 @@ pub fn grid_fits_usize(dims: [usize; 3]) -> bool {
 fn check_new_dims(dims: [usize; 3], what: &str) -> DataResult<()> {
     match grid_fits_usize(dims) {
         true => Ok(()),
-        false => Err(DataError::Dataset(format!(
-            "cannot {what}: the result would have dims {dims:?} (at most {MAX_VOXELS} voxels, \
-             none of them zero)"
-        ))),
+        false => {
+            // A size that overflowed on the way (absurd spacing) is saturated: say so.
+            let shown: Vec<String> = dims
+                .iter()
+                .map(|&d| match d {
+                    usize::MAX => "(overflow)".to_string(),
+                    d => d.to_string(),
+                })
+                .collect();
+            Err(DataError::Dataset(format!(
+                "cannot {what}: the result would have dims [{}] (at most {MAX_VOXELS} voxels, \
+                 none of them zero)",
+                shown.join(", ")
+            )))
+        }
     }
 }
 

@@ -217,3 +217,12 @@ fn resize_maps_corners_and_handles_size_one() {
         v.data
     );
 }
+
+#[test]
+fn an_absurd_spacing_is_refused_saying_which_size_overflowed() {
+    let v = vol(noise(2 * 3 * 4, 1), [2, 3, 4], [1.0, 1.0, 1e300]);
+    let e = resample_to_spacing(&v, [1.0; 3], Interp::Linear)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("dims [(overflow), 3, 4]"), "{e}");
+}
