@@ -166,7 +166,10 @@ fn a_file_in_the_caches_place_is_named_as_such() {
     let t = TempDir::new("cache-file");
     let place = t.0.join("cache");
     std::fs::write(&place, b"mine").unwrap();
-    let e = Cache::new(&place).err().expect("refused").to_string();
+    let Err(e) = Cache::new(&place) else {
+        panic!("a file taken for the cache");
+    };
+    let e = e.to_string();
     assert!(
         e.contains("cache") && e.contains("not a directory") && e.contains("VOXFLOW_CACHE"),
         "{e}"
