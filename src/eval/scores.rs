@@ -1,7 +1,9 @@
 //! Score tables (`scores/<set>_scores.csv`, SPEC section 7) and their summary statistics.
 //!
 //! A table is plain CSV: a header line `id,<metric>,...` and one row per sample, the sample id
-//! (`src->tgt`) first, then one number per metric in Rust's shortest round-trip form. Ids that
+//! (`src->tgt`) first, then one number per metric in Rust's shortest round-trip form, always
+//! with a decimal point or an exponent (`1.0`, `2.5e-13`: pandas types every column as float,
+//! whatever the values). Ids that
 //! hold a comma, a quote or a line break are quoted as RFC 4180 says. Every value is finite:
 //! the metrics have no NaN (see [`crate::eval::metrics`]) and [`ScoreTable::push`] refuses
 //! one, so pandas, numpy and spreadsheets read the file as numbers.
@@ -145,7 +147,9 @@ impl ScoreTable {
             s.push_str(&field(&r.id));
             for v in &r.values {
                 s.push(',');
-                s.push_str(&v.to_string());
+                // Debug form: shortest round trip, always with a point or an exponent (`1.0`,
+                // `2.5e-13`), so readers type every column as floating point.
+                s.push_str(&format!("{v:?}"));
             }
             s.push('\n');
         }
@@ -324,6 +328,14 @@ mod tests {
         ));
         assert!(text.contains("\n\"b,1->atlas\",5.1,"), "{text}");
         assert_eq!(ScoreTable::parse(&text, Path::new("x.csv")).unwrap(), t);
+        // Whole and tiny values keep a float's form.
+        let mut w = ScoreTable::new(vec!["dice".into(), "folding_pct".into()]);
+        w.push("p".into(), vec![1.0, 2.5e-13]).unwrap();
+        assert!(w.to_csv().ends_with("\np,1.0,2.5e-13\n"), "{}", w.to_csv());
+        assert_eq!(
+            ScoreTable::parse(&w.to_csv(), Path::new("w.csv")).unwrap(),
+            w
+        );
         assert!(is_voxflow_scores(&text));
         assert!(!is_voxflow_scores("id,dice\n"));
         let e = ScoreTable::parse("id,mse\nx,abc\n", Path::new("s.csv")).unwrap_err();
