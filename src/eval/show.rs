@@ -7,15 +7,17 @@
 //!   `tgt_XX.png`, `pred_XX.png`, `grad_{x,y,z}_XX.png`, `pred_seg_XX.png` (with masks) and
 //!   `overview_XX.png`;
 //! - NIfTI-1 volumes on the network grid, all with the **target's** geometry on that grid
-//!   (its origin and direction, the spacing of its physical extent over the grid — what
-//!   preprocessing gives it), so nibabel, ITK-SNAP or 3D Slicer overlay them on the original
+//!   (the geometry preprocessing gives it: reoriented to the identity direction, so the
+//!   origin is the world position of its first voxel after reorientation, and the spacing of
+//!   its physical extent over the grid), so nibabel, ITK-SNAP or 3D Slicer overlay them on the original
 //!   target scan: `tgt_XX.nii.gz` (the preprocessed target, float32), `warped_XX.nii.gz` (the
 //!   warped source, float32), `warped_seg_XX.nii.gz` (the warped source lung mask binarized at
 //!   0.5, uint8; with masks), and `displacement_XX.nii.gz`, a vector image
 //!   (`dim = [5, W, H, D, 1, 3]`, intent VECTOR) of the displacement `grid − identity` in mm:
 //!   component 0, 1, 2 is the displacement along the target's image axis x, y, z (voxels of
-//!   the network grid times the target's spacing along that axis). For the axis-aligned scans
-//!   of LUNA16 these axes are the LPS world axes up to the sign of a flipped axis.
+//!   the network grid times the target's spacing along that axis). Preprocessing reorients
+//!   every axis-aligned scan to the identity direction, so these are the LPS world axes (ITK's
+//!   convention: tools working in RAS negate components 0 and 1).
 //!
 //! `ID` is a source scan id — paired with the atlas by the atlas generators, else with the
 //! target the session's generator gives it in the first id list (test, val, train) holding

@@ -4,14 +4,18 @@
 //! Tensors (all `F32`, little-endian, with the tensor's own shape):
 //! - `<name>` for every entry of the [`ParamStore`] under its layer name (`enc1.conv.weight`,
 //!   `enc1.norm.running_mean`, `gradient_flow.bias` ...): weights and BatchNorm running
-//!   statistics alike;
+//!   statistics alike, in the engine's layouts: conv weights `[kD, kH, kW, Cin, Cout]`
+//!   (PyTorch's `[Cout, Cin, kD, kH, kW]` is `.permute(4, 3, 0, 1, 2)` of it), dense weights
+//!   `[in, out]`;
 //! - `optimizer.m.<name>`, `optimizer.v.<name>`: Adam's moments of each trained parameter.
 //!
 //! String metadata (`__metadata__`): `format` (`voxflow-checkpoint-1`), `voxflow_version`,
 //! `epoch` (1-based, the epoch just finished, or cut short when `partial.*` is present),
-//! `builder_hash` and `network_hash` (16 hex digits each, see [`BuilderIdentity`]), `optimizer.iterations`, `rng.state` (16 hex digits) and `rng.spare`
-//! (`none` or the cached normal deviate's f64 bits as 16 hex digits), `gen.epoch`,
-//! `gen.cursor`, `params.trainable` / `params.total` (scalar counts, for `inspect`); for an
+//! `builder_hash` and `network_hash` (16 hex digits each, see [`BuilderIdentity`]),
+//! `optimizer.iterations`, `rng.state` (16 hex digits) and `rng.spare` (`none` or the cached
+//! normal deviate's f64 bits as 16 hex digits), `gen.epoch` and `gen.cursor` (the training
+//! pair generator's position: the 0-based epoch of its shuffled order that the next pair comes
+//! from, and that pair's index in it), `params.trainable` / `params.total` (scalar counts, for `inspect`); for an
 //! epoch cut short by Ctrl-C, `partial.steps_done` and `partial.sum.<term>` (f64 bits, hex:
 //! the loss sums so far; `gen.cursor` is then the position after the last step done); and
 //! `data_crc32c`: CRC-32C of every tensor's bytes in name order, so that a corrupted byte
