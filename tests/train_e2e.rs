@@ -312,6 +312,20 @@ fn pairwise_registration_improves_dice_on_unseen_pairs() {
     std::fs::remove_dir_all(&data).unwrap();
 }
 
+/// The steps of every event holding `tag` in the session's TensorBoard files, sorted.
+fn tb_steps(session: &Path, tag: &str) -> Vec<i64> {
+    let mut steps = Vec::new();
+    for f in std::fs::read_dir(session.join("tensorboard")).unwrap() {
+        for ev in read_events(&f.unwrap().path()).unwrap() {
+            if ev.scalars.iter().any(|(t, _)| t == tag) {
+                steps.push(ev.step);
+            }
+        }
+    }
+    steps.sort();
+    steps
+}
+
 #[test]
 fn resumed_run_equals_uninterrupted_run_bitwise() {
     let root = sessions_dir("resume");
@@ -339,6 +353,27 @@ fn resumed_run_equals_uninterrupted_run_bitwise() {
         std::fs::read_to_string(root.join(name).join("training_history.json")).unwrap()
     };
     assert_eq!(hist("straight"), hist("resumed"));
+    // Resuming from an earlier checkpoint once the later ones are deleted: the run trains
+    // epochs 3-4 again, to the same weights, and TensorBoard holds each step once.
+    let straight = root.join("straight");
+    let steps = tb_steps(&straight, "step/loss").len();
+    let kept = std::fs::read(ckpt("straight")).unwrap();
+    for e in [3, 4] {
+        std::fs::remove_file(straight.join(format!("checkpoints/chkpt_{e:02}.safetensors")))
+            .unwrap();
+    }
+    let mut again = options(&root, "straight", b, g);
+    again.weights = Some("chkpt_02.safetensors".into());
+    train(&again).unwrap();
+    assert_eq!(std::fs::read(ckpt("straight")).unwrap(), kept);
+    assert_eq!(tb_steps(&straight, "loss"), [1, 2, 3, 4]);
+    let want: Vec<i64> = (1..=steps as i64).collect();
+    assert_eq!(tb_steps(&straight, "step/loss"), want);
+    let log = std::fs::read_to_string(straight.join("logs.txt")).unwrap();
+    assert!(
+        log.contains("tensorboard: dropped ") && log.contains("past epoch 2, step"),
+        "{log}"
+    );
     // A checkpoint of another builder (copied into the session) is refused with the reason.
     make_session(&root, "other", BuilderKind::MariaNet, g);
     let mut o = options(&root, "other", BuilderKind::MariaNet, g);
@@ -486,16 +521,11 @@ fn a_diverging_run_stops_at_the_first_non_finite_loss_and_keeps_the_last_checkpo
     );
     assert!(!ckpt(2).exists(), "no checkpoint of the diverged epoch");
     // Nor TensorBoard points: a resume from chkpt_01 will write epoch 2's steps afresh.
-    let mut steps: Vec<i64> = Vec::new();
-    for f in std::fs::read_dir(root.join("d/tensorboard")).unwrap() {
-        for ev in read_events(&f.unwrap().path()).unwrap() {
-            if ev.scalars.iter().any(|(t, _)| t == "step/loss") {
-                steps.push(ev.step);
-            }
-        }
-    }
-    steps.sort();
-    assert_eq!(steps, [1, 2, 3], "only epoch 1's steps");
+    assert_eq!(
+        tb_steps(&root.join("d"), "step/loss"),
+        [1, 2, 3],
+        "only epoch 1's steps"
+    );
     std::fs::remove_dir_all(&root).unwrap();
 }
 

@@ -6,7 +6,7 @@ use crate::data::loader::Loader;
 use crate::eval::metrics::{dice, folding_pct, jacobian_determinants};
 use crate::models::{Model, NetInputs, NetOutputs, warp_with_grid};
 use crate::nn::ParamStore;
-use crate::report::tensorboard::EventWriter;
+use crate::report::tensorboard::{EventWriter, STEP_TAG_PREFIX};
 use crate::session::{PartialEpoch, SessionPaths};
 use crate::tensor::Tensor;
 use crate::train::config::TrainConfig;
@@ -101,8 +101,9 @@ pub fn run_epoch(
         add_terms(&mut sums, "", total, &terms);
         done += 1;
         let global_step = (epoch as usize - 1) * steps + done;
-        let step_scalars: Vec<(String, f32)> = std::iter::once(("step/loss".into(), total))
-            .chain(terms.iter().map(|(k, v)| (format!("step/{k}"), *v)))
+        let step_scalars: Vec<(String, f32)> = std::iter::once(("loss", total))
+            .chain(terms.iter().map(|(k, v)| (k.as_str(), *v)))
+            .map(|(k, v)| (format!("{STEP_TAG_PREFIX}{k}"), v))
             .collect();
         step_points.push((global_step as i64, step_scalars));
         progress.step(done, sums["loss"] / done as f64, log);

@@ -8,7 +8,7 @@ use crate::data::loader::Loader;
 use crate::data::source::{PreparedSource, cache_dir};
 use crate::models::{BuilderConfig, BuilderKind, Model};
 use crate::nn::{NormKind, ParamStore};
-use crate::report::tensorboard::EventWriter;
+use crate::report::tensorboard::{EventWriter, ResumePoint, drop_events_after};
 use crate::session::lock::SessionLock;
 use crate::session::{
     BuilderIdentity, CheckpointData, IdSet, SessionPaths, TrainingHistory, load_checkpoint,
@@ -277,6 +277,7 @@ fn run(opts: &TrainOptions, log: &mut Logger) -> TrainResult<TrainSummary> {
     }
     check_checkpoint_paths(&paths, start, cfg.epochs)?;
     record_config(&cfg, &applied, &paths, resume.is_some(), log)?;
+    drop_orphaned_events(&paths, start, steps, resumed.steps_done, log)?;
     let mut tb = EventWriter::create(&paths.tensorboard_dir())?;
     crate::train::interrupt::install();
 
@@ -438,6 +439,35 @@ fn epoch_line(
         stats.wait_pct,
         peak_memory_text(device)
     )
+}
+
+/// Drops the TensorBoard events an earlier run wrote past where this run starts (epoch
+/// `start`, and `steps_done` steps into the next epoch of `steps`): this run writes those
+/// steps again (a resume from an earlier checkpoint whose later ones were deleted, or a
+/// fresh start), as the history is truncated.
+fn drop_orphaned_events(
+    paths: &SessionPaths,
+    start: u32,
+    steps: usize,
+    steps_done: u64,
+    log: &mut Logger,
+) -> TrainResult<()> {
+    let point = ResumePoint {
+        epoch: i64::from(start),
+        step: (start as u64 * steps as u64 + steps_done) as i64,
+    };
+    let pruned = drop_events_after(&paths.tensorboard_dir(), point)?;
+    if pruned.dropped > 0 {
+        log.line(&format!(
+            "tensorboard: dropped {} events an earlier run wrote past epoch {start}, step {} \
+             (this run writes those steps again)",
+            pruned.dropped, point.step
+        ));
+    }
+    for file in pruned.unreadable {
+        log.line(&format!("warning: tensorboard: {file} (left as it is)"));
+    }
+    Ok(())
 }
 
 /// Preprocesses (or loads from the cache) every scan the run uses before the first step, in

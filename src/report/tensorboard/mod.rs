@@ -18,10 +18,12 @@
 //! fields it does not know (such as `source_metadata`, field 10, of newer writers).
 
 mod proto;
+mod prune;
 mod reader;
 pub mod record;
 mod writer;
 
+pub use prune::{Pruned, ResumePoint, STEP_TAG_PREFIX, drop_events_after};
 pub use reader::{read_events, read_records};
 pub use writer::EventWriter;
 

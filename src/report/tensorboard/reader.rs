@@ -36,7 +36,7 @@ pub fn read_records(path: &Path) -> Result<Vec<Vec<u8>>, ReportError> {
 }
 
 /// Decodes one serialized `Event`.
-fn decode_event(data: &[u8]) -> Result<Event, String> {
+pub(super) fn decode_event(data: &[u8]) -> Result<Event, String> {
     let mut ev = Event::default();
     for field in Fields::new(data) {
         match field? {

@@ -274,3 +274,73 @@ fn reads_python_written_file() {
     );
     assert_eq!(img.png, std::fs::read(fixture("tiny.png")).unwrap());
 }
+
+#[test]
+fn events_past_a_resume_point_are_dropped_on_their_own_step_scale() {
+    use super::{ResumePoint, drop_events_after};
+    let dir = scratch("prune");
+    let png = std::fs::read(fixture("tiny.png")).unwrap();
+    // Two runs' files: epochs 1-3 (3 steps each) and an untouched earlier one.
+    let early = {
+        let mut w = EventWriter::create_with_time(&dir, Some(1.0e9)).unwrap();
+        w.add_scalar("loss", 1, 9.0).unwrap();
+        w.flush().unwrap();
+        w.path().to_path_buf()
+    };
+    let early_bytes = std::fs::read(&early).unwrap();
+    let path = {
+        let mut w = EventWriter::create_with_time(&dir, Some(1.0e9)).unwrap();
+        for epoch in 1..=3i64 {
+            for s in 1..=3 {
+                let step = (epoch - 1) * 3 + s;
+                w.add_scalars(step, &[("step/loss", step as f32), ("step/mse", 0.5)])
+                    .unwrap();
+            }
+            w.add_scalars(epoch, &[("loss", epoch as f32), ("val_loss", 1.0)])
+                .unwrap();
+            w.add_image("observation", epoch, &png, 3, 2, 3).unwrap();
+        }
+        w.flush().unwrap();
+        w.path().to_path_buf()
+    };
+    // Resuming after epoch 1 and 2 steps of epoch 2.
+    let pruned = drop_events_after(&dir, ResumePoint { epoch: 1, step: 5 }).unwrap();
+    assert_eq!(pruned.dropped, (9 - 5) + 2 + 2);
+    assert!(pruned.unreadable.is_empty());
+    let ev = read_events(&path).unwrap();
+    assert_eq!(ev[0].file_version.as_deref(), Some(FILE_VERSION));
+    let steps = |pick: fn(&super::Event) -> bool| -> Vec<i64> {
+        ev.iter().filter(|e| pick(e)).map(|e| e.step).collect()
+    };
+    assert_eq!(
+        steps(|e| e.scalars.iter().any(|(t, _)| t == "step/loss")),
+        [1, 2, 3, 4, 5]
+    );
+    assert_eq!(steps(|e| e.scalars.iter().any(|(t, _)| t == "loss")), [1]);
+    assert_eq!(steps(|e| !e.images.is_empty()), [1]);
+    // The earlier run's file was within the point: not rewritten. Nothing left to drop now.
+    assert_eq!(std::fs::read(&early).unwrap(), early_bytes);
+    let again = drop_events_after(&dir, ResumePoint { epoch: 1, step: 5 }).unwrap();
+    assert_eq!(again.dropped, 0);
+    // A damaged file is reported and left alone; a fresh start drops every summary.
+    let (bad, mut bytes) = small_file(&dir);
+    let n = bytes.len();
+    bytes[n - 3] ^= 0xff;
+    std::fs::write(&bad, &bytes).unwrap();
+    let fresh = drop_events_after(&dir, ResumePoint { epoch: 0, step: 0 }).unwrap();
+    assert_eq!(fresh.unreadable.len(), 1, "{:?}", fresh.unreadable);
+    assert!(
+        fresh.unreadable[0].contains("CRC"),
+        "{:?}",
+        fresh.unreadable
+    );
+    assert_eq!(std::fs::read(&bad).unwrap(), bytes);
+    assert_eq!(read_events(&path).unwrap().len(), 1);
+    assert_eq!(read_events(&early).unwrap().len(), 1);
+    // No directory: nothing to do.
+    assert_eq!(
+        drop_events_after(&dir.join("none"), ResumePoint { epoch: 0, step: 0 }).unwrap(),
+        Default::default()
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
