@@ -386,9 +386,9 @@ fn resumed_run_equals_uninterrupted_run_bitwise() {
     std::fs::remove_dir_all(&root).unwrap();
 }
 
-/// A dataset of six 8³ scans at 4 mm in a fresh directory, with a NaN voxel in each when
-/// `nan`, and with `mask` (labels from a voxel index) as every scan's lung mask.
-fn tiny_dataset(tag: &str, nan: bool, mask: Option<fn(usize) -> f32>) -> PathBuf {
+/// A dataset of six 8³ scans (`scan0` … `scan5`) at 4 mm in a fresh directory, with a NaN
+/// voxel in each when `nan`, and lung masks labelled by `mask` (scan number, voxel index).
+fn tiny_dataset(tag: &str, nan: bool, mask: Option<fn(usize, usize) -> f32>) -> PathBuf {
     use voxflow::data::Volume;
     use voxflow::data::io::metaimage::{ElementType, write};
     let data = std::env::temp_dir().join(format!("voxflow-e2e-{tag}-data-{}", std::process::id()));
@@ -416,7 +416,7 @@ fn tiny_dataset(tag: &str, nan: bool, mask: Option<fn(usize) -> f32>) -> PathBuf
         )
         .unwrap();
         if let Some(label) = mask {
-            let m = volume((0..8 * 8 * 8).map(label).collect());
+            let m = volume((0..8 * 8 * 8).map(|i| label(k, i)).collect());
             write(
                 &data.join("seg-lungs-LUNA16").join(&file),
                 &m,
@@ -429,15 +429,15 @@ fn tiny_dataset(tag: &str, nan: bool, mask: Option<fn(usize) -> f32>) -> PathBuf
     data
 }
 
-/// Creates the session `name` on `data` (U-Net, `luna`, 8³, half training, half validation)
-/// and trains it for 3 epochs: the error.
-fn train_tiny(data: &Path, root: &Path, name: &str) -> String {
+/// Creates the session `name` on `data` (U-Net, generator `g`, 8³, half training, half
+/// validation) and trains it for 3 epochs: the error.
+fn train_tiny(data: &Path, root: &Path, name: &str, g: GenKind) -> String {
     new_session(
         &NewSession {
             name: name.into(),
             sessions_root: root.to_path_buf(),
             builder: BuilderKind::Unet,
-            generator: GenKind::Luna,
+            generator: g,
             shape: [8, 8, 8],
             data_dir: Some(data.to_path_buf()),
             split: SplitFractions::new(0.5, 0.5, 0.0).unwrap(),
@@ -448,7 +448,7 @@ fn train_tiny(data: &Path, root: &Path, name: &str) -> String {
         &mut Logger::console(),
     )
     .unwrap();
-    let mut o = options(root, name, BuilderKind::Unet, GenKind::Luna);
+    let mut o = options(root, name, BuilderKind::Unet, g);
     o.overrides.epochs = Some(3);
     train(&o).unwrap_err().to_string()
 }
@@ -457,7 +457,7 @@ fn train_tiny(data: &Path, root: &Path, name: &str) -> String {
 fn scans_with_nan_voxels_are_refused_naming_the_file() {
     let data = tiny_dataset("nan", true, None);
     let root = sessions_dir("nan");
-    let e = train_tiny(&data, &root, "nan");
+    let e = train_tiny(&data, &root, "nan", GenKind::Luna);
     assert!(
         e.contains(".mhd") && e.contains("1 voxel is NaN or infinite"),
         "{e}"
@@ -468,16 +468,41 @@ fn scans_with_nan_voxels_are_refused_naming_the_file() {
 }
 
 /// A validation scan's mask that exists but is unusable (here binary 0/1, without LUNA16's
-/// lung labels) stops the run naming it; the validation Dice is not quietly left out.
+/// lung labels) stops the run before training, naming it; the validation Dice is not quietly
+/// left out. So does the atlas's, the target of every atlas validation pair, though the
+/// atlas is a training scan.
 #[test]
-fn an_unusable_validation_mask_is_an_error_naming_it() {
-    let data = tiny_dataset("binmask", false, Some(|i| f32::from(i % 8 < 4)));
+fn an_unusable_validation_mask_is_an_error_naming_it_before_training() {
+    let data = tiny_dataset("binmask", false, Some(|_, i| f32::from(i % 8 < 4)));
     let root = sessions_dir("binmask");
-    let e = train_tiny(&data, &root, "binmask");
+    let e = train_tiny(&data, &root, "binmask", GenKind::Luna);
     assert!(
         e.contains("seg-lungs-LUNA16") && e.contains("labelled 3 or 4"),
         "{e}"
     );
+    // Before training: no step was run.
+    assert!(tb_steps(&root.join("binmask"), "step/loss").is_empty());
+    std::fs::remove_dir_all(&data).unwrap();
+    // Only the atlas (scan0, the first id) has a bad mask.
+    let data = tiny_dataset(
+        "atlasmask",
+        false,
+        Some(|k, i| {
+            if k == 0 {
+                f32::from(i % 8 < 4)
+            } else {
+                3.0 * f32::from(i % 8 < 4)
+            }
+        }),
+    );
+    let e = train_tiny(&data, &root, "atlas", GenKind::Atlas);
+    let train_ids = std::fs::read_to_string(root.join("atlas/train_ids.csv")).unwrap();
+    assert!(train_ids.contains("scan0"), "the atlas trains: {train_ids}");
+    assert!(
+        e.contains("scan0.mhd") && e.contains("labelled 3 or 4"),
+        "{e}"
+    );
+    assert!(tb_steps(&root.join("atlas"), "step/loss").is_empty());
     std::fs::remove_dir_all(&root).unwrap();
     std::fs::remove_dir_all(&data).unwrap();
 }

@@ -200,6 +200,9 @@ mod tests {
         fn mask(&self, id: &str) -> DataResult<Arc<Vec<f32>>> {
             self.image(id)
         }
+        fn has_mask(&self, _id: &str) -> bool {
+            true
+        }
     }
 
     fn slow(ms: u64) -> Arc<Slow> {

@@ -7,17 +7,18 @@
 //!   `tgt_XX.png`, `pred_XX.png`, `grad_{x,y,z}_XX.png`, `pred_seg_XX.png` (with masks) and
 //!   `overview_XX.png`;
 //! - NIfTI-1 volumes on the network grid, all with the **target's** geometry on that grid
-//!   (the geometry preprocessing gives it: reoriented to the identity direction, so the
-//!   origin is the world position of its first voxel after reorientation, and the spacing of
-//!   its physical extent over the grid), so nibabel, ITK-SNAP or 3D Slicer overlay them on the original
+//!   (the geometry preprocessing gives it: reoriented to the identity direction, or for an
+//!   oblique scan the nearest to it, so the origin is the world position of its first voxel
+//!   after reorientation, and the spacing of its physical extent over the grid), so nibabel, ITK-SNAP or 3D Slicer overlay them on the original
 //!   target scan: `tgt_XX.nii.gz` (the preprocessed target, float32), `warped_XX.nii.gz` (the
 //!   warped source, float32), `warped_seg_XX.nii.gz` (the warped source lung mask binarized at
 //!   0.5, uint8; with masks), and `displacement_XX.nii.gz`, a vector image
 //!   (`dim = [5, W, H, D, 1, 3]`, intent VECTOR) of the displacement `grid − identity` in mm:
-//!   component 0, 1, 2 is the displacement along the target's image axis x, y, z (voxels of
-//!   the network grid times the target's spacing along that axis). Preprocessing reorients
-//!   every axis-aligned scan to the identity direction, so these are the LPS world axes (ITK's
-//!   convention: tools working in RAS negate components 0 and 1).
+//!   component 0, 1, 2 is the displacement along the world (LPS) axis x, y, z: the
+//!   displacement along the target's image axes (voxels of the network grid times its spacing)
+//!   turned by its direction, which preprocessing makes the identity for every axis-aligned
+//!   scan (ITK's convention, as its displacement-field transforms read it; tools working in
+//!   RAS negate components 0 and 1).
 //!
 //! `ID` is a source scan id — paired with the atlas by the atlas generators, else with the
 //! target the session's generator gives it in the first id list (test, val, train) holding
@@ -187,7 +188,8 @@ fn show_logged(opts: &ShowOptions, log: &mut Logger) -> EvalResult<ShowReport> {
         write("warped_seg", bin, ElementType::U8)?;
     }
     let s = target.spacing;
-    let disp = displacement_mm(&out.grid, [s[0] as f32, s[1] as f32, s[2] as f32])?.to_vec()?;
+    let mut disp = displacement_mm(&out.grid, [s[0] as f32, s[1] as f32, s[2] as f32])?.to_vec()?;
+    image_to_world(&mut disp, &target.direction);
     let components = (0..3)
         .map(|c| volume(disp.iter().skip(c).step_by(3).copied().collect()))
         .collect::<EvalResult<Vec<_>>>()?;
@@ -202,4 +204,41 @@ fn show_logged(opts: &ShowOptions, log: &mut Logger) -> EvalResult<ShowReport> {
         dir.display()
     ));
     Ok(ShowReport { pair, dir, files })
+}
+
+/// Turns vectors along the image axes x, y, z (interleaved triples) into world (LPS)
+/// components: `world = Σₐ vₐ · direction[a]` (row `a` of the direction is image axis `a` in
+/// world coordinates). Unchanged for the identity direction.
+fn image_to_world(vectors: &mut [f32], direction: &[[f64; 3]; 3]) {
+    if *direction == crate::data::volume::IDENTITY_DIRECTION {
+        return;
+    }
+    for v in vectors.chunks_exact_mut(3) {
+        let image = [v[0] as f64, v[1] as f64, v[2] as f64];
+        for (w, out) in v.iter_mut().enumerate() {
+            *out = (0..3).map(|a| image[a] * direction[a][w]).sum::<f64>() as f32;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::image_to_world;
+
+    #[test]
+    fn displacements_along_tilted_image_axes_become_world_components() {
+        let (c, s) = (0.8f64, 0.6f64);
+        // Image x runs along world (c, s, 0), image y along (−s, c, 0).
+        let tilt = [[c, s, 0.0], [-s, c, 0.0], [0.0, 0.0, 1.0]];
+        let mut v = vec![1.0, 0.0, 0.0, 0.0, 2.0, 3.0];
+        image_to_world(&mut v, &tilt);
+        let want = [0.8, 0.6, 0.0, -1.2, 1.6, 3.0];
+        assert!(
+            v.iter().zip(want).all(|(a, b)| (a - b).abs() < 1e-6),
+            "{v:?}"
+        );
+        let mut same = vec![1.0, 2.0, 3.0];
+        image_to_world(&mut same, &crate::data::volume::IDENTITY_DIRECTION);
+        assert_eq!(same, [1.0, 2.0, 3.0]);
+    }
 }

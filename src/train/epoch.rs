@@ -53,7 +53,7 @@ fn add_terms(sums: &mut BTreeMap<String, f64>, prefix: &str, total: f32, terms: 
 /// Runs the planned steps of one epoch (forward, loss, backward, Adam, BatchNorm statistics),
 /// continuing `resumed` (the steps and loss sums of an earlier run of this epoch cut short;
 /// default for a fresh epoch). Each step's loss and terms go to TensorBoard as `step/<term>`
-/// at the run's global step, once the epoch's steps are done (or Ctrl-C stopped them). A
+/// at the run's global step (Adam's update count), once the epoch's steps are done (or Ctrl-C stopped them). A
 /// NaN/Inf loss term stops with an error naming the epoch, step and term, before the update
 /// is applied.
 #[allow(clippy::too_many_arguments)]
@@ -100,7 +100,9 @@ pub fn run_epoch(
         })?;
         add_terms(&mut sums, "", total, &terms);
         done += 1;
-        let global_step = (epoch as usize - 1) * steps + done;
+        // The run's global step: Adam's update count, which counts every step of every epoch
+        // so far (whatever steps_per_epoch was) and is restored on resume.
+        let global_step = adam.iterations;
         let step_scalars: Vec<(String, f32)> = std::iter::once(("loss", total))
             .chain(terms.iter().map(|(k, v)| (k.as_str(), *v)))
             .map(|(k, v)| (format!("{STEP_TAG_PREFIX}{k}"), v))

@@ -277,8 +277,13 @@ fn run(opts: &TrainOptions, log: &mut Logger) -> TrainResult<TrainSummary> {
     }
     check_checkpoint_paths(&paths, start, cfg.epochs)?;
     record_config(&cfg, &applied, &paths, resume.is_some(), log)?;
-    drop_orphaned_events(&paths, start, steps, resumed.steps_done, log)?;
     let mut tb = EventWriter::create(&paths.tensorboard_dir())?;
+    // Where this run starts on both TensorBoard scales; an earlier run's events past it go
+    // once this run's first epoch has produced its own (a run failing before that keeps them).
+    let mut orphans = Some(ResumePoint {
+        epoch: i64::from(start),
+        step: adam.iterations as i64,
+    });
     crate::train::interrupt::install();
 
     let mut last = start;
@@ -308,6 +313,9 @@ fn run(opts: &TrainOptions, log: &mut Logger) -> TrainResult<TrainSummary> {
         let stats: EpochStats = run_epoch(
             epoch, &cfg, &model, &mut store, &mut adam, loader, resumed, log, &mut tb,
         )?;
+        if let Some(point) = orphans.take() {
+            drop_orphaned_events(&paths, point, &tb, log)?;
+        }
         let cut_short = stats.interrupted && (stats.partial.steps_done as usize) < steps;
         // Volumes beyond the memory budget are read from the disk cache every epoch.
         log_cache_events(&prepared, log);
@@ -441,27 +449,21 @@ fn epoch_line(
     )
 }
 
-/// Drops the TensorBoard events an earlier run wrote past where this run starts (epoch
-/// `start`, and `steps_done` steps into the next epoch of `steps`): this run writes those
-/// steps again (a resume from an earlier checkpoint whose later ones were deleted, or a
-/// fresh start), as the history is truncated.
+/// Drops the TensorBoard events earlier runs wrote past `point`, where this run started
+/// (its own file, `tb`, aside): this run writes those steps again (a resume from an earlier
+/// checkpoint whose later ones were deleted, or a fresh start), as the history is truncated.
 fn drop_orphaned_events(
     paths: &SessionPaths,
-    start: u32,
-    steps: usize,
-    steps_done: u64,
+    point: ResumePoint,
+    tb: &EventWriter,
     log: &mut Logger,
 ) -> TrainResult<()> {
-    let point = ResumePoint {
-        epoch: i64::from(start),
-        step: (start as u64 * steps as u64 + steps_done) as i64,
-    };
-    let pruned = drop_events_after(&paths.tensorboard_dir(), point)?;
+    let pruned = drop_events_after(&paths.tensorboard_dir(), point, tb.path())?;
     if pruned.dropped > 0 {
         log.line(&format!(
-            "tensorboard: dropped {} events an earlier run wrote past epoch {start}, step {} \
+            "tensorboard: dropped {} events an earlier run wrote past epoch {}, step {} \
              (this run writes those steps again)",
-            pruned.dropped, point.step
+            pruned.dropped, point.epoch, point.step
         ));
     }
     for file in pruned.unreadable {
@@ -492,9 +494,11 @@ fn prepare_scans(
     ids.sort_unstable();
     ids.dedup();
     // Validation scores Dice on the masks the dataset has, whatever the generator: a bad one
-    // stops the run now rather than after the first epoch.
+    // among its scans (the validation ids and the atlas, every validation pair's target) stops
+    // the run now rather than after the first epoch.
+    let validated = |id: &str| val.iter().any(|v| v == id) || atlas == Some(id);
     ids.par_iter().try_for_each(|id| {
-        let masks = kind.uses_masks() || (val.iter().any(|v| v == id) && source.has_mask(id));
+        let masks = kind.uses_masks() || (validated(id) && source.has_mask(id));
         prepare_scan(source, id, masks)
     })?;
     let (hits, built) = log_cache_events(source, log);

@@ -281,9 +281,7 @@ pub trait VolumeSource: Send + Sync {
     fn mask(&self, id: &str) -> DataResult<Arc<Vec<f32>>>;
     /// Whether scan `id` has a lung mask at all (then [`VolumeSource::mask`] failing is an
     /// error to report, not a mask to do without).
-    fn has_mask(&self, _id: &str) -> bool {
-        true
-    }
+    fn has_mask(&self, id: &str) -> bool;
 }
 
 /// The tensors of one batch, `[N, D, H, W, C]` on the CPU.

@@ -42,6 +42,9 @@ impl VolumeSource for Tagged {
     fn mask(&self, id: &str) -> DataResult<Arc<Vec<f32>>> {
         Ok(Arc::new(vec![self.image(id)?[0] + 0.5; 24]))
     }
+    fn has_mask(&self, _id: &str) -> bool {
+        true
+    }
 }
 
 #[test]

@@ -308,7 +308,7 @@ impl LunaDataset {
 fn label_summary(data: &[f32]) -> String {
     let mut values = data.to_vec();
     values.sort_by(f32::total_cmp);
-    values.dedup_by(|a, b| a.total_cmp(b).is_eq());
+    values.dedup_by(|a, b| a == b || a.total_cmp(b).is_eq()); // -0 is 0; NaN once
     let shown: Vec<String> = values.iter().take(6).map(|v| v.to_string()).collect();
     match values.len() {
         0 => "no voxels".into(),

@@ -1,8 +1,9 @@
 //! Per-volume preprocessing (SPEC 5.3), as pure functions on [`Volume`]s:
 //!
-//! 0. [`reorient_to_identity`]: flipped or swapped axes (a signed-permutation direction) are
-//!    undone, so every scan has the same orientation in array space (SPEC 5.3 is silent; a
-//!    registration grid cannot turn a scan over).
+//! 0. [`reorient_to_identity`]: flipped or swapped axes (a signed-permutation direction, or
+//!    the one nearest an oblique direction) are undone, so every scan has the same
+//!    orientation in array space (SPEC 5.3 is silent; a registration grid cannot turn a scan
+//!    over).
 //! 1. [`resample_to_spacing`] to 1 mm isotropic (linear for images, nearest for masks),
 //!    corner-aligned: voxel 0 stays at the origin.
 //! 2. [`resize_to_grid`] to the network grid `[D, H, W]` (corner-aligned: the first and last

@@ -8,8 +8,8 @@
 //! step is at most the resume point on its own scale; `file_version` events always are.
 
 use super::record::{frame, split_records};
-use crate::fsutil::atomic_write;
 use crate::report::ReportError;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// Where a new run continues: it writes epoch-scale events after `epoch` and step-scale
@@ -32,17 +32,25 @@ pub struct Pruned {
     pub unreadable: Vec<String>,
 }
 
-/// Rewrites each event file in `dir` (`events.out.tfevents.*`) without its events past
-/// `point` (atomically; a file with none is not touched). A missing `dir` has nothing to drop.
-pub fn drop_events_after(dir: &Path, point: ResumePoint) -> Result<Pruned, ReportError> {
+/// Rewrites each event file in `dir` (`events.out.tfevents.*`) but `except` (the new run's
+/// own) without its events past `point` (atomically; a file with none is not touched). A
+/// missing `dir` has nothing to drop.
+pub fn drop_events_after(
+    dir: &Path,
+    point: ResumePoint,
+    except: &Path,
+) -> Result<Pruned, ReportError> {
     let mut pruned = Pruned::default();
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return Ok(pruned);
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(pruned),
+        Err(e) => return Err(ReportError::io(dir, e)),
     };
     let mut files: Vec<PathBuf> = entries
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| {
             p.is_file()
+                && p != except
                 && p.file_name()
                     .is_some_and(|n| n.to_string_lossy().starts_with("events.out.tfevents."))
         })
@@ -89,7 +97,22 @@ fn prune_file(path: &Path, point: ResumePoint) -> Result<usize, ReportError> {
         }
     }
     if dropped > 0 {
-        atomic_write(path, &kept).map_err(|e| ReportError::io(path, e))?;
+        replace(path, &kept).map_err(|e| ReportError::io(path, e))?;
     }
     Ok(dropped)
+}
+
+/// Writes `bytes` over `path` through a temporary file and a rename. The temporary name holds
+/// no `tfevents`, so TensorBoard never loads one a crash left behind.
+fn replace(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let tmp = path.with_file_name(format!(".voxflow-prune.{}.tmp", std::process::id()));
+    let write = || -> std::io::Result<()> {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    };
+    write().inspect_err(|_| {
+        let _ = std::fs::remove_file(&tmp);
+    })
 }

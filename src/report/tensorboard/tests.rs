@@ -303,8 +303,16 @@ fn events_past_a_resume_point_are_dropped_on_their_own_step_scale() {
         w.flush().unwrap();
         w.path().to_path_buf()
     };
+    // The new run's own file is never touched.
+    let mine = {
+        let mut w = EventWriter::create_with_time(&dir, Some(2.0e9)).unwrap();
+        w.add_scalar("step/loss", 7, 1.0).unwrap();
+        w.flush().unwrap();
+        w.path().to_path_buf()
+    };
+    let mine_bytes = std::fs::read(&mine).unwrap();
     // Resuming after epoch 1 and 2 steps of epoch 2.
-    let pruned = drop_events_after(&dir, ResumePoint { epoch: 1, step: 5 }).unwrap();
+    let pruned = drop_events_after(&dir, ResumePoint { epoch: 1, step: 5 }, &mine).unwrap();
     assert_eq!(pruned.dropped, (9 - 5) + 2 + 2);
     assert!(pruned.unreadable.is_empty());
     let ev = read_events(&path).unwrap();
@@ -320,14 +328,14 @@ fn events_past_a_resume_point_are_dropped_on_their_own_step_scale() {
     assert_eq!(steps(|e| !e.images.is_empty()), [1]);
     // The earlier run's file was within the point: not rewritten. Nothing left to drop now.
     assert_eq!(std::fs::read(&early).unwrap(), early_bytes);
-    let again = drop_events_after(&dir, ResumePoint { epoch: 1, step: 5 }).unwrap();
+    let again = drop_events_after(&dir, ResumePoint { epoch: 1, step: 5 }, &mine).unwrap();
     assert_eq!(again.dropped, 0);
     // A damaged file is reported and left alone; a fresh start drops every summary.
     let (bad, mut bytes) = small_file(&dir);
     let n = bytes.len();
     bytes[n - 3] ^= 0xff;
     std::fs::write(&bad, &bytes).unwrap();
-    let fresh = drop_events_after(&dir, ResumePoint { epoch: 0, step: 0 }).unwrap();
+    let fresh = drop_events_after(&dir, ResumePoint { epoch: 0, step: 0 }, &mine).unwrap();
     assert_eq!(fresh.unreadable.len(), 1, "{:?}", fresh.unreadable);
     assert!(
         fresh.unreadable[0].contains("CRC"),
@@ -337,9 +345,18 @@ fn events_past_a_resume_point_are_dropped_on_their_own_step_scale() {
     assert_eq!(std::fs::read(&bad).unwrap(), bytes);
     assert_eq!(read_events(&path).unwrap().len(), 1);
     assert_eq!(read_events(&early).unwrap().len(), 1);
+    assert_eq!(std::fs::read(&mine).unwrap(), mine_bytes);
+    assert!(
+        std::fs::read_dir(&dir).unwrap().all(|e| !e
+            .unwrap()
+            .file_name()
+            .to_string_lossy()
+            .contains("tmp")),
+        "no temporary file left"
+    );
     // No directory: nothing to do.
     assert_eq!(
-        drop_events_after(&dir.join("none"), ResumePoint { epoch: 0, step: 0 }).unwrap(),
+        drop_events_after(&dir.join("none"), ResumePoint { epoch: 0, step: 0 }, &mine).unwrap(),
         Default::default()
     );
     std::fs::remove_dir_all(&dir).unwrap();

@@ -7,7 +7,7 @@ use super::{datatype_name, element_type};
 use crate::data::error::{DataError, DataResult};
 use crate::data::io::metaimage::ElementType;
 use crate::data::volume::Volume;
-use flate2::read::MultiGzDecoder;
+use flate2::bufread::GzDecoder;
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 
@@ -74,9 +74,42 @@ pub(super) fn read_image(path: &Path, shape: Shape) -> DataResult<(Image, Geomet
         ));
     }
     if is_gzip {
-        decode(path, &mut MultiGzDecoder::new(r), None, shape)
+        decode(path, &mut GzMembers::new(r), None, shape)
     } else {
         decode(path, &mut r, Some(len), shape)
+    }
+}
+
+/// The gzip members of a file in sequence, as `gzip -d` reads them: each member's trailer
+/// (CRC-32 and length) is checked as it ends, and another member starts only where the gzip
+/// magic follows; anything else after a member (zero padding, say) ends the stream.
+pub(super) struct GzMembers<R: BufRead> {
+    member: Option<GzDecoder<R>>,
+}
+
+impl<R: BufRead> GzMembers<R> {
+    pub(super) fn new(r: R) -> Self {
+        GzMembers {
+            member: Some(GzDecoder::new(r)),
+        }
+    }
+}
+
+impl<R: BufRead> Read for GzMembers<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        loop {
+            let Some(member) = self.member.as_mut() else {
+                return Ok(0);
+            };
+            let n = member.read(buf)?;
+            if n > 0 || buf.is_empty() {
+                return Ok(n);
+            }
+            let mut rest = self.member.take().expect("a member").into_inner();
+            if rest.fill_buf()?.starts_with(&[0x1f, 0x8b]) {
+                self.member = Some(GzDecoder::new(rest));
+            }
+        }
     }
 }
 

@@ -81,6 +81,25 @@ fn truncated_and_foreign_files_are_errors_naming_the_file() {
         &gz[..gz.len() - 8],
         "corrupt or truncated gzip",
     );
+    // Zero padding after the gzip stream (which gzip and Python accept) still reads.
+    let padded = [gz.clone(), vec![0u8; 16]].concat();
+    let path = dir.file("padded.nii.gz");
+    std::fs::write(&path, padded).unwrap();
+    assert_eq!(read(&path).unwrap().dims, [3, 4, 5]);
+    // Several members (as bgzip writes) read as one stream, each member's trailer checked.
+    let two = [gzip(&ok[..200]), gzip(&ok[200..])].concat();
+    let path = dir.file("members.nii.gz");
+    std::fs::write(&path, &two).unwrap();
+    assert_eq!(read(&path).unwrap().dims, [3, 4, 5]);
+    let mut bad_second = two.clone();
+    let n = bad_second.len();
+    bad_second[n - 6] ^= 0x01; // the second member's CRC-32
+    expect_error(
+        &dir,
+        "member2.nii.gz",
+        &bad_second,
+        "corrupt or truncated gzip",
+    );
     // gzip content is recognised whatever the name says.
     let path = dir.file("packed.nii");
     std::fs::write(&path, gzip(&ok)).unwrap();

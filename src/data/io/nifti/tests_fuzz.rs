@@ -5,7 +5,6 @@ use super::header::Header;
 use super::read::{Shape, decode};
 use super::testutil::{TempDir, base_header, nii_bytes};
 use flate2::Compression;
-use flate2::read::MultiGzDecoder;
 use flate2::write::GzEncoder;
 use std::io::Write;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -125,7 +124,7 @@ fn check(bytes: &[u8], gzip: bool) -> bool {
             let packed = z.finish().unwrap();
             decode(
                 path,
-                &mut MultiGzDecoder::new(&packed[..]),
+                &mut super::read::GzMembers::new(&packed[..]),
                 None,
                 Shape::Scalar,
             )

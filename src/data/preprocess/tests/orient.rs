@@ -106,7 +106,7 @@ fn an_oblique_volume_goes_to_its_nearest_axis_aligned_orientation_keeping_its_ti
     );
     // The tilt stays in the direction (now nearest the identity), and every corner keeps its
     // world position.
-    assert_eq!(new.direction, tilt.map(|r| r.map(|v| v + 0.0)));
+    assert_eq!(new.direction, tilt);
     let corners = |v: &Volume| -> Vec<[f64; 3]> {
         let [d, h, w] = v.dims;
         let mut p: Vec<[f64; 3]> = (0..8)
