@@ -8,8 +8,8 @@
 //! step is at most the resume point on its own scale; `file_version` events always are.
 
 use super::record::{frame, split_records};
+use crate::fsutil::write_then_rename;
 use crate::report::ReportError;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// Where a new run continues: it writes epoch-scale events after `epoch` and step-scale
@@ -106,13 +106,5 @@ fn prune_file(path: &Path, point: ResumePoint) -> Result<usize, ReportError> {
 /// no `tfevents`, so TensorBoard never loads one a crash left behind.
 fn replace(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let tmp = path.with_file_name(format!(".voxflow-prune.{}.tmp", std::process::id()));
-    let write = || -> std::io::Result<()> {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    };
-    write().inspect_err(|_| {
-        let _ = std::fs::remove_file(&tmp);
-    })
+    write_then_rename(&tmp, path, bytes)
 }
