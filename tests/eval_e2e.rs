@@ -400,6 +400,7 @@ fn eval_show_and_inspect_a_trained_session() {
     let out = stdout(&voxflow(&["inspect", ck.to_str().unwrap()]));
     let tensors = ctx.store.iter().count();
     assert!(out.contains("epoch 2 |") && out.contains(&params));
+    assert!(out.contains(" | network hash "), "{out}");
     assert!(
         out.contains(&format!("{tensors} model tensors")),
         "{tensors}"

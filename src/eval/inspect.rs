@@ -318,12 +318,15 @@ fn inspect_checkpoint(path: &Path) -> EvalResult<String> {
     let info = read_checkpoint_info(path)?;
     let m = &info.meta;
     let mut s = format!(
-        "checkpoint {}\n{} | voxflow {} | builder hash {:016x} | optimizer step {}\n\
+        "checkpoint {}\n{} | voxflow {} | builder hash {:016x}{} | optimizer step {}\n\
          {} model tensors, {} parameters ({} trainable) | {} optimizer tensors\n",
         path.display(),
         epoch_label(m.epoch, m.partial.as_ref().map(|p| p.steps_done)),
         m.version,
         m.builder_hash,
+        m.network_hash
+            .map(|h| format!(" | network hash {h:016x}"))
+            .unwrap_or_default(),
         m.iterations,
         info.tensors.len(),
         thousands(info.params_total),
