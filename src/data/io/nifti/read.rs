@@ -8,7 +8,7 @@ use crate::data::error::{DataError, DataResult};
 use crate::data::io::metaimage::ElementType;
 use crate::data::volume::Volume;
 use flate2::bufread::GzDecoder;
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader, Chain, Cursor, Read};
 use std::path::Path;
 
 /// Reads a scalar 3D NIfTI-1 volume from a `.nii` or `.nii.gz` file (gzip is recognised by its
@@ -84,13 +84,14 @@ pub(super) fn read_image(path: &Path, shape: Shape) -> DataResult<(Image, Geomet
 /// (CRC-32 and length) is checked as it ends, and another member starts only where the gzip
 /// magic follows; anything else after a member (zero padding, say) ends the stream.
 pub(super) struct GzMembers<R: BufRead> {
-    member: Option<GzDecoder<R>>,
+    /// The member being read, over the bytes read ahead to look for it and the rest.
+    member: Option<GzDecoder<Chain<Cursor<Vec<u8>>, R>>>,
 }
 
 impl<R: BufRead> GzMembers<R> {
     pub(super) fn new(r: R) -> Self {
         GzMembers {
-            member: Some(GzDecoder::new(r)),
+            member: Some(GzDecoder::new(Cursor::new(Vec::new()).chain(r))),
         }
     }
 }
@@ -105,9 +106,27 @@ impl<R: BufRead> Read for GzMembers<R> {
             if n > 0 || buf.is_empty() {
                 return Ok(n);
             }
-            let mut rest = self.member.take().expect("a member").into_inner();
-            if rest.fill_buf()?.starts_with(&[0x1f, 0x8b]) {
-                self.member = Some(GzDecoder::new(rest));
+            // The member ended: read the next two bytes (they may straddle the reader's
+            // buffer) to see whether another member starts there.
+            let (ahead, mut rest) = self
+                .member
+                .take()
+                .expect("a member")
+                .into_inner()
+                .into_inner();
+            let at = ahead.position() as usize;
+            let mut next = ahead.into_inner().split_off(at);
+            while next.len() < 2 {
+                let got = rest.fill_buf()?;
+                if got.is_empty() {
+                    break;
+                }
+                let take = got.len().min(2 - next.len());
+                next.extend_from_slice(&got[..take]);
+                rest.consume(take);
+            }
+            if next.starts_with(&[0x1f, 0x8b]) {
+                self.member = Some(GzDecoder::new(Cursor::new(next).chain(rest)));
             }
         }
     }

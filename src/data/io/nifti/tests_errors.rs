@@ -278,3 +278,21 @@ fn writer_rejects_bad_volumes_and_keeps_the_existing_file() {
     let e = write(&missing, &good, ElementType::F32).unwrap_err();
     assert!(matches!(e, crate::data::DataError::Io { .. }) && e.to_string().contains("v.nii"));
 }
+
+#[test]
+fn gzip_members_read_whole_wherever_a_member_ends_in_the_read_buffer() {
+    use std::io::Read;
+    let data: Vec<u8> = (0..1000u32).map(|i| (i * 7) as u8).collect();
+    for cut in [1, 100, 500, 999] {
+        let two = [gzip(&data[..cut]), gzip(&data[cut..]), vec![0; 3]].concat();
+        // Small buffers put the member boundary at every position in the buffer.
+        for cap in 1..=12 {
+            let r = std::io::BufReader::with_capacity(cap, &two[..]);
+            let mut out = Vec::new();
+            super::read::GzMembers::new(r)
+                .read_to_end(&mut out)
+                .unwrap();
+            assert_eq!(out, data, "cut {cut}, buffer {cap}");
+        }
+    }
+}
