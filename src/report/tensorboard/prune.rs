@@ -7,7 +7,7 @@
 //! other tag (epoch scalars, the observation image) counts epochs. An event is kept when its
 //! step is at most the resume point on its own scale; `file_version` events always are.
 
-use super::record::{frame, split_records};
+use super::record::{frame, split_prefix};
 use crate::fsutil::write_then_rename;
 use crate::report::ReportError;
 use std::path::{Path, PathBuf};
@@ -65,12 +65,19 @@ pub fn drop_events_after(
     Ok(pruned)
 }
 
-/// Drops the events of one file past `point`; returns how many.
+/// Drops the events of one file past `point`; returns how many. A torn last record (a write
+/// cut short) goes too, as TensorBoard reads no further either; a record failing its CRC
+/// leaves the file as it is (an error).
 fn prune_file(path: &Path, point: ResumePoint) -> Result<usize, ReportError> {
     let bytes = std::fs::read(path).map_err(|e| ReportError::io(path, e))?;
-    let records = split_records(path, &bytes)?;
+    let (records, bad) = split_prefix(path, &bytes);
+    let torn = match bad {
+        None => 0,
+        Some(bad) if bad.truncated => 1,
+        Some(bad) => return Err(bad.error),
+    };
     let mut kept = Vec::with_capacity(bytes.len());
-    let mut dropped = 0;
+    let mut dropped = torn;
     for (i, data) in records.iter().enumerate() {
         let ev = super::reader::decode_event(data).map_err(|msg| ReportError::Corrupt {
             path: path.to_path_buf(),

@@ -34,10 +34,31 @@ pub(crate) fn split_records<'a>(
     path: &Path,
     bytes: &'a [u8],
 ) -> Result<Vec<&'a [u8]>, ReportError> {
+    let (records, bad) = split_prefix(path, bytes);
+    match bad {
+        Some(bad) => Err(bad.error),
+        None => Ok(records),
+    }
+}
+
+/// Where [`split_prefix`] stopped.
+pub(crate) struct BadRecord {
+    pub error: ReportError,
+    /// The record runs past the end of the file (a write cut short), rather than failing a
+    /// CRC check.
+    pub truncated: bool,
+}
+
+/// The intact records of an event file up to the first bad one, and what was wrong with it.
+pub(crate) fn split_prefix<'a>(path: &Path, bytes: &'a [u8]) -> (Vec<&'a [u8]>, Option<BadRecord>) {
     let corrupt = |record: usize, msg: String| ReportError::Corrupt {
         path: path.to_path_buf(),
         record,
         msg,
+    };
+    let bad = |record: usize, msg: String, truncated: bool| BadRecord {
+        error: corrupt(record, msg),
+        truncated,
     };
     let mut records = Vec::new();
     let mut pos = 0usize;
@@ -45,21 +66,18 @@ pub(crate) fn split_records<'a>(
         let index = records.len();
         let rest = bytes.len() - pos;
         if rest < 12 {
-            return Err(corrupt(
-                index,
-                format!("truncated: {rest} bytes left at offset {pos}, a record header needs 12"),
-            ));
+            let msg =
+                format!("truncated: {rest} bytes left at offset {pos}, a record header needs 12");
+            return (records, Some(bad(index, msg, true)));
         }
         let len_bytes = &bytes[pos..pos + 8];
         let stored = u32_at(bytes, pos + 8);
         let computed = masked_crc32c(len_bytes);
         if stored != computed {
-            return Err(corrupt(
-                index,
-                format!(
-                    "length CRC mismatch at offset {pos} (stored {stored:#010x}, computed {computed:#010x})"
-                ),
-            ));
+            let msg = format!(
+                "length CRC mismatch at offset {pos} (stored {stored:#010x}, computed {computed:#010x})"
+            );
+            return (records, Some(bad(index, msg, false)));
         }
         let mut lb = [0u8; 8];
         lb.copy_from_slice(len_bytes);
@@ -67,27 +85,23 @@ pub(crate) fn split_records<'a>(
         let start = pos + 12;
         let avail = (bytes.len() - start) as u64;
         if len.saturating_add(4) > avail {
-            return Err(corrupt(
-                index,
-                format!(
-                    "truncated: the record holds {len} bytes of data plus a 4-byte CRC, only {avail} bytes left at offset {start}"
-                ),
-            ));
+            let msg = format!(
+                "truncated: the record holds {len} bytes of data plus a 4-byte CRC, only {avail} bytes left at offset {start}"
+            );
+            return (records, Some(bad(index, msg, true)));
         }
         let end = start + len as usize;
         let data = &bytes[start..end];
         let stored = u32_at(bytes, end);
         let computed = masked_crc32c(data);
         if stored != computed {
-            return Err(corrupt(
-                index,
-                format!(
-                    "data CRC mismatch at offset {start} (stored {stored:#010x}, computed {computed:#010x})"
-                ),
-            ));
+            let msg = format!(
+                "data CRC mismatch at offset {start} (stored {stored:#010x}, computed {computed:#010x})"
+            );
+            return (records, Some(bad(index, msg, false)));
         }
         records.push(data);
         pos = end + 4;
     }
-    Ok(records)
+    (records, None)
 }

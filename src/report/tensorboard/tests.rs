@@ -345,6 +345,22 @@ fn events_past_a_resume_point_are_dropped_on_their_own_step_scale() {
     assert_eq!(std::fs::read(&bad).unwrap(), bytes);
     assert_eq!(read_events(&path).unwrap().len(), 1);
     assert_eq!(read_events(&early).unwrap().len(), 1);
+    // A torn last record (a write cut short): the intact records are pruned, the tear goes.
+    let torn = {
+        let mut w = EventWriter::create_with_time(&dir, Some(3.0e9)).unwrap();
+        for step in 1..=4 {
+            w.add_scalar("loss", step, step as f32).unwrap();
+        }
+        w.flush().unwrap();
+        w.path().to_path_buf()
+    };
+    let full = std::fs::read(&torn).unwrap();
+    std::fs::write(&torn, &full[..full.len() - 5]).unwrap();
+    let cut = drop_events_after(&dir, ResumePoint { epoch: 2, step: 0 }, &mine).unwrap();
+    assert_eq!(cut.dropped, 1 + 1, "epoch 3 and the torn epoch 4");
+    let steps: Vec<i64> = read_events(&torn).unwrap().iter().map(|e| e.step).collect();
+    assert_eq!(steps, [0, 1, 2]);
+    std::fs::remove_file(&torn).unwrap();
     assert_eq!(std::fs::read(&mine).unwrap(), mine_bytes);
     assert!(
         std::fs::read_dir(&dir).unwrap().all(|e| !e
