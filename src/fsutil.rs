@@ -37,6 +37,30 @@ pub fn write_then_rename(tmp: &Path, path: &Path, bytes: &[u8]) -> std::io::Resu
     })
 }
 
+/// The longest escaped id used whole in a file name: with the kind, grid and version after
+/// it, names stay well under the usual 255-byte limit.
+const MAX_ESCAPED_ID: usize = 120;
+
+/// `id` (a scan id, say) made safe as a file name, distinct ids giving distinct names:
+/// `A–Z a–z 0–9 . _ -` kept, every other byte as `%XX`. An id whose escaped form is longer
+/// than [`MAX_ESCAPED_ID`] becomes its first 80 characters, `~` (never part of an escaped id)
+/// and a 64-bit hash of the whole id.
+pub fn file_name_for(id: &str) -> String {
+    let mut out = String::with_capacity(id.len());
+    for b in id.bytes() {
+        if b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-' {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    if out.len() > MAX_ESCAPED_ID {
+        out.truncate(80);
+        out.push_str(&format!("~{:016x}", fnv1a64(id.as_bytes())));
+    }
+    out
+}
+
 /// The 64-bit FNV-1a hash (Fowler, Noll, Vo).
 pub fn fnv1a64(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
@@ -63,4 +87,26 @@ pub fn files_fingerprint(paths: &[&Path]) -> u64 {
         }
     }
     fnv1a64(&bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::file_name_for;
+
+    #[test]
+    fn file_names_for_ids_are_safe_distinct_and_short() {
+        assert_eq!(file_name_for("1.3.6.1-a_b"), "1.3.6.1-a_b");
+        assert_eq!(file_name_for("../x y"), "..%2Fx%20y");
+        assert_eq!(file_name_for("a%2F"), "a%252F");
+        assert_ne!(file_name_for("a/b"), file_name_for("a%2Fb"));
+        // Ids of the same length differing only outside ASCII stay apart (no `_` for both).
+        assert_ne!(file_name_for("lung é"), file_name_for("lung è"));
+        let long = "v".repeat(250);
+        let name = file_name_for(&long);
+        assert!(
+            name.len() <= 97 && name.starts_with(&"v".repeat(80)),
+            "{name}"
+        );
+        assert_ne!(name, file_name_for(&format!("{long}w")));
+    }
 }

@@ -368,6 +368,23 @@ fn eval_show_and_inspect_a_trained_session() {
     let out = stdout(&voxflow(&["inspect", dir.to_str().unwrap()]));
     assert!(out.contains("(epoch 2; that file is gone)"), "{out}");
     std::fs::write(&ck2, kept).unwrap();
+    // A session moved elsewhere: its records' absolute paths are stale, the session's own
+    // checkpoint is what they follow.
+    let record = dir.join("scores/test_scores.json");
+    let text = std::fs::read_to_string(&record).unwrap();
+    let mut json: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(
+        json["checkpoint_in_session"],
+        "checkpoints/chkpt_02.safetensors"
+    );
+    json["checkpoint"] = "/elsewhere/tiny/checkpoints/chkpt_02.safetensors".into();
+    std::fs::write(&record, json.to_string()).unwrap();
+    let out = stdout(&voxflow(&["inspect", dir.to_str().unwrap()]));
+    assert!(
+        out.contains("| chkpt_02.safetensors (epoch 2) | mean"),
+        "{out}"
+    );
+    std::fs::write(&record, text).unwrap();
     let (trainable, total) = ctx.store.count();
     let commas = |n: usize| {
         let s = n.to_string();

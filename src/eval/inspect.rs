@@ -291,11 +291,12 @@ fn inspect_session(dir: &Path) -> EvalResult<String> {
                     .collect();
                 let from = ScoresMeta::read_beside(&t)
                     .map(|m| {
+                        let file = m.checkpoint_file(paths.dir());
                         format!(
                             " | {} ({}{})",
-                            paths.checkpoint_label(&m.checkpoint),
+                            paths.checkpoint_label(&file),
                             epoch_label(m.epoch, m.cut_short_after),
-                            m.checkpoint_now().note()
+                            m.checkpoint_now(&file).note()
                         )
                     })
                     .unwrap_or_default();

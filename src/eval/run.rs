@@ -230,11 +230,16 @@ fn evaluate_logged(opts: &EvalOptions, log: &mut Logger) -> EvalResult<EvalRepor
     log_cache_events(&ctx.source, log);
     let table = table_of(&samples, masks)?;
     let path = write_scores(&target, &table)?;
+    let checkpoint =
+        std::path::absolute(&ctx.checkpoint).unwrap_or_else(|_| ctx.checkpoint.clone());
     let meta = ScoresMeta {
         format: scores_meta::FORMAT.into(),
         session: ctx.paths.name().into(),
         set: set.name().into(),
-        checkpoint: std::path::absolute(&ctx.checkpoint).unwrap_or_else(|_| ctx.checkpoint.clone()),
+        checkpoint: checkpoint.clone(),
+        checkpoint_in_session: std::path::absolute(ctx.paths.dir())
+            .ok()
+            .and_then(|dir| checkpoint.strip_prefix(dir).ok().map(Path::to_path_buf)),
         checkpoint_crc32c: Some(format!("{:08x}", ctx.meta.data_crc32c)),
         epoch: ctx.meta.epoch,
         cut_short_after: ctx.meta.partial.as_ref().map(|p| p.steps_done),

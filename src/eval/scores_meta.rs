@@ -22,6 +22,10 @@ pub struct ScoresMeta {
     pub set: String,
     /// The checkpoint file (absolute path, as it was when scored).
     pub checkpoint: PathBuf,
+    /// The checkpoint's path relative to the session's directory, when it lies inside it: what
+    /// `inspect` follows, so that a session moved or copied elsewhere finds its own file.
+    #[serde(default)]
+    pub checkpoint_in_session: Option<PathBuf>,
     /// The checkpoint's `data_crc32c` (hex, as in its metadata): tells whether the file at
     /// `checkpoint` still holds the weights scored (a later run may rewrite it, `voxflow new
     /// --force` moves it into `previous_N/`). Absent in records of older versions.
@@ -95,15 +99,26 @@ impl ScoresMeta {
         atomic_write(path, text.as_bytes())
     }
 
-    /// Whether the file the record names still holds the checkpoint scored.
-    pub fn checkpoint_now(&self) -> CheckpointNow {
+    /// The checkpoint file of a record read in the session at `session`: the session's own
+    /// when the record says where in it, else the recorded absolute path.
+    pub fn checkpoint_file(&self, session: &Path) -> PathBuf {
+        match &self.checkpoint_in_session {
+            Some(rel) => session.join(rel),
+            None => self.checkpoint.clone(),
+        }
+    }
+
+    /// Whether `file` (from [`ScoresMeta::checkpoint_file`]) still holds the checkpoint scored.
+    pub fn checkpoint_now(&self, file: &Path) -> CheckpointNow {
+        if !file.exists() {
+            return CheckpointNow::Gone;
+        }
         let Some(scored) = &self.checkpoint_crc32c else {
             return CheckpointNow::Unrecorded;
         };
-        match read_checkpoint_info(&self.checkpoint) {
+        match read_checkpoint_info(file) {
             Ok(info) if format!("{:08x}", info.meta.data_crc32c) == *scored => CheckpointNow::Same,
             Ok(_) => CheckpointNow::Replaced,
-            Err(_) if !self.checkpoint.exists() => CheckpointNow::Gone,
             Err(_) => CheckpointNow::Unreadable,
         }
     }
@@ -139,6 +154,7 @@ mod tests {
             session: "demo".into(),
             set: "test".into(),
             checkpoint: "/s/c.safetensors".into(),
+            checkpoint_in_session: Some("checkpoints/c.safetensors".into()),
             checkpoint_crc32c: Some("0123abcd".into()),
             epoch: 7,
             cut_short_after: Some(3),
@@ -168,12 +184,18 @@ mod tests {
         // A record of an older version, without the checkpoint's fingerprint, still reads.
         let mut old: serde_json::Value = serde_json::to_value(&m).unwrap();
         old.as_object_mut().unwrap().remove("checkpoint_crc32c");
+        old.as_object_mut().unwrap().remove("checkpoint_in_session");
         std::fs::write(&path, old.to_string()).unwrap();
         let read = ScoresMeta::read_beside(&table).unwrap();
         assert_eq!(read.checkpoint_crc32c, None);
-        assert_eq!(read.checkpoint_now(), CheckpointNow::Unrecorded);
-        // Its checkpoint path names nothing.
-        assert_eq!(m.checkpoint_now(), CheckpointNow::Gone);
+        let session = dir.0.as_path();
+        assert_eq!(read.checkpoint_file(session), m.checkpoint);
+        assert_eq!(read.checkpoint_now(&table), CheckpointNow::Unrecorded);
+        // The session's own file, wherever the session is now; it names nothing here.
+        let file = m.checkpoint_file(session);
+        assert_eq!(file, dir.0.join("checkpoints/c.safetensors"));
+        assert_eq!(m.checkpoint_now(&file), CheckpointNow::Gone);
+        assert_eq!(read.checkpoint_now(&file), CheckpointNow::Gone);
         // A file of the user's at that name stays.
         std::fs::write(&path, "{\"mine\": 1}").unwrap();
         assert_eq!(m.write_beside(&table).unwrap(), None);

@@ -32,6 +32,7 @@ use crate::eval::context::{
     EvalContext, InferenceOptions, log_error, session_logger, with_geometry,
 };
 use crate::eval::{EvalError, EvalResult};
+use crate::fsutil::file_name_for;
 use crate::models::displacement_mm;
 use crate::session::{IdSet, read_ids};
 use crate::train::log::Logger;
@@ -105,20 +106,6 @@ fn resolve_pair(ctx: &EvalContext, id: &str) -> EvalResult<Pair> {
     )))
 }
 
-/// A file-name-safe form of a scan id (characters other than letters, digits, `.`, `-` and
-/// `_` become `_`).
-fn safe(id: &str) -> String {
-    id.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
-}
-
 /// Runs `voxflow show` (see the module documentation); an error is also appended to the
 /// session's logs.txt.
 pub fn show(opts: &ShowOptions) -> EvalResult<ShowReport> {
@@ -144,9 +131,13 @@ fn show_logged(opts: &ShowOptions, log: &mut Logger) -> EvalResult<ShowReport> {
     };
     let dir = opts.out.clone().unwrap_or_else(|| {
         let name = if ctx.config.generator.uses_atlas() && !opts.id.contains("->") {
-            safe(&pair.src)
+            file_name_for(&pair.src)
         } else {
-            format!("{}_to_{}", safe(&pair.src), safe(&pair.tgt))
+            format!(
+                "{}_to_{}",
+                file_name_for(&pair.src),
+                file_name_for(&pair.tgt)
+            )
         };
         ctx.paths.dir().join("show").join(name)
     });

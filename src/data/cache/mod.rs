@@ -32,6 +32,7 @@ mod tests;
 use crate::data::error::{DataError, DataResult};
 use crate::data::preprocess::{MAX_VOXELS, PREPROCESS_VERSION};
 use crate::data::source::CACHE_ENV;
+use crate::fsutil::file_name_for;
 pub use format::{FORMAT_VERSION, HEADER_LEN, MAGIC};
 use format::{Lookup, encode, read_entry};
 use std::path::{Path, PathBuf};
@@ -102,29 +103,6 @@ pub struct Cache {
     rebuilt: AtomicUsize,
 }
 
-/// The longest escaped id used whole in a file name: with the kind, grid and version after
-/// it, names stay well under the usual 255-byte limit.
-const MAX_ESCAPED_ID: usize = 120;
-
-/// `id` made safe as a file name: `A–Z a–z 0–9 . _ -` kept, every other byte as `%XX`. An id
-/// whose escaped form is longer than [`MAX_ESCAPED_ID`] becomes its first 80 characters, `~`
-/// (never part of an escaped id) and a 64-bit hash of the whole id.
-fn escape_id(id: &str) -> String {
-    let mut out = String::with_capacity(id.len());
-    for b in id.bytes() {
-        if b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-' {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    if out.len() > MAX_ESCAPED_ID {
-        out.truncate(80);
-        out.push_str(&format!("~{:016x}", crate::fsutil::fnv1a64(id.as_bytes())));
-    }
-    out
-}
-
 /// An I/O error at `path` in the cache; where the cache cannot be written, with the way out.
 fn cache_io(path: &Path, e: std::io::Error) -> DataError {
     use std::io::ErrorKind::{PermissionDenied, ReadOnlyFilesystem};
@@ -177,7 +155,7 @@ impl Cache {
         let [d, h, w] = grid;
         self.dir.join(format!(
             "{}.{}.{d}x{h}x{w}.v{PREPROCESS_VERSION}.vxc",
-            escape_id(id),
+            file_name_for(id),
             kind.name()
         ))
     }

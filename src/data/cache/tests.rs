@@ -219,14 +219,6 @@ fn concurrent_builders_of_one_entry_leave_a_valid_file() {
 }
 
 #[test]
-fn ids_are_escaped_into_safe_distinct_names() {
-    assert_eq!(escape_id("1.3.6-a_b"), "1.3.6-a_b");
-    assert_eq!(escape_id("../x y"), "..%2Fx%20y");
-    assert_eq!(escape_id("a%2F"), "a%252F");
-    assert_ne!(escape_id("a/b"), escape_id("a%2Fb"));
-}
-
-#[test]
 fn a_cache_that_cannot_be_written_points_to_voxflow_cache() {
     let p = Path::new("/data/LUNA16/.voxflow-cache");
     let denied = std::io::Error::from(std::io::ErrorKind::PermissionDenied);

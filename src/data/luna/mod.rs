@@ -262,7 +262,7 @@ impl LunaDataset {
                 path: path.to_path_buf(),
                 msg: format!(
                     "no voxel is labelled 3 or 4, LUNA16's lung labels (the mask holds {}); \
-                     label the lungs 3 (left) and 4 (right)",
+                     label the lungs 3 (right) and 4 (left)",
                     label_summary(&mask.data)
                 ),
             });

@@ -226,7 +226,7 @@ pub fn binarize_mask(mut vol: Volume) -> Volume {
     vol
 }
 
-/// Whether a LUNA16 mask label is lung: 3 (left) or 4 (right); 5 is airway.
+/// Whether a LUNA16 mask label is lung: 3 (right) or 4 (left); 5 is airway.
 pub fn is_lung_label(v: f32) -> bool {
     v == 3.0 || v == 4.0
 }
