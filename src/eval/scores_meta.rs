@@ -190,7 +190,7 @@ mod tests {
         assert_eq!(read.checkpoint_crc32c, None);
         let session = dir.0.as_path();
         assert_eq!(read.checkpoint_file(session), m.checkpoint);
-        assert_eq!(read.checkpoint_now(&table), CheckpointNow::Unrecorded);
+        assert_eq!(read.checkpoint_now(&path), CheckpointNow::Unrecorded); // a file that exists
         // The session's own file, wherever the session is now; it names nothing here.
         let file = m.checkpoint_file(session);
         assert_eq!(file, dir.0.join("checkpoints/c.safetensors"));
