@@ -39,7 +39,7 @@ pub fn write_then_rename(tmp: &Path, path: &Path, bytes: &[u8]) -> std::io::Resu
 
 /// The longest escaped id used whole in a file name: with the kind, grid and version after
 /// it, names stay well under the usual 255-byte limit.
-const MAX_ESCAPED_ID: usize = 120;
+pub const MAX_ESCAPED_ID: usize = 120;
 
 /// `id` (a scan id, say) made safe as a file name, distinct ids giving distinct names:
 /// `A–Z a–z 0–9 . _ -` kept, every other byte as `%XX`. An id whose escaped form is longer
