@@ -261,10 +261,17 @@ fn run(opts: &TrainOptions, log: &mut Logger) -> TrainResult<TrainSummary> {
             let mut how = format!("epoch {start}");
             if let Some(p) = meta.partial {
                 start = start.saturating_sub(1);
-                how = format!(
-                    "epoch {} cut short after {} of {steps} steps: finishing it",
-                    meta.epoch, p.steps_done
-                );
+                how = match p.steps_done as usize >= steps {
+                    false => format!(
+                        "epoch {} cut short after {} of {steps} steps: finishing it",
+                        meta.epoch, p.steps_done
+                    ),
+                    true => format!(
+                        "epoch {} cut short after {} steps, as many as the {steps} steps per \
+                         epoch set now or more: ending it",
+                        meta.epoch, p.steps_done
+                    ),
+                };
                 resumed = p;
             }
             history.truncate_to(start);
