@@ -105,6 +105,18 @@ fn an_interrupt_checkpoints_mid_epoch_and_the_resumed_run_equals_an_uninterrupte
     let meta = ScoresMeta::read_beside(&report.path).unwrap();
     assert_eq!((meta.epoch, meta.cut_short_after), (1, Some(1)));
 
+    // A copy resumed with as few steps per epoch as were done: the epoch is complete.
+    copy_dir(&root.join("s"), &root.join("short"));
+    let mut short = o("short");
+    short.weights = Some("chkpt_01.safetensors".into());
+    short.overrides.steps_per_epoch = Some(1);
+    train(&short).unwrap();
+    let log = std::fs::read_to_string(root.join("short/logs.txt")).unwrap();
+    assert!(
+        log.contains("(epoch 1 cut short after 1 steps, as many as the 1 steps per epoch set now or more: ending it)"),
+        "{log}"
+    );
+
     // Resume: steps 2-4 of epoch 1, then epochs 2 and 3, as if never interrupted.
     let mut resumed = o("s");
     resumed.weights = Some("chkpt_01.safetensors".into());
@@ -222,4 +234,18 @@ fn make_session(root: &Path, name: &str, data: &Path) {
         &mut Logger::console(),
     )
     .unwrap();
+}
+
+/// Copies the directory `from` to `to`, recursively.
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
 }
