@@ -557,6 +557,11 @@ fn eval_show_and_inspect_a_trained_session() {
         r,
     ]);
     assert!(cut_eval.status.success(), "{cut_eval:?}");
+    // Written outside the session: the record names the checkpoint by its absolute path only.
+    let outside: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(root.join("cut_scores.json")).unwrap())
+            .unwrap();
+    assert!(outside["checkpoint_in_session"].is_null(), "{outside}");
     std::fs::write(&builder, &text).unwrap();
     // The error is in the session's log too.
     let log = std::fs::read_to_string(root.join("wider/logs.txt")).unwrap();

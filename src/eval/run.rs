@@ -203,6 +203,21 @@ pub fn evaluate(opts: &EvalOptions) -> EvalResult<EvalReport> {
     log_error(&mut log, result)
 }
 
+/// For a table written into the session's own scores folder from one of its checkpoints: the
+/// checkpoint's place in the session (`checkpoints/chkpt_XX.safetensors`), which `inspect`
+/// follows wherever the session is moved or copied.
+fn checkpoint_in_session(ctx: &EvalContext, table: &Path) -> Option<PathBuf> {
+    let canon = |p: &Path| std::fs::canonicalize(p).ok();
+    let in_scores = table
+        .parent()
+        .and_then(canon)
+        .is_some_and(|d| Some(d) == canon(&ctx.paths.scores_dir()));
+    let folder = ctx.paths.checkpoints_dir();
+    let folder = folder.strip_prefix(ctx.paths.dir()).ok()?;
+    let name = ctx.checkpoint.file_name()?;
+    (in_scores && ctx.paths.owns_checkpoint(&ctx.checkpoint)).then(|| folder.join(name))
+}
+
 fn evaluate_logged(opts: &EvalOptions, log: &mut Logger) -> EvalResult<EvalReport> {
     let inf = &opts.inference;
     let ctx = EvalContext::open(inf, log)?;
@@ -237,9 +252,7 @@ fn evaluate_logged(opts: &EvalOptions, log: &mut Logger) -> EvalResult<EvalRepor
         session: ctx.paths.name().into(),
         set: set.name().into(),
         checkpoint: checkpoint.clone(),
-        checkpoint_in_session: std::path::absolute(ctx.paths.dir())
-            .ok()
-            .and_then(|dir| checkpoint.strip_prefix(dir).ok().map(Path::to_path_buf)),
+        checkpoint_in_session: checkpoint_in_session(&ctx, &path),
         checkpoint_crc32c: Some(format!("{:08x}", ctx.meta.data_crc32c)),
         epoch: ctx.meta.epoch,
         cut_short_after: ctx.meta.partial.as_ref().map(|p| p.steps_done),

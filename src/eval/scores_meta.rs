@@ -102,16 +102,22 @@ impl ScoresMeta {
     /// The checkpoint file of a record read in the session at `session`: the session's own
     /// when the record says where in it, else the recorded absolute path.
     pub fn checkpoint_file(&self, session: &Path) -> PathBuf {
+        use std::path::Component;
         match &self.checkpoint_in_session {
-            Some(rel) => session.join(rel),
-            None => self.checkpoint.clone(),
+            // Only plain names lead into the session (no `..`, no absolute path).
+            Some(rel) if rel.components().all(|c| matches!(c, Component::Normal(_))) => {
+                session.join(rel)
+            }
+            _ => self.checkpoint.clone(),
         }
     }
 
     /// Whether `file` (from [`ScoresMeta::checkpoint_file`]) still holds the checkpoint scored.
     pub fn checkpoint_now(&self, file: &Path) -> CheckpointNow {
-        if !file.exists() {
-            return CheckpointNow::Gone;
+        match file.try_exists() {
+            Ok(true) => {}
+            Ok(false) => return CheckpointNow::Gone,
+            Err(_) => return CheckpointNow::Unreadable,
         }
         let Some(scored) = &self.checkpoint_crc32c else {
             return CheckpointNow::Unrecorded;
@@ -196,6 +202,10 @@ mod tests {
         assert_eq!(file, dir.0.join("checkpoints/c.safetensors"));
         assert_eq!(m.checkpoint_now(&file), CheckpointNow::Gone);
         assert_eq!(read.checkpoint_now(&file), CheckpointNow::Gone);
+        // A relative path that would leave the session is not followed.
+        let mut out = m.clone();
+        out.checkpoint_in_session = Some("../other/checkpoints/c.safetensors".into());
+        assert_eq!(out.checkpoint_file(session), m.checkpoint);
         // A file of the user's at that name stays.
         std::fs::write(&path, "{\"mine\": 1}").unwrap();
         assert_eq!(m.write_beside(&table).unwrap(), None);

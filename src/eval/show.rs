@@ -106,6 +106,16 @@ fn resolve_pair(ctx: &EvalContext, id: &str) -> EvalResult<Pair> {
     )))
 }
 
+/// A scan id as (part of) a folder name: [`file_name_for`], with an id of dots alone (`.`,
+/// `..`) escaped too, which would otherwise name the folder itself or its parent.
+fn folder_name(id: &str) -> String {
+    let name = file_name_for(id);
+    match name.bytes().all(|b| b == b'.') {
+        true => name.replace('.', "%2E"),
+        false => name,
+    }
+}
+
 /// Runs `voxflow show` (see the module documentation); an error is also appended to the
 /// session's logs.txt.
 pub fn show(opts: &ShowOptions) -> EvalResult<ShowReport> {
@@ -131,13 +141,9 @@ fn show_logged(opts: &ShowOptions, log: &mut Logger) -> EvalResult<ShowReport> {
     };
     let dir = opts.out.clone().unwrap_or_else(|| {
         let name = if ctx.config.generator.uses_atlas() && !opts.id.contains("->") {
-            file_name_for(&pair.src)
+            folder_name(&pair.src)
         } else {
-            format!(
-                "{}_to_{}",
-                file_name_for(&pair.src),
-                file_name_for(&pair.tgt)
-            )
+            format!("{}_to_{}", folder_name(&pair.src), folder_name(&pair.tgt))
         };
         ctx.paths.dir().join("show").join(name)
     });
@@ -215,6 +221,13 @@ fn image_to_world(vectors: &mut [f32], direction: &[[f64; 3]; 3]) {
 #[cfg(test)]
 mod tests {
     use super::image_to_world;
+
+    #[test]
+    fn folder_names_never_leave_the_show_folder() {
+        assert_eq!(super::folder_name(".."), "%2E%2E");
+        assert_eq!(super::folder_name("1.3.6"), "1.3.6");
+        assert_eq!(super::folder_name("a/b"), "a%2Fb");
+    }
 
     #[test]
     fn displacements_along_tilted_image_axes_become_world_components() {

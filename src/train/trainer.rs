@@ -286,7 +286,8 @@ fn run(opts: &TrainOptions, log: &mut Logger) -> TrainResult<TrainSummary> {
     record_config(&cfg, &applied, &paths, resume.is_some(), log)?;
     let mut tb = EventWriter::create(&paths.tensorboard_dir())?;
     // Where this run starts on both TensorBoard scales; an earlier run's events past it go
-    // once this run's first epoch has produced its own (a run failing before that keeps them).
+    // once this run's first epoch is checkpointed and in the history (a run failing before
+    // that keeps them).
     let mut orphans = Some(ResumePoint {
         epoch: i64::from(start),
         step: adam.iterations as i64,
@@ -320,9 +321,6 @@ fn run(opts: &TrainOptions, log: &mut Logger) -> TrainResult<TrainSummary> {
         let stats: EpochStats = run_epoch(
             epoch, &cfg, &model, &mut store, &mut adam, loader, resumed, log, &mut tb,
         )?;
-        if let Some(point) = orphans.take() {
-            drop_orphaned_events(&paths, point, &tb, log)?;
-        }
         let cut_short = stats.interrupted && (stats.partial.steps_done as usize) < steps;
         // Volumes beyond the memory budget are read from the disk cache every epoch.
         log_cache_events(&prepared, log);
@@ -359,6 +357,9 @@ fn run(opts: &TrainOptions, log: &mut Logger) -> TrainResult<TrainSummary> {
         values.insert("lr".into(), adam.current_lr() as f64);
         history.push_epoch(epoch, &values)?;
         history.save(&paths.history())?;
+        if let Some(point) = orphans.take() {
+            drop_orphaned_events(&paths, point, &tb, log);
+        }
         let mut scalars: Vec<(String, f32)> =
             values.iter().map(|(k, v)| (k.clone(), *v as f32)).collect();
         scalars.push(("steps_per_s".into(), stats.steps_per_s as f32));
@@ -464,8 +465,16 @@ fn drop_orphaned_events(
     point: ResumePoint,
     tb: &EventWriter,
     log: &mut Logger,
-) -> TrainResult<()> {
-    let pruned = drop_events_after(&paths.tensorboard_dir(), point, tb.path())?;
+) {
+    let pruned = match drop_events_after(&paths.tensorboard_dir(), point, tb.path()) {
+        Ok(pruned) => pruned,
+        Err(e) => {
+            log.line(&format!(
+                "warning: tensorboard: {e}: earlier runs' events left as they are"
+            ));
+            return;
+        }
+    };
     if pruned.dropped > 0 {
         log.line(&format!(
             "tensorboard: dropped {} events an earlier run wrote past epoch {}, step {} \
@@ -473,10 +482,16 @@ fn drop_orphaned_events(
             pruned.dropped, point.epoch, point.step
         ));
     }
+    if pruned.torn > 0 {
+        log.line(&format!(
+            "tensorboard: removed the torn last record of {} event file{} (a write cut short)",
+            pruned.torn,
+            if pruned.torn == 1 { "" } else { "s" }
+        ));
+    }
     for file in pruned.unreadable {
         log.line(&format!("warning: tensorboard: {file} (left as it is)"));
     }
-    Ok(())
 }
 
 /// Preprocesses (or loads from the cache) every scan the run uses before the first step, in

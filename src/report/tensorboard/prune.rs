@@ -28,6 +28,8 @@ pub const STEP_TAG_PREFIX: &str = "step/";
 pub struct Pruned {
     /// Events dropped, over all files.
     pub dropped: usize,
+    /// Files whose torn last record (a write cut short) was removed.
+    pub torn: usize,
     /// Files that could not be read (left as they are), with the reason.
     pub unreadable: Vec<String>,
 }
@@ -50,7 +52,7 @@ pub fn drop_events_after(
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| {
             p.is_file()
-                && p != except
+                && p.file_name() != except.file_name()
                 && p.file_name()
                     .is_some_and(|n| n.to_string_lossy().starts_with("events.out.tfevents."))
         })
@@ -58,26 +60,29 @@ pub fn drop_events_after(
     files.sort();
     for path in files {
         match prune_file(&path, point) {
-            Ok(n) => pruned.dropped += n,
+            Ok((n, torn)) => {
+                pruned.dropped += n;
+                pruned.torn += usize::from(torn);
+            }
             Err(e) => pruned.unreadable.push(e.to_string()),
         }
     }
     Ok(pruned)
 }
 
-/// Drops the events of one file past `point`; returns how many. A torn last record (a write
-/// cut short) goes too, as TensorBoard reads no further either; a record failing its CRC
-/// leaves the file as it is (an error).
-fn prune_file(path: &Path, point: ResumePoint) -> Result<usize, ReportError> {
+/// Drops the events of one file past `point`; returns how many, and whether a torn last
+/// record (a write cut short) went too, as TensorBoard reads no further either. A record
+/// failing its CRC leaves the file as it is (an error).
+fn prune_file(path: &Path, point: ResumePoint) -> Result<(usize, bool), ReportError> {
     let bytes = std::fs::read(path).map_err(|e| ReportError::io(path, e))?;
     let (records, bad) = split_prefix(path, &bytes);
     let torn = match bad {
-        None => 0,
-        Some(bad) if bad.truncated => 1,
+        None => false,
+        Some(bad) if bad.truncated => true,
         Some(bad) => return Err(bad.error),
     };
     let mut kept = Vec::with_capacity(bytes.len());
-    let mut dropped = torn;
+    let mut dropped = 0;
     for (i, data) in records.iter().enumerate() {
         let ev = super::reader::decode_event(data).map_err(|msg| ReportError::Corrupt {
             path: path.to_path_buf(),
@@ -103,10 +108,10 @@ fn prune_file(path: &Path, point: ResumePoint) -> Result<usize, ReportError> {
             dropped += 1;
         }
     }
-    if dropped > 0 {
+    if dropped > 0 || torn {
         replace(path, &kept).map_err(|e| ReportError::io(path, e))?;
     }
-    Ok(dropped)
+    Ok((dropped, torn))
 }
 
 /// Writes `bytes` over `path` through a temporary file and a rename. The temporary name holds

@@ -56,9 +56,13 @@ pub(crate) fn split_prefix<'a>(path: &Path, bytes: &'a [u8]) -> (Vec<&'a [u8]>, 
         record,
         msg,
     };
-    let bad = |record: usize, msg: String, truncated: bool| BadRecord {
+    // A record cut short, or running into zeros that fill the file to its end (a crash's
+    // unwritten tail, filled by the file system), is torn; anything else failing a check is
+    // corrupt.
+    let zero_tail = bytes.len() - bytes.iter().rev().take_while(|&&b| b == 0).count();
+    let bad = |record: usize, at: usize, msg: String, truncated: bool| BadRecord {
         error: corrupt(record, msg),
-        truncated,
+        truncated: truncated || (zero_tail >= at && bytes.len() - zero_tail >= 8),
     };
     let mut records = Vec::new();
     let mut pos = 0usize;
@@ -68,7 +72,7 @@ pub(crate) fn split_prefix<'a>(path: &Path, bytes: &'a [u8]) -> (Vec<&'a [u8]>, 
         if rest < 12 {
             let msg =
                 format!("truncated: {rest} bytes left at offset {pos}, a record header needs 12");
-            return (records, Some(bad(index, msg, true)));
+            return (records, Some(bad(index, pos, msg, true)));
         }
         let len_bytes = &bytes[pos..pos + 8];
         let stored = u32_at(bytes, pos + 8);
@@ -77,7 +81,7 @@ pub(crate) fn split_prefix<'a>(path: &Path, bytes: &'a [u8]) -> (Vec<&'a [u8]>, 
             let msg = format!(
                 "length CRC mismatch at offset {pos} (stored {stored:#010x}, computed {computed:#010x})"
             );
-            return (records, Some(bad(index, msg, false)));
+            return (records, Some(bad(index, pos, msg, false)));
         }
         let mut lb = [0u8; 8];
         lb.copy_from_slice(len_bytes);
@@ -88,7 +92,7 @@ pub(crate) fn split_prefix<'a>(path: &Path, bytes: &'a [u8]) -> (Vec<&'a [u8]>, 
             let msg = format!(
                 "truncated: the record holds {len} bytes of data plus a 4-byte CRC, only {avail} bytes left at offset {start}"
             );
-            return (records, Some(bad(index, msg, true)));
+            return (records, Some(bad(index, pos, msg, true)));
         }
         let end = start + len as usize;
         let data = &bytes[start..end];
@@ -98,7 +102,7 @@ pub(crate) fn split_prefix<'a>(path: &Path, bytes: &'a [u8]) -> (Vec<&'a [u8]>, 
             let msg = format!(
                 "data CRC mismatch at offset {start} (stored {stored:#010x}, computed {computed:#010x})"
             );
-            return (records, Some(bad(index, msg, false)));
+            return (records, Some(bad(index, pos, msg, false)));
         }
         records.push(data);
         pos = end + 4;

@@ -84,14 +84,22 @@ pub(super) fn read_image(path: &Path, shape: Shape) -> DataResult<(Image, Geomet
 /// (CRC-32 and length) is checked as it ends, and another member starts only where the gzip
 /// magic follows; anything else after a member (zero padding, say) ends the stream.
 pub(super) struct GzMembers<R: BufRead> {
-    /// The member being read, over the bytes read ahead to look for it and the rest.
-    member: Option<GzDecoder<Chain<Cursor<Vec<u8>>, R>>>,
+    state: Members<R>,
+}
+
+enum Members<R: BufRead> {
+    /// Inside a member, read over the bytes already taken to look for it and the rest.
+    In(Box<GzDecoder<Chain<Cursor<Vec<u8>>, R>>>),
+    /// After a member: the bytes read so far to see whether another one starts, and the rest
+    /// (kept across an error, so a retried read goes on where it stopped).
+    Between(Vec<u8>, R),
+    Done,
 }
 
 impl<R: BufRead> GzMembers<R> {
     pub(super) fn new(r: R) -> Self {
         GzMembers {
-            member: Some(GzDecoder::new(Cursor::new(Vec::new()).chain(r))),
+            state: Members::In(Box::new(GzDecoder::new(Cursor::new(Vec::new()).chain(r)))),
         }
     }
 }
@@ -99,34 +107,42 @@ impl<R: BufRead> GzMembers<R> {
 impl<R: BufRead> Read for GzMembers<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         loop {
-            let Some(member) = self.member.as_mut() else {
-                return Ok(0);
-            };
-            let n = member.read(buf)?;
-            if n > 0 || buf.is_empty() {
-                return Ok(n);
-            }
-            // The member ended: read the next two bytes (they may straddle the reader's
-            // buffer) to see whether another member starts there.
-            let (ahead, mut rest) = self
-                .member
-                .take()
-                .expect("a member")
-                .into_inner()
-                .into_inner();
-            let at = ahead.position() as usize;
-            let mut next = ahead.into_inner().split_off(at);
-            while next.len() < 2 {
-                let got = rest.fill_buf()?;
-                if got.is_empty() {
-                    break;
+            match &mut self.state {
+                Members::Done => return Ok(0),
+                Members::In(member) => {
+                    let n = member.read(buf)?;
+                    if n > 0 || buf.is_empty() {
+                        return Ok(n);
+                    }
+                    let Members::In(member) = std::mem::replace(&mut self.state, Members::Done)
+                    else {
+                        unreachable!("matched above")
+                    };
+                    let (ahead, rest) = member.into_inner().into_inner();
+                    let at = ahead.position() as usize;
+                    self.state = Members::Between(ahead.into_inner().split_off(at), rest);
                 }
-                let take = got.len().min(2 - next.len());
-                next.extend_from_slice(&got[..take]);
-                rest.consume(take);
-            }
-            if next.starts_with(&[0x1f, 0x8b]) {
-                self.member = Some(GzDecoder::new(Cursor::new(next).chain(rest)));
+                Members::Between(next, rest) => {
+                    // Two bytes tell; they may straddle the reader's buffer.
+                    while next.len() < 2 {
+                        let got = rest.fill_buf()?;
+                        if got.is_empty() {
+                            break;
+                        }
+                        let take = got.len().min(2 - next.len());
+                        next.extend_from_slice(&got[..take]);
+                        rest.consume(take);
+                    }
+                    let Members::Between(next, rest) =
+                        std::mem::replace(&mut self.state, Members::Done)
+                    else {
+                        unreachable!("matched above")
+                    };
+                    if next.starts_with(&[0x1f, 0x8b]) {
+                        let member = GzDecoder::new(Cursor::new(next).chain(rest));
+                        self.state = Members::In(Box::new(member));
+                    }
+                }
             }
         }
     }
