@@ -177,7 +177,7 @@ impl EvalContext {
 
     /// True when scan `id` has a lung mask.
     pub fn has_mask(&self, id: &str) -> bool {
-        self.dataset().mask_path(id).is_ok()
+        self.source.has_mask(id)
     }
 
     /// The samples of one id set, once each, as the session's generator pairs them

@@ -306,9 +306,21 @@ impl LunaDataset {
 /// The distinct values of `data`, for a message: `only 0`, `the values 0 and 255`, or the
 /// smallest few and the count.
 fn label_summary(data: &[f32]) -> String {
-    let mut values = data.to_vec();
-    values.sort_by(f32::total_cmp);
-    values.dedup_by(|a, b| a == b || a.total_cmp(b).is_eq()); // -0 is 0; NaN once
+    // Distinct values in f32's total order (-0 counted as 0), without copying or sorting the
+    // whole volume: a mask holds few.
+    let key = |v: f32| {
+        let bits = if v == 0.0 { 0 } else { v.to_bits() };
+        if bits >> 31 == 1 {
+            !bits
+        } else {
+            bits | 1 << 31
+        }
+    };
+    let distinct: std::collections::BTreeMap<u32, f32> = data
+        .iter()
+        .map(|&v| (key(v), if v == 0.0 { 0.0 } else { v }))
+        .collect();
+    let values: Vec<f32> = distinct.into_values().collect();
     let shown: Vec<String> = values.iter().take(6).map(|v| v.to_string()).collect();
     match values.len() {
         0 => "no voxels".into(),

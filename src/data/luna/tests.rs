@@ -232,6 +232,10 @@ fn end_to_end_files_to_cached_preprocessed_volumes() {
     assert!(ds2.load_mask("a").is_ok());
     assert_eq!(label_summary(&[0.0; 4]), "only 0");
     assert_eq!(
+        label_summary(&[2.0, -0.0, 0.0, -1.5]),
+        "the values -1.5, 0 and 2"
+    );
+    assert_eq!(
         label_summary(&(0..9).map(|v| v as f32).collect::<Vec<_>>()),
         "9 distinct values: 0, 1, 2, 3, 4, 5, ..."
     );
