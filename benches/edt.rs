@@ -7,7 +7,7 @@ use criterion::{Criterion, Throughput};
 use std::hint::black_box;
 use std::time::Duration;
 use voxflow::Rng;
-use voxflow::eval::metrics::{squared_edt, surface_distances};
+use voxflow::metrics::{squared_edt, surface_distances};
 
 const SPACING: [f64; 3] = [0.7, 0.7, 2.5];
 

@@ -15,9 +15,9 @@ use voxflow::backend::{
 };
 use voxflow::models::{BuilderConfig, BuilderKind, Model, NetInputs};
 use voxflow::nn::ParamStore;
+use voxflow::nn::{Adam, AdamConfig};
 use voxflow::ops;
 use voxflow::tensor::{Device, Rng, Tensor};
-use voxflow::train::optim::{Adam, AdamConfig};
 use voxflow::train::step;
 
 mod common;

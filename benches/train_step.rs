@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 use voxflow::backend::LossKind;
 use voxflow::models::{BuilderConfig, BuilderKind, Model, NetInputs};
 use voxflow::nn::ParamStore;
-use voxflow::train::{Adam, AdamConfig, train_step};
+use voxflow::nn::{Adam, AdamConfig};
+use voxflow::train::train_step;
 use voxflow::{Device, Rng, Tensor, ops};
 
 struct Counting;

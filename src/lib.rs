@@ -24,6 +24,7 @@ pub mod data;
 pub mod error;
 pub mod eval;
 pub mod fsutil;
+pub mod metrics;
 pub mod models;
 pub mod nn;
 pub mod ops;

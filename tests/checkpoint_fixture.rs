@@ -15,9 +15,9 @@ use voxflow::data::generators::GenKind;
 use voxflow::data::phantom::{PhantomConfig, write_dataset};
 use voxflow::models::{BuilderConfig, BuilderKind};
 use voxflow::session::SplitFractions;
-use voxflow::train::config::TrainConfig;
-use voxflow::train::log::Logger;
-use voxflow::train::setup::{NewSession, Overrides, new_session};
+use voxflow::session::config::TrainConfig;
+use voxflow::session::log::Logger;
+use voxflow::session::{NewSession, Overrides, new_session};
 use voxflow::train::{TrainOptions, train};
 
 const NAME: &str = "fixture";

@@ -12,15 +12,15 @@ use voxflow::data::generators::{VolumeSource, single_pass};
 use voxflow::data::io::nifti;
 use voxflow::data::phantom::{PhantomConfig, write_dataset};
 use voxflow::data::preprocess::preprocess_image;
-use voxflow::eval::metrics::{dice, folding_pct, jacobian_determinants, mse};
 use voxflow::eval::scores::{BASE_COLUMNS, ScoreTable};
 use voxflow::eval::{EvalContext, InferenceOptions};
+use voxflow::metrics::{dice, folding_pct, jacobian_determinants, mse};
 use voxflow::models::{BuilderConfig, BuilderKind, displacement_mm};
 use voxflow::session::SplitFractions;
+use voxflow::session::config::TrainConfig;
+use voxflow::session::log::Logger;
 use voxflow::session::read_ids;
-use voxflow::train::config::TrainConfig;
-use voxflow::train::log::Logger;
-use voxflow::train::setup::{NewSession, Overrides, new_session};
+use voxflow::session::{NewSession, Overrides, new_session};
 use voxflow::train::{TrainOptions, train};
 
 fn temp(tag: &str) -> PathBuf {

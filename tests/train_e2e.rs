@@ -13,12 +13,12 @@ use voxflow::eval::inspect::inspect;
 use voxflow::models::{BuilderConfig, BuilderKind};
 use voxflow::nn::NormKind;
 use voxflow::report::tensorboard::read_events;
+use voxflow::session::config::TrainConfig;
+use voxflow::session::log::Logger;
+use voxflow::session::{NewSession, Overrides, new_session};
 use voxflow::session::{
     SplitFractions, TrainingHistory, read_checkpoint_info, read_ids_maybe_empty,
 };
-use voxflow::train::config::TrainConfig;
-use voxflow::train::log::Logger;
-use voxflow::train::setup::{NewSession, Overrides, new_session};
 use voxflow::train::{TrainOptions, train};
 
 /// A small phantom dataset shared by every test of this binary (and its preprocessing cache).

@@ -14,10 +14,10 @@ use voxflow::eval::scores_meta::ScoresMeta;
 use voxflow::eval::{EvalOptions, InferenceOptions, evaluate};
 use voxflow::models::BuilderKind;
 use voxflow::report::tensorboard::read_events;
+use voxflow::session::config::TrainConfig;
+use voxflow::session::log::Logger;
 use voxflow::session::{IdSet, SplitFractions, TrainingHistory, read_checkpoint_info};
-use voxflow::train::config::TrainConfig;
-use voxflow::train::log::Logger;
-use voxflow::train::setup::{NewSession, Overrides, new_session};
+use voxflow::session::{NewSession, Overrides, new_session};
 use voxflow::train::{TrainOptions, interrupt, train};
 
 #[test]

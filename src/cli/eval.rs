@@ -3,7 +3,7 @@
 use super::parse_device;
 use crate::eval::{EvalError, EvalOptions, InferenceOptions, ShowOptions};
 use crate::session::IdSet;
-use crate::train::config::DeviceChoice;
+use crate::session::config::DeviceChoice;
 use clap::Args;
 use std::path::PathBuf;
 

@@ -12,18 +12,17 @@ use crate::data::source::{PreparedSource, cache_dir};
 use crate::data::volume::Volume;
 use crate::eval::{EvalError, EvalResult};
 use crate::models::{BuilderConfig, BuilderKind, Model, NetInputs, NetOutputs, warp_with_grid};
+use crate::nn::Adam;
 use crate::nn::ParamStore;
+use crate::session::config::{DeviceChoice, TrainConfig};
+use crate::session::dataset::check_listed_scans;
+use crate::session::log::Logger;
 use crate::session::{
     BuilderIdentity, CheckpointMeta, IdSet, SessionPaths, latest_checkpoint, load_checkpoint,
     open_session, read_ids, sessions_root,
 };
+use crate::session::{Overrides, apply_overrides, open_dataset, resolve_data_dir};
 use crate::tensor::{Device, Rng, Tensor};
-use crate::train::config::{DeviceChoice, TrainConfig};
-use crate::train::log::Logger;
-use crate::train::optim::Adam;
-use crate::train::setup::{
-    Overrides, apply_overrides, check_listed_scans, open_dataset, resolve_data_dir,
-};
 use std::path::{Path, PathBuf};
 
 /// Which session and checkpoint to run, and where.
@@ -105,7 +104,7 @@ impl EvalContext {
                 ..Overrides::default()
             },
         );
-        let device = crate::train::trainer::device_of(&config);
+        let device = config.device();
         let mut store = ParamStore::new();
         let model = Model::build(&builder, &mut store, &mut Rng::new(config.seed), device)?;
 

@@ -16,6 +16,7 @@ use crate::eval::scores_meta::ScoresMeta;
 use crate::eval::{EvalError, EvalResult};
 use crate::models::{BuilderConfig, Model};
 use crate::nn::ParamStore;
+use crate::session::config::{DeviceChoice, TrainConfig};
 use crate::session::lock::lock_holder;
 use crate::session::paths::epoch_label;
 use crate::session::{
@@ -23,7 +24,6 @@ use crate::session::{
     read_ids_maybe_empty, sessions_root,
 };
 use crate::tensor::{Device, Rng};
-use crate::train::config::{DeviceChoice, TrainConfig};
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
 

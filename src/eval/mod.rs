@@ -1,7 +1,6 @@
 //! Evaluation and monitoring (SPEC sections 2, 7 and 8): registration metrics, per-sample
 //! score tables, and the `voxflow eval`, `show` and `inspect` tools.
 //!
-//! - [`metrics`]: Dice, surface distances (exact EDT), Jacobian folding and SDlogJ, intensity.
 //! - [`scores`]: the score CSV and its summary statistics; [`scores_meta`]: the record beside
 //!   it (session, set, checkpoint, grid, summary).
 //! - [`context`]: a session opened with a checkpoint for inference (shared by eval and show).
@@ -11,7 +10,6 @@
 
 pub mod context;
 pub mod inspect;
-pub mod metrics;
 pub mod run;
 pub mod scores;
 pub mod scores_meta;
@@ -26,7 +24,6 @@ use crate::configfile::ConfigError;
 use crate::data::DataError;
 use crate::report::ReportError;
 use crate::session::SessionError;
-use crate::train::error::TrainError;
 
 /// What `eval`, `show` and `inspect` can fail with; each names the file, id or value at fault.
 #[derive(Debug, thiserror::Error)]
@@ -41,8 +38,6 @@ pub enum EvalError {
     Config(#[from] ConfigError),
     #[error(transparent)]
     Report(#[from] ReportError),
-    #[error(transparent)]
-    Train(#[from] TrainError),
     /// A wrong argument: an unknown id, a missing checkpoint, a path of an unknown kind.
     #[error("{0}")]
     Usage(String),

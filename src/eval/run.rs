@@ -28,17 +28,17 @@ use crate::data::preprocess::{Interp, binarize_mask, resize_to_grid};
 use crate::eval::context::{
     EvalContext, InferenceOptions, ScanLabels, log_error, session_logger, with_geometry,
 };
-use crate::eval::metrics::{
-    binarize, dice, folding_pct, indicator, jacobian_determinants, labels, mse, pearson_r, sdlogj,
-    surface_distances,
-};
 use crate::eval::scores::{BASE_COLUMNS, IMAGE_COLUMNS, ScoreTable, format_summary, write_scores};
 use crate::eval::scores_meta::{self, ScoresMeta};
 use crate::eval::{EvalError, EvalResult};
+use crate::metrics::{
+    binarize, dice, folding_pct, indicator, jacobian_determinants, labels, mse, pearson_r, sdlogj,
+    surface_distances,
+};
 use crate::session::IdSet;
+use crate::session::log::Logger;
+use crate::session::log_cache_events;
 use crate::session::paths::epoch_label;
-use crate::train::log::Logger;
-use crate::train::setup::log_cache_events;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;

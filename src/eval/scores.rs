@@ -5,7 +5,7 @@
 //! with a decimal point or an exponent (`1.0`, `2.5e-13`: pandas types every column as float,
 //! whatever the values). Ids that
 //! hold a comma, a quote or a line break are quoted as RFC 4180 says. Every value is finite:
-//! the metrics have no NaN (see [`crate::eval::metrics`]) and [`ScoreTable::push`] refuses
+//! the metrics have no NaN (see [`crate::metrics`]) and [`ScoreTable::push`] refuses
 //! one, so pandas, numpy and spreadsheets read the file as numbers.
 //!
 //! Writing never destroys a file voxflow did not write: an existing `<set>_scores.csv` is
@@ -18,7 +18,7 @@
 //! deviation (`n − 1` denominator, 0 for one sample; pandas' `describe`), the median and the
 //! 5th and 95th percentiles (linear interpolation, numpy's default).
 
-use crate::eval::metrics::percentile;
+use crate::metrics::percentile;
 use crate::session::{SessionError, atomic_write};
 use std::path::{Path, PathBuf};
 

@@ -34,9 +34,9 @@ use crate::eval::context::{
 use crate::eval::{EvalError, EvalResult};
 use crate::fsutil::file_name_for;
 use crate::models::displacement_mm;
+use crate::report::observe::{Observation, write_observations};
+use crate::session::log::Logger;
 use crate::session::{IdSet, read_ids};
-use crate::train::log::Logger;
-use crate::train::observe::{Observation, write_observations};
 use std::path::PathBuf;
 
 /// What `voxflow show` was asked to do.

@@ -3,9 +3,9 @@
 
 use super::*;
 use crate::autograd::Tape;
+use crate::nn::{Adam, AdamConfig};
 use crate::ops;
 use crate::tensor::{Device, Rng, Tensor};
-use crate::train::{Adam, AdamConfig};
 
 const CPU: Device = Device::Cpu;
 

@@ -1,13 +1,16 @@
 //! Reports of a training session: TensorBoard event files (written by hand: record framing
 //! with masked CRC-32C and the few protobuf fields TensorBoard reads) and PNG figures for the
 //! observations of SPEC section 8 (slices of volumes, colour maps, a tiny bitmap font for
-//! titles, grids of titled panels).
+//! titles, grids of titled panels), and [`observe`](mod@observe): the per-epoch observation
+//! figures of a fixed pair (training writes them after each epoch, `voxflow show` for any scan).
 //!
-//! Everything here is plain CPU code on `u8` images; nothing depends on the tensor engine.
+//! Everything here is plain CPU code on host arrays and `u8` images; nothing depends on the
+//! tensor engine (the observations' numbers come from [`crate::metrics`]).
 
 pub mod colormap;
 pub mod figure;
 pub mod font;
+pub mod observe;
 pub mod png;
 pub mod slice;
 pub mod tensorboard;

@@ -14,7 +14,7 @@ use super::paths::SessionPaths;
 use super::split::Split;
 use super::{IdSet, Result, SessionError, atomic_write};
 use crate::models::BuilderConfig;
-use crate::train::config::TrainConfig;
+use crate::session::config::TrainConfig;
 use std::path::{Path, PathBuf};
 
 /// Creates the session `root/name`: writes `builder` and `config` (both validated) and

@@ -17,15 +17,23 @@
 //! - [`checkpoint`]: safetensors checkpoints with everything an exact resume needs.
 //! - [`history`]: the file `training_history.json`.
 //! - [`lock`]: `train.lock`, one run changing a session at a time.
+//! - [`config`]: `config.toml`'s schema, and the command-line overrides written back into it.
+//! - [`log`]: `logs.txt`, where every command writes what it prints.
+//! - [`dataset`]: the session's data directory (or the phantom), opened and checked.
+//! - [`new`]: `voxflow new`, a session made from defaults.
 //!
 //! Every file is written to a temporary file in the same directory and renamed over its name,
 //! so an interrupted write never leaves a half-written file.
 
 pub mod checkpoint;
+pub mod config;
 pub mod create;
+pub mod dataset;
 pub mod history;
 pub mod ids;
 pub mod lock;
+pub mod log;
+pub mod new;
 pub mod paths;
 pub mod split;
 
@@ -36,9 +44,13 @@ pub use checkpoint::{
     BuilderIdentity, CheckpointData, CheckpointInfo, CheckpointMeta, PartialEpoch, builder_hash,
     load_checkpoint, network_hash, read_checkpoint_info, save_checkpoint,
 };
+pub use config::{Applied, DeviceChoice, Overrides, TrainConfig, apply_overrides};
 pub use create::{create_session, open_session};
+pub use dataset::{log_cache_events, open_dataset, resolve_data_dir};
 pub use history::TrainingHistory;
 pub use ids::{read_ids, read_ids_maybe_empty, write_ids};
+pub use log::Logger;
+pub use new::{NewSession, new_session};
 pub use paths::{IdSet, SessionPaths, latest_checkpoint, sessions_root};
 pub use split::{Split, SplitFractions, split_ids};
 
@@ -61,6 +73,9 @@ pub enum SessionError {
     /// builder.toml or config.toml.
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// The session's dataset: its directory, its scans, the phantom written in its place.
+    #[error(transparent)]
+    Data(#[from] crate::data::DataError),
     /// A bad argument: a session name, split fractions, an id list.
     #[error("{0}")]
     Usage(String),

@@ -3,17 +3,17 @@
 use crate::backend::Padding;
 use crate::data::generators::{Batch, GenKind, Pair, VolumeSource, assemble};
 use crate::data::loader::Loader;
-use crate::eval::metrics::{dice, folding_pct, jacobian_determinants};
+use crate::metrics::{dice, folding_pct, jacobian_determinants};
 use crate::models::{Model, NetInputs, NetOutputs, warp_with_grid};
+use crate::nn::Adam;
 use crate::nn::ParamStore;
 use crate::report::tensorboard::{EventWriter, STEP_TAG_PREFIX};
+use crate::session::config::TrainConfig;
+use crate::session::log::Logger;
 use crate::session::{PartialEpoch, SessionPaths};
 use crate::tensor::Tensor;
-use crate::train::config::TrainConfig;
 use crate::train::error::{TrainError, TrainResult};
-use crate::train::log::Logger;
 use crate::train::losses::{non_finite, objective};
-use crate::train::optim::Adam;
 use crate::train::progress::Progress;
 use crate::train::step::train_step;
 use std::collections::BTreeMap;
@@ -263,7 +263,7 @@ pub fn observe(
     obs: &ObservationData,
     tb: Option<&mut EventWriter>,
 ) -> TrainResult<()> {
-    let view = crate::train::observe::Observation {
+    let view = crate::report::observe::Observation {
         dims: obs.dims,
         src: &obs.src,
         tgt: &obs.tgt,
@@ -273,7 +273,7 @@ pub fn observe(
         warped_seg: obs.warped_seg.as_deref(),
     };
     let overview =
-        crate::train::observe::write_observations(&paths.observation_dir(epoch), epoch, &view)?;
+        crate::report::observe::write_observations(&paths.observation_dir(epoch), epoch, &view)?;
     if let Some(tb) = tb {
         tb.add_raster("observation/overview", epoch as i64, &overview)?;
     }

@@ -6,8 +6,8 @@ use crate::data::generators::Batch;
 use crate::models::NetOutputs;
 use crate::nn::Params;
 use crate::ops;
+use crate::session::config::{LossName, OutputName, TrainConfig};
 use crate::tensor::Tensor;
-use crate::train::config::{LossName, OutputName, TrainConfig};
 use crate::train::error::{TrainError, TrainResult};
 
 /// The window of the local NCC loss.

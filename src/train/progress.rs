@@ -1,7 +1,7 @@
 //! Step progress: a bar (epoch, step, loss, steps/s, ETA) on a terminal, plain lines
 //! otherwise; the plain lines also go to the log.
 
-use crate::train::log::Logger;
+use crate::session::log::Logger;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::IsTerminal;
 use std::time::Instant;

@@ -3,13 +3,14 @@
 //! session, and config.toml written once the run is known to start.
 
 use crate::models::BuilderConfig;
+use crate::session::config::{DeviceChoice, TrainConfig};
+use crate::session::dataset::recorded_dir;
+use crate::session::log::Logger;
 use crate::session::paths::parse_checkpoint_name;
+use crate::session::{Applied, Overrides, apply_overrides};
 use crate::session::{SessionPaths, TrainingHistory, latest_checkpoint, read_checkpoint_info};
-use crate::train::config::{DeviceChoice, TrainConfig};
 use crate::train::error::{TrainError, TrainResult};
-use crate::train::log::Logger;
-use crate::train::setup::{Applied, Overrides, apply_overrides, recorded_dir};
-use crate::train::trainer::{TrainOptions, device_of};
+use crate::train::trainer::TrainOptions;
 use std::path::{Path, PathBuf};
 
 /// Reads the session's builder.toml (returned with its text, for the checkpoint hash) and
@@ -84,7 +85,7 @@ pub(crate) fn load_session_files(
     cfg.check_builder(builder.kind, &paths.config())?;
     // config.toml records only a device this run can use.
     if cfg.device == DeviceChoice::Cuda {
-        crate::backend::backend(device_of(&cfg))?;
+        crate::backend::backend(cfg.device())?;
     }
     Ok((builder, builder_text, cfg, applied))
 }

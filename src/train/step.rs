@@ -2,9 +2,9 @@
 //! training-step benchmarks and the device tests all go through [`train_step`].
 
 use crate::Tape;
+use crate::nn::Adam;
 use crate::nn::{ParamStore, Params};
 use crate::tensor::Tensor;
-use crate::train::optim::Adam;
 use std::collections::BTreeMap;
 
 /// Gradients of the trainable parameters, by name.

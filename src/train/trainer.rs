@@ -7,24 +7,24 @@ use crate::data::generators::{GenKind, Pair, PairGenerator, VolumeSource, single
 use crate::data::loader::Loader;
 use crate::data::source::{PreparedSource, cache_dir};
 use crate::models::{BuilderConfig, BuilderKind, Model};
+use crate::nn::Adam;
 use crate::nn::{NormKind, ParamStore};
 use crate::report::tensorboard::{EventWriter, ResumePoint, drop_events_after};
+use crate::session::config::{Monitor, TrainConfig};
+use crate::session::dataset::check_listed_scans;
 use crate::session::lock::SessionLock;
+use crate::session::log::{Logger, peak_memory_text, reset_peak_memory};
+use crate::session::{
+    Applied, NewSession, Overrides, log_cache_events, open_dataset, resolve_data_dir,
+};
 use crate::session::{
     BuilderIdentity, CheckpointData, IdSet, SessionPaths, TrainingHistory, load_checkpoint,
     open_session, read_ids, save_checkpoint, sessions_root,
 };
 use crate::session::{PartialEpoch, SplitFractions};
 use crate::tensor::{Device, Rng};
-use crate::train::config::{DeviceChoice, Monitor, TrainConfig};
 use crate::train::epoch::{EpochStats, run_epoch, validate};
 use crate::train::error::{TrainError, TrainResult};
-use crate::train::log::{Logger, peak_memory_text, reset_peak_memory};
-use crate::train::optim::Adam;
-use crate::train::setup::{
-    Applied, NewSession, Overrides, check_listed_scans, log_cache_events, open_dataset,
-    resolve_data_dir,
-};
 use crate::train::start::{
     check_checkpoint_paths, load_session_files, record_config, resume_point,
     warn_of_a_short_history,
@@ -80,24 +80,6 @@ impl TrainSummary {
     }
 }
 
-/// The device a configuration asks for (shared with `voxflow eval` and `show`): `auto` takes
-/// GPU `gpu_id` when this build and machine can use it (kernels compiled with nvcc, driver and
-/// device present), else the CPU.
-pub(crate) fn device_of(cfg: &TrainConfig) -> Device {
-    match cfg.device {
-        DeviceChoice::Cpu => Device::Cpu,
-        DeviceChoice::Cuda => Device::Cuda(cfg.gpu_id as usize),
-        DeviceChoice::Auto => {
-            let gpu = Device::Cuda(cfg.gpu_id as usize);
-            if crate::backend::backend(gpu).is_ok() {
-                gpu
-            } else {
-                Device::Cpu
-            }
-        }
-    }
-}
-
 /// Opens the session, creating it with `voxflow new`'s defaults when it does not exist.
 fn prepare(opts: &TrainOptions, log: &mut Logger) -> TrainResult<SessionPaths> {
     let root = sessions_root(opts.sessions_dir.clone());
@@ -107,7 +89,7 @@ fn prepare(opts: &TrainOptions, log: &mut Logger) -> TrainResult<SessionPaths> {
         let shape = opts.overrides.shape.unwrap_or(match opts.builder {
             BuilderKind::Unet | BuilderKind::MariaNet => [64; 3],
         });
-        crate::train::setup::new_session(
+        crate::session::new_session(
             &NewSession {
                 name: opts.session.clone(),
                 sessions_root: root.clone(),
@@ -155,7 +137,7 @@ fn run(opts: &TrainOptions, log: &mut Logger) -> TrainResult<TrainSummary> {
     let (builder, builder_text, mut cfg, mut applied) = load_session_files(opts, &paths)?;
     let resume = resume_point(opts.weights.as_deref(), &paths, cfg.epochs)?;
 
-    let device = device_of(&cfg);
+    let device = cfg.device();
     let mut rng = Rng::new(cfg.seed);
     let mut store = ParamStore::new();
     let model = Model::build(&builder, &mut store, &mut rng, device)?;

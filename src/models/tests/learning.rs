@@ -7,9 +7,9 @@ use crate::autograd::Tape;
 use crate::backend::LossKind;
 use crate::models::{BuilderConfig, BuilderKind, Model, NetInputs};
 use crate::nn::ParamStore;
+use crate::nn::{Adam, AdamConfig};
 use crate::ops;
 use crate::tensor::{Device, Rng};
-use crate::train::{Adam, AdamConfig};
 
 #[test]
 fn a_small_unet_learns_to_align_shifted_blobs() {

@@ -1,5 +1,5 @@
 //! The Adam update as a device op (not differentiable): new parameter and moments from the old
-//! ones and a gradient. The optimizer state and its schedule live in [`crate::train::optim`].
+//! ones and a gradient. The optimizer state and its schedule live in [`crate::nn`].
 
 pub mod cpu;
 pub(crate) mod gpu;

@@ -3,9 +3,9 @@
 use super::{BUILDER, files_in, scratch};
 use crate::data::generators::GenState;
 use crate::nn::ParamStore;
+use crate::nn::{Adam, AdamConfig};
 use crate::session::*;
 use crate::tensor::{Device, Rng, Tensor};
-use crate::train::optim::{Adam, AdamConfig};
 use std::collections::BTreeMap;
 use std::path::Path;
 

@@ -6,7 +6,7 @@ mod checkpoint;
 use super::*;
 use crate::data::generators::GenKind;
 use crate::models::BuilderConfig;
-use crate::train::config::{BuilderKind, TrainConfig};
+use crate::session::config::{BuilderKind, TrainConfig};
 use std::path::{Path, PathBuf};
 
 /// A fresh scratch directory for one test.

@@ -16,6 +16,7 @@
 //! the image term, whose MSE on z-scored volumes is of order 1.
 
 mod names;
+mod overrides;
 mod validate;
 mod write;
 
@@ -24,11 +25,13 @@ mod tests;
 
 use crate::configfile::{ConfigError, exact_array, exact_array_opt, load_toml};
 use crate::data::generators::GenKind;
-use crate::train::optim::AdamConfig;
+use crate::nn::AdamConfig;
+use crate::tensor::Device;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::path::{Path, PathBuf};
 
 pub use names::{BuilderKind, DeviceChoice, LossName, Monitor, OutputName};
+pub use overrides::{Applied, Overrides, apply_overrides};
 
 /// The `format_version` this code reads and writes.
 pub const CONFIG_FORMAT_VERSION: u32 = 1;
@@ -42,7 +45,7 @@ pub struct LossTerm {
     pub weight: f32,
 }
 
-/// Adam's settings (`[optimizer]`); see [`crate::train::optim`].
+/// Adam's settings (`[optimizer]`); see [`crate::nn`].
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct OptimizerConfig {
@@ -235,6 +238,24 @@ impl TrainConfig {
                 source,
             }
         })
+    }
+
+    /// The device this configuration asks for (by `train`, `eval` and `show`): `auto` takes
+    /// GPU `gpu_id` when this build and machine can use it (kernels compiled with nvcc, driver
+    /// and device present), else the CPU.
+    pub fn device(&self) -> Device {
+        match self.device {
+            DeviceChoice::Cpu => Device::Cpu,
+            DeviceChoice::Cuda => Device::Cuda(self.gpu_id as usize),
+            DeviceChoice::Auto => {
+                let gpu = Device::Cuda(self.gpu_id as usize);
+                if crate::backend::backend(gpu).is_ok() {
+                    gpu
+                } else {
+                    Device::Cpu
+                }
+            }
+        }
     }
 
     /// The network grid as `usize`s.

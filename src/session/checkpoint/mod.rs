@@ -34,9 +34,9 @@ pub use meta::{
 
 use super::{Result, SessionError, atomic_write};
 use crate::data::generators::GenState;
+use crate::nn::Adam;
 use crate::nn::ParamStore;
 use crate::tensor::{Rng, Tensor};
-use crate::train::optim::Adam;
 use meta::{Diff, PARTIAL_STEPS, PARTIAL_SUM, Parsed, parse};
 use safetensors::tensor::TensorView;
 use safetensors::{Dtype, serialize};

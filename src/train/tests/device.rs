@@ -6,9 +6,9 @@
 use crate::backend::LossKind;
 use crate::models::{BuilderConfig, BuilderKind, Model, NetInputs};
 use crate::nn::ParamStore;
+use crate::nn::{Adam, AdamConfig};
 use crate::ops;
 use crate::tensor::{Device, Rng, Tensor};
-use crate::train::optim::{Adam, AdamConfig};
 use crate::train::step::train_step;
 
 struct Step {
@@ -136,6 +136,6 @@ fn gpu_training_step_matches_the_cpu_and_reuses_memory() {
     // The peak the epoch line reports covers what the allocator holds.
     let s = crate::backend::cuda::runtime(0).unwrap().pool_stats();
     assert!(s.peak_reserved >= s.reserved && s.reserved > 0, "{s:?}");
-    let line = crate::train::log::peak_memory_text(Device::Cuda(0));
+    let line = crate::session::log::peak_memory_text(Device::Cuda(0));
     assert!(line.contains(" MiB GPU"), "{line}");
 }

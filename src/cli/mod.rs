@@ -6,9 +6,9 @@ use crate::data::generators::GenKind;
 use crate::data::preprocess::{MAX_VOXELS, grid_fits};
 use crate::models::BuilderKind;
 use crate::session::SplitFractions;
-use crate::train::config::DeviceChoice;
-use crate::train::log::Logger;
-use crate::train::setup::{NewSession, Overrides};
+use crate::session::config::DeviceChoice;
+use crate::session::log::Logger;
+use crate::session::{NewSession, Overrides};
 use crate::train::trainer::TrainOptions;
 use clap::Args;
 use std::path::PathBuf;
@@ -177,7 +177,7 @@ impl NewArgs {
 /// logs.txt.
 pub fn run_new(args: &NewArgs) -> Result<(), crate::train::error::TrainError> {
     let mut log = Logger::console();
-    let paths = crate::train::setup::new_session(&args.options(), &mut log)?;
+    let paths = crate::session::new_session(&args.options(), &mut log)?;
     log.attach(&paths.logs())?;
     Ok(())
 }

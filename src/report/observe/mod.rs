@@ -18,7 +18,7 @@
 
 use std::path::Path;
 
-use crate::eval::metrics::{folding_pct, jacobian_determinants, mse};
+use crate::metrics::{folding_pct, jacobian_determinants, mse};
 use crate::report::{
     Axis, Colormap, Figure, ReportError, Rgb, Shade, Slice2d, save_png, slice, strip_panel_size,
 };

@@ -1,0 +1,3 @@
+//! Tests of the training loop across devices.
+
+mod device;
