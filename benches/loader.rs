@@ -211,122 +211,163 @@ fn load(src: &Arc<PreparedSource>, plan: &[Vec<voxflow::data::generators::Pair>]
     })
 }
 
-fn main() {
-    let files = write_files();
-    let ds = dataset(&files);
-    let one = rayon::ThreadPoolBuilder::new()
-        .num_threads(1)
-        .build()
-        .expect("pool");
-    let voxels: usize = DIMS.iter().product();
-    let raw_bytes = voxels * 2;
-    let zraw_payload = std::fs::read(files.zraw.with_extension("zraw")).expect("zraw");
-    let gz_file = std::fs::read(&files.niigz).expect("nii.gz");
-    let nii_len = raw_bytes + 352;
-    let read1 = |p: &Path| one.install(|| black_box(read_volume(p).expect("read")));
-    let inflate_zlib = || {
-        let mut out = vec![0u8; raw_bytes];
-        one.install(|| inflate_into(&zraw_payload, &mut out, true));
+/// Everything the benchmarks read: the files, the dataset, warm caches and a loader plan.
+struct Bench {
+    files: Files,
+    ds: LunaDataset,
+    one: rayon::ThreadPool,
+    zraw_payload: Vec<u8>,
+    gz_file: Vec<u8>,
+    warm_dir: PathBuf,
+    memo: Arc<PreparedSource>,
+    disk: Arc<PreparedSource>,
+    plan: Vec<Vec<voxflow::data::generators::Pair>>,
+}
+
+const VOXELS: usize = DIMS[0] * DIMS[1] * DIMS[2];
+const RAW_BYTES: usize = VOXELS * 2;
+const NII_LEN: usize = RAW_BYTES + 352;
+
+impl Bench {
+    fn new() -> Bench {
+        let files = write_files();
+        let ds = dataset(&files);
+        let one = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .expect("pool");
+        let zraw_payload = std::fs::read(files.zraw.with_extension("zraw")).expect("zraw");
+        let gz_file = std::fs::read(&files.niigz).expect("nii.gz");
+        // A warm cache for the warm and loader cases.
+        let warm_dir = fresh_cache(&files);
+        let memo =
+            Arc::new(PreparedSource::new(ds.clone(), warm_dir.clone(), GRID).expect("source"));
+        for id in ds.ids() {
+            memo.image(&id).expect("prepare");
+        }
+        let disk = Arc::new(
+            PreparedSource::new(ds.clone(), warm_dir.clone(), GRID)
+                .expect("source")
+                .with_memory_limit(0),
+        );
+        let mut g = PairGenerator::new(GenKind::Luna, ds.ids(), None, 1, 7).expect("generator");
+        let plan: Vec<_> = (0..BATCHES).map(|_| g.next_batch()).collect();
+        Bench {
+            files,
+            ds,
+            one,
+            zraw_payload,
+            gz_file,
+            warm_dir,
+            memo,
+            disk,
+            plan,
+        }
+    }
+
+    fn read1(&self, p: &Path) {
+        self.one
+            .install(|| drop(black_box(read_volume(p).expect("read"))));
+    }
+
+    fn inflate_zlib(&self) {
+        let mut out = vec![0u8; RAW_BYTES];
+        self.one
+            .install(|| inflate_into(&self.zraw_payload, &mut out, true));
         black_box(out);
-    };
-    let inflate_gzip = || {
-        let mut out = vec![0u8; nii_len];
-        one.install(|| {
-            let mut g = flate2::read::GzDecoder::new(&gz_file[..]);
+    }
+
+    fn inflate_gzip(&self) {
+        let mut out = vec![0u8; NII_LEN];
+        self.one.install(|| {
+            let mut g = flate2::read::GzDecoder::new(&self.gz_file[..]);
             g.read_exact(&mut out).expect("gzip");
         });
         black_box(out);
-    };
-
-    // A warm cache for the warm and loader cases.
-    let warm_dir = fresh_cache(&files);
-    let memo = Arc::new(PreparedSource::new(ds.clone(), warm_dir.clone(), GRID).expect("source"));
-    for id in ds.ids() {
-        memo.image(&id).expect("prepare");
     }
-    let disk = Arc::new(
-        PreparedSource::new(ds.clone(), warm_dir.clone(), GRID)
-            .expect("source")
-            .with_memory_limit(0),
-    );
-    let mut g = PairGenerator::new(GenKind::Luna, ds.ids(), None, 1, 7).expect("generator");
-    let plan: Vec<_> = (0..BATCHES).map(|_| g.next_batch()).collect();
+}
 
+/// The criterion groups: decoding on one thread, preparing and loading.
+fn criterion_groups(b: &Bench) {
     let mut c = Criterion::default()
         .sample_size(10)
         .warm_up_time(Duration::from_millis(300))
         .measurement_time(Duration::from_secs(2))
         .configure_from_args();
     let mut group = c.benchmark_group("decode_1thread");
-    group.throughput(Throughput::Bytes(raw_bytes as u64));
-    group.bench_function("read_mhd_raw", |b| b.iter(|| read1(&files.raw)));
-    group.bench_function("read_mhd_zraw", |b| b.iter(|| read1(&files.zraw)));
-    group.bench_function("read_nii_gz", |b| b.iter(|| read1(&files.niigz)));
-    group.bench_function("inflate_zlib_only", |b| b.iter(inflate_zlib));
-    group.bench_function("inflate_gzip_only", |b| b.iter(inflate_gzip));
+    group.throughput(Throughput::Bytes(RAW_BYTES as u64));
+    group.bench_function("read_mhd_raw", |i| i.iter(|| b.read1(&b.files.raw)));
+    group.bench_function("read_mhd_zraw", |i| i.iter(|| b.read1(&b.files.zraw)));
+    group.bench_function("read_nii_gz", |i| i.iter(|| b.read1(&b.files.niigz)));
+    group.bench_function("inflate_zlib_only", |i| i.iter(|| b.inflate_zlib()));
+    group.bench_function("inflate_gzip_only", |i| i.iter(|| b.inflate_gzip()));
     group.finish();
     let mut group = c.benchmark_group("prepare_64");
     group.throughput(Throughput::Elements(1));
-    group.bench_function("cold_image", |b| {
-        b.iter_custom(|n| (0..n).map(|_| cold(&files, &ds, false)).sum())
+    group.bench_function("cold_image", |i| {
+        i.iter_custom(|n| (0..n).map(|_| cold(&b.files, &b.ds, false)).sum())
     });
-    group.bench_function("warm_image", |b| {
-        b.iter_custom(|n| (0..n).map(|_| warm(&ds, &warm_dir)).sum())
+    group.bench_function("warm_image", |i| {
+        i.iter_custom(|n| (0..n).map(|_| warm(&b.ds, &b.warm_dir)).sum())
     });
     group.throughput(Throughput::Elements(BATCHES as u64));
-    group.bench_function("loader_2w_disk", |b| {
-        b.iter_custom(|n| (0..n).map(|_| load(&disk, &plan)).sum())
+    group.bench_function("loader_2w_disk", |i| {
+        i.iter_custom(|n| (0..n).map(|_| load(&b.disk, &b.plan)).sum())
     });
-    group.bench_function("loader_2w_memory", |b| {
-        b.iter_custom(|n| (0..n).map(|_| load(&memo, &plan)).sum())
+    group.bench_function("loader_2w_memory", |i| {
+        i.iter_custom(|n| (0..n).map(|_| load(&b.memo, &b.plan)).sum())
     });
     group.finish();
     c.final_summary();
+}
 
+/// The decoding table: best and median of 15 single-threaded reads of each format.
+fn decode_table(b: &Bench) {
     let mb = |bytes: usize, s: f64| bytes as f64 / s / 1e6;
-    let zlen = zraw_payload.len();
+    let zlen = b.zraw_payload.len();
     println!(
         "\nvolume {}x{}x{} int16 = {:.2} MB decompressed; .zraw {:.2} MB (ratio {:.2}), .nii.gz \
          {:.2} MB (ratio {:.2})",
         DIMS[2],
         DIMS[1],
         DIMS[0],
-        raw_bytes as f64 / 1e6,
+        RAW_BYTES as f64 / 1e6,
         zlen as f64 / 1e6,
-        raw_bytes as f64 / zlen as f64,
-        gz_file.len() as f64 / 1e6,
-        nii_len as f64 / gz_file.len() as f64
+        RAW_BYTES as f64 / zlen as f64,
+        b.gz_file.len() as f64 / 1e6,
+        NII_LEN as f64 / b.gz_file.len() as f64
     );
     println!(
         "\ndecoding on one thread, best / median of 15     ms best   MB/s/core best / median  \
          Mvoxel/s best"
     );
     let decode: [Case; 5] = [
-        (
-            "read_volume .mhd/.raw",
-            Box::new(|| drop(read1(&files.raw))),
-        ),
+        ("read_volume .mhd/.raw", Box::new(|| b.read1(&b.files.raw))),
         (
             "read_volume .mhd/.zraw",
-            Box::new(|| drop(read1(&files.zraw))),
+            Box::new(|| b.read1(&b.files.zraw)),
         ),
+        ("read_volume .nii.gz", Box::new(|| b.read1(&b.files.niigz))),
+        ("  zlib inflate only (.zraw)", Box::new(|| b.inflate_zlib())),
         (
-            "read_volume .nii.gz",
-            Box::new(|| drop(read1(&files.niigz))),
+            "  gzip inflate only (.nii.gz)",
+            Box::new(|| b.inflate_gzip()),
         ),
-        ("  zlib inflate only (.zraw)", Box::new(inflate_zlib)),
-        ("  gzip inflate only (.nii.gz)", Box::new(inflate_gzip)),
     ];
     for (name, f) in &decode {
         let (best, med) = best_median(15, || timed(f));
         println!(
             "{name:<46} {:8.2}   {:6.0} / {:6.0}             {:8.1}",
             best * 1e3,
-            mb(raw_bytes, best),
-            mb(raw_bytes, med),
-            voxels as f64 / best / 1e6
+            mb(RAW_BYTES, best),
+            mb(RAW_BYTES, med),
+            VOXELS as f64 / best / 1e6
         );
     }
+}
+
+/// The preparation and loader tables.
+fn prepare_tables(b: &Bench) {
     println!(
         "\npreparing at grid {}x{}x{} ({} rayon threads)       ms/volume best  \
          volumes/s best / median",
@@ -339,17 +380,17 @@ fn main() {
         (
             "cold cache: image (read+pipeline+write)",
             7,
-            Box::new(|| cold(&files, &ds, false)),
+            Box::new(|| cold(&b.files, &b.ds, false)),
         ),
         (
             "cold cache: mask (reads image too)",
             7,
-            Box::new(|| cold(&files, &ds, true)),
+            Box::new(|| cold(&b.files, &b.ds, true)),
         ),
         (
             "warm cache: image (disk hit)",
             15,
-            Box::new(|| warm(&ds, &warm_dir)),
+            Box::new(|| warm(&b.ds, &b.warm_dir)),
         ),
     ];
     for (name, n, f) in &rows {
@@ -365,11 +406,11 @@ fn main() {
         "\nloader: 2 workers, {BATCHES} batches of 1 luna pair     ms/batch best  batches/s best / median"
     );
     let rows: [(&str, &Arc<PreparedSource>); 2] = [
-        ("volumes from the disk cache", &disk),
-        ("volumes from memory", &memo),
+        ("volumes from the disk cache", &b.disk),
+        ("volumes from memory", &b.memo),
     ];
     for (name, src) in rows {
-        let (best, med) = best_median(7, || load(src, &plan));
+        let (best, med) = best_median(7, || load(src, &b.plan));
         let (best, med) = (best / BATCHES as f64, med / BATCHES as f64);
         println!(
             "{name:<48} {:10.2}  {:9.1} / {:7.1}",
@@ -378,5 +419,12 @@ fn main() {
             1.0 / med
         );
     }
-    let _ = std::fs::remove_dir_all(&files.root);
+}
+
+fn main() {
+    let b = Bench::new();
+    criterion_groups(&b);
+    decode_table(&b);
+    prepare_tables(&b);
+    let _ = std::fs::remove_dir_all(&b.files.root);
 }

@@ -9,7 +9,7 @@ use crate::session::SplitFractions;
 use crate::session::config::DeviceChoice;
 use crate::session::log::Logger;
 use crate::session::{NewSession, Overrides};
-use crate::train::trainer::TrainOptions;
+use crate::train::TrainOptions;
 use clap::Args;
 use std::path::PathBuf;
 

@@ -231,6 +231,14 @@ fn inspect_session(dir: &Path) -> EvalResult<String> {
         }
         None => s.push_str("checkpoints: none\n"),
     }
+    s.push_str(&history_line(&paths));
+    s.push_str(&score_lines(&paths)?);
+    Ok(s)
+}
+
+/// The session's training history in one line: epochs, best validation loss, last Dice.
+fn history_line(paths: &SessionPaths) -> String {
+    let mut s = String::new();
     let history = paths
         .history()
         .is_file()
@@ -267,6 +275,12 @@ fn inspect_session(dir: &Path) -> EvalResult<String> {
     } else {
         s.push_str("history: not trained yet\n");
     }
+    s
+}
+
+/// One line per score table of the session: samples, the checkpoint scored, the means.
+fn score_lines(paths: &SessionPaths) -> EvalResult<String> {
+    let mut s = String::new();
     let mut tables: Vec<PathBuf> = std::fs::read_dir(paths.scores_dir())
         .map(|rd| {
             rd.filter_map(|e| e.ok().map(|e| e.path()))

@@ -1,20 +1,18 @@
-//! One epoch of training steps, the validation pass, and the per-epoch observation.
+//! Advancing a [`Run`] by one epoch: its training steps on prefetched batches, validation, a
+//! checkpoint, the history, TensorBoard scalars, the observation figures and the epoch's line.
 
-use crate::backend::Padding;
-use crate::data::generators::{Batch, GenKind, Pair, VolumeSource, assemble};
+use crate::data::generators::Batch;
 use crate::data::loader::Loader;
-use crate::metrics::{dice, folding_pct, jacobian_determinants};
-use crate::models::{Model, NetInputs, NetOutputs, warp_with_grid};
-use crate::nn::Adam;
-use crate::nn::ParamStore;
-use crate::report::tensorboard::{EventWriter, STEP_TAG_PREFIX};
-use crate::session::config::TrainConfig;
-use crate::session::log::Logger;
-use crate::session::{PartialEpoch, SessionPaths};
-use crate::tensor::Tensor;
+use crate::models::{BuilderKind, NetInputs};
+use crate::report::tensorboard::EventWriter;
+use crate::report::tensorboard::{ResumePoint, STEP_TAG_PREFIX, drop_events_after};
+use crate::session::log::{Logger, peak_memory_text};
+use crate::session::{CheckpointData, PartialEpoch, SessionPaths, save_checkpoint};
+use crate::tensor::Device;
 use crate::train::error::{TrainError, TrainResult};
 use crate::train::losses::{non_finite, objective};
 use crate::train::progress::Progress;
+use crate::train::start::Run;
 use crate::train::step::train_step;
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -35,7 +33,7 @@ pub struct EpochStats {
     pub interrupted: bool,
 }
 
-fn inputs(batch: &Batch) -> NetInputs<'_> {
+pub(crate) fn inputs(batch: &Batch) -> NetInputs<'_> {
     NetInputs {
         src: &batch.src,
         tgt: &batch.tgt,
@@ -43,239 +41,255 @@ fn inputs(batch: &Batch) -> NetInputs<'_> {
     }
 }
 
-fn add_terms(sums: &mut BTreeMap<String, f64>, prefix: &str, total: f32, terms: &[(String, f32)]) {
+pub(crate) fn add_terms(
+    sums: &mut BTreeMap<String, f64>,
+    prefix: &str,
+    total: f32,
+    terms: &[(String, f32)],
+) {
     *sums.entry(format!("{prefix}loss")).or_default() += total as f64;
     for (name, v) in terms {
         *sums.entry(format!("{prefix}{name}")).or_default() += *v as f64;
     }
 }
 
-/// Runs the planned steps of one epoch (forward, loss, backward, Adam, BatchNorm statistics),
-/// continuing `resumed` (the steps and loss sums of an earlier run of this epoch cut short;
-/// default for a fresh epoch). Each step's loss and terms go to TensorBoard as `step/<term>`
-/// at the run's global step (Adam's update count), once the epoch's steps are done (or Ctrl-C stopped them). A
-/// NaN/Inf loss term stops with an error naming the epoch, step and term, before the update
-/// is applied.
-#[allow(clippy::too_many_arguments)]
-pub fn run_epoch(
-    epoch: u32,
-    cfg: &TrainConfig,
-    model: &Model,
-    store: &mut ParamStore,
-    adam: &mut Adam,
-    mut loader: Loader,
-    resumed: PartialEpoch,
-    log: &mut Logger,
-    tb: &mut EventWriter,
-) -> TrainResult<EpochStats> {
-    let regularized = model.regularized_weights();
-    let first = resumed.steps_done as usize;
-    let steps = first + loader.len();
-    let mut progress = Progress::new(epoch, cfg.epochs, steps, first);
-    let start = Instant::now();
-    let mut sums = resumed.sums;
-    let mut done = first;
-    let mut interrupted = false;
-    // Written once the steps are final (the epoch ends or Ctrl-C stops it): a run that fails
-    // mid-epoch resumes from the epoch before, and must not find its steps already there.
-    let mut step_points: Vec<(i64, Vec<(String, f32)>)> = Vec::new();
-    let device = store.device();
-    while let Some(batch) = loader.next_batch() {
-        let batch = batch?.to_device(device)?;
-        let ((total, terms), _) = train_step(store, adam, |p| -> TrainResult<_> {
-            let out = model.forward(p, &inputs(&batch))?;
-            let obj = objective(cfg, &out, &batch, p, &regularized)?;
-            let total = obj.total.to_scalar()?;
-            let bad =
-                non_finite(&obj.terms).or((!total.is_finite()).then(|| ("total".into(), total)));
-            if let Some((term, value)) = bad {
-                return Err(TrainError::NonFinite {
-                    epoch,
-                    step: done + 1,
-                    term,
-                    value,
-                });
+impl Run {
+    /// Runs the planned steps of one epoch (forward, loss, backward, Adam, BatchNorm statistics),
+    /// continuing `resumed` (the steps and loss sums of an earlier run of this epoch cut short;
+    /// default for a fresh epoch). Each step's loss and terms go to TensorBoard as `step/<term>`
+    /// at the run's global step (Adam's update count), once the epoch's steps are done (or Ctrl-C stopped them). A
+    /// NaN/Inf loss term stops with an error naming the epoch, step and term, before the update
+    /// is applied.
+    fn train_steps(
+        &mut self,
+        epoch: u32,
+        mut loader: Loader,
+        resumed: PartialEpoch,
+        log: &mut Logger,
+    ) -> TrainResult<EpochStats> {
+        let (cfg, tb) = (&self.cfg, &mut self.tb);
+        let (model, store, adam) = (
+            &self.learner.model,
+            &mut self.learner.store,
+            &mut self.learner.adam,
+        );
+        let regularized = model.regularized_weights();
+        let first = resumed.steps_done as usize;
+        let steps = first + loader.len();
+        let mut progress = Progress::new(epoch, cfg.epochs, steps, first);
+        let start = Instant::now();
+        let mut sums = resumed.sums;
+        let mut done = first;
+        let mut interrupted = false;
+        // Written once the steps are final (the epoch ends or Ctrl-C stops it): a run that fails
+        // mid-epoch resumes from the epoch before, and must not find its steps already there.
+        let mut step_points: Vec<(i64, Vec<(String, f32)>)> = Vec::new();
+        let device = store.device();
+        while let Some(batch) = loader.next_batch() {
+            let batch = batch?.to_device(device)?;
+            let ((total, terms), _) = train_step(store, adam, |p| -> TrainResult<_> {
+                let out = model.forward(p, &inputs(&batch))?;
+                let obj = objective(cfg, &out, &batch, p, &regularized)?;
+                let total = obj.total.to_scalar()?;
+                let bad = non_finite(&obj.terms)
+                    .or((!total.is_finite()).then(|| ("total".into(), total)));
+                if let Some((term, value)) = bad {
+                    return Err(TrainError::NonFinite {
+                        epoch,
+                        step: done + 1,
+                        term,
+                        value,
+                    });
+                }
+                Ok((obj.total, (total, obj.terms)))
+            })?;
+            add_terms(&mut sums, "", total, &terms);
+            done += 1;
+            // The run's global step: Adam's update count, which counts every step of every epoch
+            // so far (whatever steps_per_epoch was) and is restored on resume.
+            let global_step = adam.iterations;
+            let step_scalars: Vec<(String, f32)> = std::iter::once(("loss", total))
+                .chain(terms.iter().map(|(k, v)| (k.as_str(), *v)))
+                .map(|(k, v)| (format!("{STEP_TAG_PREFIX}{k}"), v))
+                .collect();
+            step_points.push((global_step as i64, step_scalars));
+            progress.step(done, sums["loss"] / done as f64, log);
+            if crate::train::interrupt::requested() {
+                interrupted = true;
+                break;
             }
-            Ok((obj.total, (total, obj.terms)))
-        })?;
-        add_terms(&mut sums, "", total, &terms);
-        done += 1;
-        // The run's global step: Adam's update count, which counts every step of every epoch
-        // so far (whatever steps_per_epoch was) and is restored on resume.
-        let global_step = adam.iterations;
-        let step_scalars: Vec<(String, f32)> = std::iter::once(("loss", total))
-            .chain(terms.iter().map(|(k, v)| (k.as_str(), *v)))
-            .map(|(k, v)| (format!("{STEP_TAG_PREFIX}{k}"), v))
+        }
+        progress.finish();
+        for (step, scalars) in &step_points {
+            tb.add_scalars(*step, scalars)?;
+        }
+        let elapsed = start.elapsed().as_secs_f64().max(1e-9);
+        let means = sums
+            .iter()
+            .map(|(k, v)| (k.clone(), v / done.max(1) as f64))
             .collect();
-        step_points.push((global_step as i64, step_scalars));
-        progress.step(done, sums["loss"] / done as f64, log);
-        if crate::train::interrupt::requested() {
-            interrupted = true;
-            break;
+        let steps_run = done - first;
+        Ok(EpochStats {
+            means,
+            steps_per_s: steps_run as f64 / elapsed,
+            wait_pct: 100.0 * loader.waited().as_secs_f64() / elapsed,
+            steps_run,
+            partial: PartialEpoch {
+                steps_done: done as u64,
+                sums,
+            },
+            interrupted,
+        })
+    }
+}
+
+/// How an epoch ended: its training statistics, and whether Ctrl-C cut it short (before its
+/// last step).
+pub struct EpochEnd {
+    pub stats: EpochStats,
+    pub cut_short: bool,
+}
+
+impl Run {
+    /// Trains epoch `epoch` (finishing the epoch a resumed checkpoint cut short), validates,
+    /// writes its checkpoint, history, TensorBoard scalars and observations, and prints its
+    /// line.
+    pub fn epoch(&mut self, epoch: u32, log: &mut Logger) -> TrainResult<EpochEnd> {
+        let resumed = std::mem::take(&mut self.resumed);
+        let steps = self.data.steps;
+        let remaining = steps.saturating_sub(resumed.steps_done as usize);
+        // The generator's position after each planned batch, for a checkpoint mid-epoch.
+        let mut positions = Vec::with_capacity(remaining);
+        let gen_ = &mut self.data.pairs_gen;
+        let plan: Vec<_> = (0..remaining)
+            .map(|_| {
+                let batch = gen_.next_batch();
+                positions.push(gen_.state());
+                batch
+            })
+            .collect();
+        let loader = Loader::spawn(
+            plan,
+            self.data.kind,
+            self.builder.kind == BuilderKind::MariaNet,
+            self.data.source.clone(),
+            self.cfg.workers as usize,
+            self.cfg.prefetch as usize,
+        )?;
+        let stats = self.train_steps(epoch, loader, resumed, log)?;
+        let cut_short = stats.interrupted && (stats.partial.steps_done as usize) < steps;
+        // Volumes beyond the memory budget are read from the disk cache every epoch.
+        crate::session::log_cache_events(&self.data.prepared, log);
+        let val = self.validate()?;
+        let gen_state = match stats.steps_run {
+            n if cut_short && n > 0 => positions[n - 1],
+            _ => self.data.pairs_gen.state(),
+        };
+        save_checkpoint(
+            &self.paths.checkpoint_path(epoch),
+            &CheckpointData {
+                epoch,
+                params: &self.learner.store,
+                adam: &self.learner.adam,
+                rng: &self.learner.rng,
+                gen_state,
+                partial: cut_short.then_some(&stats.partial),
+                builder: self.identity,
+            },
+        )?;
+        let mut values: BTreeMap<String, f64> = BTreeMap::new();
+        for (k, v) in stats.means.iter().chain(val.means.iter()) {
+            values.insert(k.clone(), *v);
         }
-    }
-    progress.finish();
-    for (step, scalars) in &step_points {
-        tb.add_scalars(*step, scalars)?;
-    }
-    let elapsed = start.elapsed().as_secs_f64().max(1e-9);
-    let means = sums
-        .iter()
-        .map(|(k, v)| (k.clone(), v / done.max(1) as f64))
-        .collect();
-    let steps_run = done - first;
-    Ok(EpochStats {
-        means,
-        steps_per_s: steps_run as f64 / elapsed,
-        wait_pct: 100.0 * loader.waited().as_secs_f64() / elapsed,
-        steps_run,
-        partial: PartialEpoch {
-            steps_done: done as u64,
-            sums,
-        },
-        interrupted,
-    })
-}
-
-/// One sample of the observation pair, on the host.
-pub struct ObservationData {
-    pub dims: [usize; 3],
-    pub src: Vec<f32>,
-    pub tgt: Vec<f32>,
-    pub warped: Vec<f32>,
-    pub gradient: Vec<f32>,
-    pub grid: Vec<f32>,
-    pub warped_seg: Option<Vec<f32>>,
-}
-
-/// Validation results: `val_loss`, `val_<term>`, and when masks exist `val_dice` and
-/// `val_dice_before`; `val_folding_pct` always.
-pub struct ValStats {
-    pub means: BTreeMap<String, f64>,
-    pub observation: Option<ObservationData>,
-}
-
-/// The masks of a batch's sources and targets: the batch's own (`_seg` generators), else
-/// from the source when every scan of the batch has one, else none. A mask that exists but
-/// cannot be read or prepared is an error, not a Dice left out.
-fn masks(batch: &Batch, source: &dyn VolumeSource) -> TrainResult<Option<(Tensor, Tensor)>> {
-    if let (Some(s), Some(t)) = (&batch.src_mask, &batch.tgt_mask) {
-        return Ok(Some((s.clone(), t.clone())));
-    }
-    let all_masked = batch
-        .pairs
-        .iter()
-        .all(|p| source.has_mask(&p.src) && source.has_mask(&p.tgt));
-    if !all_masked {
-        return Ok(None);
-    }
-    let [d, h, w] = source.grid();
-    let fetch = |pick: fn(&Pair) -> &str| -> TrainResult<Tensor> {
-        let mut data = Vec::new();
-        for p in &batch.pairs {
-            data.extend_from_slice(&source.mask(pick(p))?);
+        values.insert("lr".into(), self.learner.adam.current_lr() as f64);
+        self.history.push_epoch(epoch, &values)?;
+        self.history.save(&self.paths.history())?;
+        if let Some(point) = self.orphans.take() {
+            drop_orphaned_events(&self.paths, point, &self.tb, log);
         }
-        let dims = [batch.pairs.len(), d, h, w, 1];
-        Ok(Tensor::from_vec(data, dims, batch.src.device())?)
-    };
-    Ok(Some((fetch(|p| &p.src)?, fetch(|p| &p.tgt)?)))
+        let mut scalars: Vec<(String, f32)> =
+            values.iter().map(|(k, v)| (k.clone(), *v as f32)).collect();
+        scalars.push(("steps_per_s".into(), stats.steps_per_s as f32));
+        scalars.push(("data_wait_pct".into(), stats.wait_pct as f32));
+        // A cut-short epoch's means go to the history (replaced when the epoch is finished)
+        // but not to TensorBoard, which would show two points at the epoch's step (its step
+        // losses went there: they are final).
+        if !cut_short {
+            self.tb.add_scalars(epoch as i64, &scalars)?;
+        }
+        if let Some(obs) = &val.observation {
+            let tb = (!cut_short).then_some(&mut self.tb);
+            crate::train::validate::observe(&self.paths, epoch, obs, tb)?;
+        }
+        self.tb.flush()?;
+        let line = epoch_line(epoch, self.cfg.epochs, &values, &stats, self.device);
+        log.line(&line);
+        Ok(EpochEnd { stats, cut_short })
+    }
 }
 
-/// Evaluates `pairs` in inference mode (BatchNorm running statistics), batch by batch, and
-/// runs the observation pair.
-#[allow(clippy::too_many_arguments)]
-pub fn validate(
-    cfg: &TrainConfig,
-    model: &Model,
-    store: &ParamStore,
-    kind: GenKind,
-    pairs: &[Pair],
-    observation: &Pair,
-    source: &dyn VolumeSource,
-    with_affine: bool,
-    padding: Padding,
-) -> TrainResult<ValStats> {
-    let regularized = model.regularized_weights();
-    let p = store.frozen(false);
-    let mut sums = BTreeMap::new();
-    let (mut dice_sum, mut before_sum, mut n_dice, mut fold_sum, mut n) = (0.0, 0.0, 0, 0.0, 0);
-    let [d, h, w] = source.grid();
-    let per = d * h * w;
-    let run = |chunk: Vec<Pair>| -> TrainResult<(Batch, NetOutputs)> {
-        let batch = assemble(kind, chunk, source, with_affine)?.to_device(store.device())?;
-        let out = model.forward(&p, &inputs(&batch))?;
-        Ok((batch, out))
-    };
-    for chunk in pairs.chunks(cfg.batch_size.max(1) as usize) {
-        let (batch, out) = run(chunk.to_vec())?;
-        let obj = objective(cfg, &out, &batch, &p, &regularized)?;
-        add_terms(&mut sums, "val_", obj.total.to_scalar()?, &obj.terms);
-        let grid = out.grid.to_vec()?;
-        for i in 0..chunk.len() {
-            let dets = jacobian_determinants(&grid[i * per * 3..(i + 1) * per * 3], [d, h, w]);
-            fold_sum += folding_pct(&dets);
-        }
-        if let Some((sm, tm)) = masks(&batch, source)? {
-            let warped = warp_with_grid(&sm, &out.grid, padding)?.to_vec()?;
-            let (sm, tm) = (sm.to_vec()?, tm.to_vec()?);
-            for i in 0..chunk.len() {
-                let r = i * per..(i + 1) * per;
-                dice_sum += dice(&warped[r.clone()], &tm[r.clone()]);
-                before_sum += dice(&sm[r.clone()], &tm[r]);
-                n_dice += 1;
-            }
-        }
-        n += chunk.len();
-    }
-    let batches = pairs.chunks(cfg.batch_size.max(1) as usize).count().max(1) as f64;
-    let mut means: BTreeMap<String, f64> =
-        sums.into_iter().map(|(k, v)| (k, v / batches)).collect();
-    means.insert("val_folding_pct".into(), fold_sum / n.max(1) as f64);
-    if n_dice > 0 {
-        means.insert("val_dice".into(), dice_sum / n_dice as f64);
-        means.insert("val_dice_before".into(), before_sum / n_dice as f64);
-    }
-    let (batch, out) = run(vec![observation.clone()])?;
-    let warped_seg = match masks(&batch, source)? {
-        Some((sm, _)) => Some(warp_with_grid(&sm, &out.grid, padding)?.to_vec()?),
-        None => None,
-    };
-    let observation = ObservationData {
-        dims: [d, h, w],
-        src: batch.src.to_vec()?,
-        tgt: batch.tgt.to_vec()?,
-        warped: out.deformed.to_vec()?,
-        gradient: out.gradient.to_vec()?,
-        grid: out.grid.to_vec()?,
-        warped_seg,
-    };
-    Ok(ValStats {
-        means,
-        observation: Some(observation),
-    })
-}
-
-/// Writes the observation PNGs of `epoch` and adds the overview to TensorBoard (`tb`; `None`
-/// for an epoch cut short, whose finished run will add it).
-pub fn observe(
-    paths: &SessionPaths,
+/// The line an epoch ends with: its losses, validation Dice and folding, speed and peak memory
+/// (host, and GPU on a GPU).
+fn epoch_line(
     epoch: u32,
-    obs: &ObservationData,
-    tb: Option<&mut EventWriter>,
-) -> TrainResult<()> {
-    let view = crate::report::observe::Observation {
-        dims: obs.dims,
-        src: &obs.src,
-        tgt: &obs.tgt,
-        warped: &obs.warped,
-        gradient: &obs.gradient,
-        grid: &obs.grid,
-        warped_seg: obs.warped_seg.as_deref(),
+    epochs: u32,
+    values: &BTreeMap<String, f64>,
+    stats: &EpochStats,
+    device: Device,
+) -> String {
+    format!(
+        "epoch {epoch}/{} | loss {:.5} | val_loss {:.5} | val_dice {} | folding {:.3}% | \
+         {:.2} steps/s | data wait {:.1}% | peak memory {}",
+        epochs,
+        values.get("loss").copied().unwrap_or(f64::NAN),
+        values.get("val_loss").copied().unwrap_or(f64::NAN),
+        values
+            .get("val_dice")
+            .map(|d| format!(
+                "{d:.4} (before {:.4})",
+                values.get("val_dice_before").copied().unwrap_or(f64::NAN)
+            ))
+            .unwrap_or_else(|| "n/a".into()),
+        values.get("val_folding_pct").copied().unwrap_or(0.0),
+        stats.steps_per_s,
+        stats.wait_pct,
+        peak_memory_text(device)
+    )
+}
+
+/// Drops the TensorBoard events earlier runs wrote past `point`, where this run started
+/// (its own file, `tb`, aside): this run writes those steps again (a resume from an earlier
+/// checkpoint whose later ones were deleted, or a fresh start), as the history is truncated.
+fn drop_orphaned_events(
+    paths: &SessionPaths,
+    point: ResumePoint,
+    tb: &EventWriter,
+    log: &mut Logger,
+) {
+    let pruned = match drop_events_after(&paths.tensorboard_dir(), point, tb.path()) {
+        Ok(pruned) => pruned,
+        Err(e) => {
+            log.line(&format!(
+                "warning: tensorboard: {e}: earlier runs' events left as they are"
+            ));
+            return;
+        }
     };
-    let overview =
-        crate::report::observe::write_observations(&paths.observation_dir(epoch), epoch, &view)?;
-    if let Some(tb) = tb {
-        tb.add_raster("observation/overview", epoch as i64, &overview)?;
+    if pruned.dropped > 0 {
+        log.line(&format!(
+            "tensorboard: dropped {} events an earlier run wrote past epoch {}, step {} \
+             (this run writes those steps again)",
+            pruned.dropped, point.epoch, point.step
+        ));
     }
-    Ok(())
+    if pruned.torn > 0 {
+        log.line(&format!(
+            "tensorboard: removed the torn last record of {} event file{} (a write cut short)",
+            pruned.torn,
+            if pruned.torn == 1 { "" } else { "s" }
+        ));
+    }
+    for file in pruned.unreadable {
+        log.line(&format!("warning: tensorboard: {file} (left as it is)"));
+    }
 }
