@@ -9,12 +9,24 @@ pub(crate) struct TempDir(pub PathBuf);
 impl TempDir {
     /// `voxflow-<tag>-<pid>-<n>`, emptied and created.
     pub(crate) fn new(tag: &str) -> Self {
+        let dir = Self::absent(tag);
+        std::fs::create_dir_all(&dir.0).expect("create a test directory");
+        dir
+    }
+
+    /// A fresh path like [`TempDir::new`]'s that does not exist yet (for code that must create
+    /// it, or must not), removed on drop all the same.
+    pub(crate) fn absent(tag: &str) -> Self {
         static N: AtomicUsize = AtomicUsize::new(0);
         let n = N.fetch_add(1, Ordering::Relaxed);
         let dir = std::env::temp_dir().join(format!("voxflow-{tag}-{}-{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("create a test directory");
         TempDir(dir)
+    }
+
+    /// `name` inside the directory.
+    pub(crate) fn file(&self, name: &str) -> PathBuf {
+        self.0.join(name)
     }
 }
 

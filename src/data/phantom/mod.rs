@@ -31,8 +31,6 @@ mod write;
 
 #[cfg(test)]
 mod tests;
-#[cfg(test)]
-mod tests_write;
 
 pub use deform::{Deformation, Wave};
 pub use preview::axial_png;

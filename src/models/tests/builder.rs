@@ -1,9 +1,9 @@
 //! builder.toml: defaults, the commented file's round trip, and errors naming file and key.
 
-use super::scratch_dir;
 use crate::backend::Padding;
 use crate::models::{BuilderConfig, BuilderKind};
 use crate::nn::NormKind;
+use crate::testutil::TempDir;
 use std::path::Path;
 
 const FILE: &str = "sessions/demo/builder.toml";
@@ -231,7 +231,8 @@ fn bad_values_name_the_file_and_the_key() {
 
 #[test]
 fn save_is_atomic_and_load_reads_it_back() {
-    let dir = scratch_dir("builder_save");
+    let tmp = TempDir::new("builder_save");
+    let dir = tmp.0.clone();
     let path = dir.join("builder.toml");
     let cfg = custom();
     cfg.save(&path).unwrap();

@@ -6,17 +6,8 @@ mod nets;
 mod transformer;
 
 use crate::tensor::{Device, Tensor};
-use std::path::PathBuf;
 
 const CPU: Device = Device::Cpu;
-
-/// A fresh, empty directory for one test.
-fn scratch_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("voxflow-models-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
 
 /// A `[n, d, h, w, c]` volume with value `f(sample, z, y, x, channel)`.
 fn volume(dims: [usize; 5], f: impl Fn(usize, usize, usize, usize, usize) -> f32) -> Tensor {

@@ -1,4 +1,4 @@
-use super::{decode, scratch};
+use super::decode;
 use crate::report::figure::{
     BACKGROUND, FIG_TITLE_H, GAP, MARGIN, PANEL_BACKGROUND, PANEL_TITLE_H, TEXT, fit_nearest,
 };
@@ -7,6 +7,7 @@ use crate::report::{
     Figure, Raster, ReportError, Rgb, Shade, jacobian_colour, middle_slices, save_png, slice_strip,
     strip_panel_size,
 };
+use crate::testutil::TempDir;
 
 const RED: [u8; 3] = [255, 0, 0];
 const BLUE: [u8; 3] = [0, 0, 255];
@@ -190,7 +191,8 @@ fn overview_figure_renders_to_png() {
         .filter(|&(x, y)| img.get(x, y) == jacobian_colour(-1.0))
         .count();
     assert!(red > 50, "{red} folding pixels");
-    let dir = scratch("overview");
+    let tmp = TempDir::new("overview");
+    let dir = tmp.0.clone();
     let path = dir.join("overview_03.png");
     save_png(&path, &img).unwrap();
     let (pw, ph, _, px) = decode(&std::fs::read(&path).unwrap());

@@ -7,15 +7,6 @@ mod font;
 mod png;
 mod slice;
 
-use std::path::PathBuf;
-
-/// A fresh, empty directory under the system temp dir for test `name`.
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("voxflow-report-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
 
 /// Decodes PNG bytes with the `png` crate: (width, height, channels, pixels).
 fn decode(bytes: &[u8]) -> (usize, usize, usize, Vec<u8>) {

@@ -1,5 +1,6 @@
-use super::{decode, scratch};
+use super::decode;
 use crate::report::{Gray, Raster, ReportError, Rgb, encode_png, save_png};
+use crate::testutil::TempDir;
 
 fn test_rgb() -> Rgb {
     let (w, h) = (7, 3);
@@ -46,7 +47,8 @@ fn bad_images_are_errors() {
 
 #[test]
 fn save_png_is_atomic_and_replaces() {
-    let dir = scratch("save");
+    let tmp = TempDir::new("save");
+    let dir = tmp.0.clone();
     let path = dir.join("fig.png");
     std::fs::write(&path, b"old").unwrap();
     let img = test_rgb();

@@ -1,11 +1,12 @@
 //! Checkpoint tests: bitwise round trip, builder hash refusal, corruption, atomic writes.
 
-use super::{BUILDER, files_in, scratch};
+use super::{BUILDER, files_in};
 use crate::data::generators::GenState;
 use crate::nn::ParamStore;
 use crate::nn::{Adam, AdamConfig};
 use crate::session::*;
 use crate::tensor::{Device, Rng, Tensor};
+use crate::testutil::TempDir;
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -115,7 +116,8 @@ fn write_sample(path: &Path, store: &ParamStore, adam: &Adam, rng: &Rng, hash: B
 
 #[test]
 fn a_partial_epoch_round_trips_with_its_exact_loss_sums() {
-    let dir = scratch("partial");
+    let tmp = TempDir::new("partial");
+    let dir = tmp.0.clone();
     let path = dir.join("chkpt_03.safetensors");
     let (store, adam) = trained_state();
     let hash = ident(BUILDER);
@@ -164,7 +166,8 @@ fn a_partial_epoch_round_trips_with_its_exact_loss_sums() {
 
 #[test]
 fn checkpoint_round_trip_restores_everything_bitwise() {
-    let dir = scratch("chkpt");
+    let tmp = TempDir::new("chkpt");
+    let dir = tmp.0.clone();
     let path = dir.join("chkpt_12.safetensors");
     let (store, adam) = trained_state();
     assert_eq!(adam.iterations, 2);
@@ -228,7 +231,8 @@ fn checkpoint_round_trip_restores_everything_bitwise() {
 
 #[test]
 fn a_different_builder_is_refused_with_the_reason() {
-    let dir = scratch("hash");
+    let tmp = TempDir::new("hash");
+    let dir = tmp.0.clone();
     let path = dir.join("chkpt_12.safetensors");
     let (store, adam) = trained_state();
     write_sample(&path, &store, &adam, &Rng::new(1), ident(BUILDER));
@@ -321,7 +325,8 @@ fn a_checkpoint_fits_a_builder_whose_text_or_network_is_the_same() {
         id.network
     );
 
-    let dir = scratch("identity");
+    let tmp = TempDir::new("identity");
+    let dir = tmp.0.clone();
     let path = dir.join("chkpt_12.safetensors");
     let (store, adam) = trained_state();
     write_sample(&path, &store, &adam, &Rng::new(1), id);
@@ -383,7 +388,8 @@ fn builder_hash_ignores_comments_and_layout_only() {
 
 #[test]
 fn truncated_or_corrupted_checkpoints_are_errors_naming_the_file() {
-    let dir = scratch("corrupt");
+    let tmp = TempDir::new("corrupt");
+    let dir = tmp.0.clone();
     let path = dir.join("chkpt_12.safetensors");
     let (store, adam) = trained_state();
     let hash = ident(BUILDER);
@@ -446,7 +452,8 @@ fn truncated_or_corrupted_checkpoints_are_errors_naming_the_file() {
 
 #[test]
 fn saving_overwrites_atomically_and_refuses_inconsistent_state() {
-    let dir = scratch("atomic");
+    let tmp = TempDir::new("atomic");
+    let dir = tmp.0.clone();
     let path = dir.join("chkpt_01.safetensors");
     let (store, adam) = trained_state();
     write_sample(&path, &store, &adam, &Rng::new(1), ident("x"));

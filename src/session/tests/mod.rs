@@ -7,15 +7,8 @@ use super::*;
 use crate::data::generators::GenKind;
 use crate::models::BuilderConfig;
 use crate::session::config::{BuilderKind, TrainConfig};
-use std::path::{Path, PathBuf};
-
-/// A fresh scratch directory for one test.
-pub(crate) fn scratch(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("voxflow-session-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
+use crate::testutil::TempDir;
+use std::path::Path;
 
 fn files_in(dir: &Path) -> Vec<String> {
     let mut v: Vec<String> = std::fs::read_dir(dir)
@@ -47,7 +40,8 @@ fn split(n: usize) -> Split {
 
 #[test]
 fn create_writes_everything_and_open_finds_it() {
-    let root = scratch("create");
+    let tmp = TempDir::new("create");
+    let root = tmp.0.clone();
     let cfg = TrainConfig::defaults(BuilderKind::Unet, GenKind::Luna);
     let all = ids(10);
     let p = create_session(
@@ -101,7 +95,8 @@ fn create_writes_everything_and_open_finds_it() {
 
 #[test]
 fn create_refuses_an_existing_session_and_force_moves_the_earlier_run_aside() {
-    let root = scratch("force");
+    let tmp = TempDir::new("force");
+    let root = tmp.0.clone();
     let cfg = TrainConfig::defaults(BuilderKind::Unet, GenKind::Luna);
     let (p, moved) = create_session(&root, "run", &unet(), &cfg, &split(6), false).unwrap();
     assert_eq!(moved, None);
@@ -172,7 +167,8 @@ fn create_refuses_an_existing_session_and_force_moves_the_earlier_run_aside() {
 
 #[test]
 fn a_failed_forced_rewrite_puts_the_earlier_run_back() {
-    let root = scratch("force-undo");
+    let tmp = TempDir::new("force-undo");
+    let root = tmp.0.clone();
     let cfg = TrainConfig::defaults(BuilderKind::Unet, GenKind::Luna);
     let (p, _) = create_session(&root, "run", &unet(), &cfg, &split(6), false).unwrap();
     let chk = p.checkpoint_path(2);
@@ -209,7 +205,8 @@ fn a_failed_forced_rewrite_puts_the_earlier_run_back() {
 
 #[test]
 fn create_checks_everything_before_writing() {
-    let root = scratch("checks");
+    let tmp = TempDir::new("checks");
+    let root = tmp.0.clone();
     let good = TrainConfig::defaults(BuilderKind::Unet, GenKind::Luna);
     let atlas = TrainConfig::defaults(BuilderKind::Unet, GenKind::Atlas); // no atlas_id
     let e = create_session(&root, "a", &unet(), &atlas, &split(5), false)
@@ -236,7 +233,8 @@ fn create_checks_everything_before_writing() {
 
 #[test]
 fn latest_checkpoint_takes_the_highest_canonical_name() {
-    let root = scratch("latest");
+    let tmp = TempDir::new("latest");
+    let root = tmp.0.clone();
     let p = SessionPaths::new(&root, "s").unwrap();
     assert_eq!(
         latest_checkpoint(&p).unwrap(),

@@ -39,16 +39,6 @@ mod write;
 
 #[cfg(test)]
 mod tests;
-#[cfg(test)]
-mod tests_errors;
-#[cfg(test)]
-mod tests_fixtures;
-#[cfg(test)]
-mod tests_fuzz;
-#[cfg(test)]
-mod tests_hand;
-#[cfg(test)]
-mod testutil;
 
 pub use crate::data::io::metaimage::ElementType;
 #[cfg(doc)]

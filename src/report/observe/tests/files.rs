@@ -1,12 +1,14 @@
 //! The files written: names, sizes, what each strip draws, and bad input.
 
 use super::*;
+use crate::testutil::TempDir;
 
 #[test]
 fn writes_every_file_without_a_mask() {
     let dims = [8, 10, 12];
     let pair = Pair::simple(dims);
-    let dir = scratch("nomask").join("nested/obs");
+    let tmp = TempDir::new("nomask");
+    let dir = tmp.0.join("nested/obs");
     let overview = write_observations(&dir, 3, &pair.obs(false)).unwrap();
     let mut names: Vec<String> = std::fs::read_dir(&dir)
         .unwrap()
@@ -28,13 +30,13 @@ fn writes_every_file_without_a_mask() {
     assert!(h > 3 * (120 + PANEL_TITLE_H) && h < 3 * (120 + PANEL_TITLE_H) + 60);
     assert_eq!(px(&data, w, w / 2, h / 2), overview.get(w / 2, h / 2));
     assert_eq!(data.len(), w * h * 3);
-    let _ = std::fs::remove_dir_all(scratch("nomask"));
 }
 
 #[test]
 fn writes_the_mask_strip_and_numbers_epochs_with_two_or_more_digits() {
     let pair = Pair::simple([8, 10, 12]);
-    let dir = scratch("mask");
+    let tmp = TempDir::new("mask");
+    let dir = tmp.0.clone();
     for (epoch, tag) in [(0, "00"), (7, "07"), (123, "123")] {
         write_observations(&dir, epoch, &pair.obs(true)).unwrap();
         for s in STRIPS.iter().chain(&["pred_seg", "overview"]) {
@@ -66,7 +68,8 @@ fn strip_probes(path: &Path, dims: [usize; 3]) -> [[u8; 3]; 4] {
 fn strips_draw_the_source_mask_and_every_gradient_channel() {
     let dims = [8, 10, 12];
     let pair = Pair::simple(dims);
-    let dir = scratch("strips");
+    let tmp = TempDir::new("strips");
+    let dir = tmp.0.clone();
     write_observations(&dir, 1, &pair.obs(true)).unwrap();
     let luma = |p: [u8; 3]| p[0];
     // The mask given (left half) is what is drawn: white left, black right.
@@ -135,7 +138,8 @@ fn constant_slices_take_the_volume_range() {
 fn bad_lengths_and_dims_are_errors_and_write_nothing() {
     let dims = [4, 5, 6];
     let pair = Pair::simple(dims);
-    let dir = scratch("bad");
+    let tmp = TempDir::new("bad");
+    let dir = tmp.0.clone();
     let short = vec![0.0; 119];
     let cases: [(&str, Observation); 7] = [
         (

@@ -11,13 +11,6 @@ use crate::report::figure::{GAP, MARGIN, PANEL_TITLE_H};
 use crate::report::{FOLD_COLOUR, jacobian_colour};
 use std::path::PathBuf;
 
-/// A fresh, empty directory under the system temp dir for test `name`.
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("voxflow-observe-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
-}
-
 /// Decodes a PNG file with the `png` crate: (width, height, RGB pixels).
 fn decode(path: &Path) -> (usize, usize, Vec<u8>) {
     let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));

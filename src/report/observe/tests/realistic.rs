@@ -1,6 +1,7 @@
 //! A realistic pair rendered through the engine's own transformer.
 
 use super::*;
+use crate::testutil::TempDir;
 
 /// A realistic pair through the engine's own transformer: an ellipsoid and its copy shifted
 /// 3 voxels along x, and a smooth gradient (compression before the blob, expansion after)
@@ -66,7 +67,8 @@ fn renders_a_realistic_pair_through_the_transformer() {
         warped_seg: Some(&warped_seg),
     };
     let keep = std::env::var_os("VOXFLOW_OBSERVE_OUT").map(PathBuf::from);
-    let dir = keep.clone().unwrap_or_else(|| scratch("realistic"));
+    let tmp = TempDir::new("realistic");
+    let dir = keep.clone().unwrap_or_else(|| tmp.0.clone());
     let overview = write_observations(&dir, 5, &obs).unwrap();
     // det J ≈ Φx·Φy ∈ [0.5, 1.6]: compression and expansion, no folding.
     let dets = jacobian_determinants(&grid, dims);

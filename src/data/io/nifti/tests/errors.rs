@@ -1,7 +1,7 @@
 //! Bad files and bad volumes: each is a `DataError` naming the file and the problem.
 
-use super::testutil::{TempDir, base_header, nii_bytes, oblique_volume};
-use super::*;
+use super::super::*;
+use super::{TempDir, base_header, nii_bytes, oblique_volume};
 use crate::data::volume::Volume;
 use flate2::Compression;
 use flate2::write::GzEncoder;
@@ -28,7 +28,7 @@ fn expect_error(dir: &TempDir, name: &str, bytes: &[u8], what: &str) {
 }
 
 /// A valid file (352-byte offset, 120 data bytes) whose header is then changed by `f`.
-fn with_header(f: impl Fn(&mut super::header::Header)) -> Vec<u8> {
+fn with_header(f: impl Fn(&mut super::super::header::Header)) -> Vec<u8> {
     let mut h = base_header([5, 4, 3], 4, 16);
     let mut bytes = nii_bytes(&h, &[0u8; 120]);
     f(&mut h);
@@ -289,7 +289,7 @@ fn gzip_members_read_whole_wherever_a_member_ends_in_the_read_buffer() {
         for cap in 1..=12 {
             let r = std::io::BufReader::with_capacity(cap, &two[..]);
             let mut out = Vec::new();
-            super::read::GzMembers::new(r)
+            super::super::read::GzMembers::new(r)
                 .read_to_end(&mut out)
                 .unwrap();
             assert_eq!(out, data, "cut {cut}, buffer {cap}");

@@ -1,8 +1,8 @@
 //! Files written by nibabel, read by our reader and compared with nibabel's values and affine;
 //! and (ignored, run by hand) files written by our writer for nibabel to check.
 
-use super::testutil::oblique_volume;
-use super::*;
+use super::super::*;
+use super::oblique_volume;
 use crate::data::volume::Volume;
 use serde_json::Value;
 use std::path::{Path, PathBuf};

@@ -1,32 +1,20 @@
-//! Test helpers: scratch directories, an oblique test volume, hand-made headers and files.
+//! Tests of the NIfTI reader and writer, by topic: [`roundtrip`] (write → read), [`errors`]
+//! (malformed and truncated files), [`fixtures`] (files written by nibabel and SimpleITK),
+//! [`fuzz`] and [`hand`] (hand-made headers). This module holds their helpers: scratch
+//! directories, an oblique test volume, hand-made headers and files.
+
+mod errors;
+mod fixtures;
+mod fuzz;
+mod hand;
+mod roundtrip;
 
 use super::header::Header;
 use super::read::{Shape, decode};
 use crate::data::volume::Volume;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-/// A unique scratch directory under the system temp dir, removed on drop.
-pub(super) struct TempDir(pub PathBuf);
-
-impl TempDir {
-    pub(super) fn new(name: &str) -> TempDir {
-        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let dir =
-            std::env::temp_dir().join(format!("voxflow_nifti_{name}_{}_{n}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        TempDir(dir)
-    }
-    pub(super) fn file(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+pub(super) use crate::testutil::TempDir;
 
 /// Rotation by `angle` about the unit vector along `axis` (Rodrigues), as columns.
 pub(super) fn rotation(axis: [f64; 3], angle: f64) -> [[f64; 3]; 3] {

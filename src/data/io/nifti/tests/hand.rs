@@ -1,8 +1,8 @@
 //! Hand-made files (byte layout, big-endian, qform-only, pixdim-only, scaled, 4D/5D,
 //! extensions) decoded and checked against values and geometry computed by hand.
 
-use super::header::{HEADER_SIZE, Header};
-use super::testutil::{assert_geometry, base_header, decode_bytes, nii_bytes};
+use super::super::header::{HEADER_SIZE, Header};
+use super::{assert_geometry, base_header, decode_bytes, nii_bytes};
 use crate::data::volume::Volume;
 use std::path::Path;
 

@@ -1,9 +1,9 @@
 //! Write → read round trips: every datatype, .nii and .nii.gz, oblique and flipped geometry,
 //! qform consistent with sform, vector images, sheared directions.
 
-use super::affine::ras_affine;
-use super::testutil::{TempDir, assert_geometry, header_of, oblique_volume, rotation};
-use super::*;
+use super::super::affine::ras_affine;
+use super::super::*;
+use super::{TempDir, assert_geometry, header_of, oblique_volume, rotation};
 use crate::data::volume::Volume;
 
 /// Values in range for every element type, so the round trip is exact.

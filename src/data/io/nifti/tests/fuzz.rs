@@ -1,9 +1,9 @@
 //! Fuzz-style robustness: thousands of seeded header mutations (and truncations, in plain and
 //! gzip streams) must give a `Volume` or a `DataError`, never a panic, and finish quickly.
 
-use super::header::Header;
-use super::read::{Shape, decode};
-use super::testutil::{TempDir, base_header, nii_bytes};
+use super::super::header::Header;
+use super::super::read::{Shape, decode};
+use super::{TempDir, base_header, nii_bytes};
 use flate2::Compression;
 use flate2::write::GzEncoder;
 use std::io::Write;
@@ -124,7 +124,7 @@ fn check(bytes: &[u8], gzip: bool) -> bool {
             let packed = z.finish().unwrap();
             decode(
                 path,
-                &mut super::read::GzMembers::new(&packed[..]),
+                &mut super::super::read::GzMembers::new(&packed[..]),
                 None,
                 Shape::Scalar,
             )
@@ -186,7 +186,7 @@ fn thousands_of_mutated_headers_never_panic() {
         for (name, content) in [("f.nii", &bytes), ("f.nii.gz", &packed), ("g.nii", &packed)] {
             let path = dir.file(name);
             std::fs::write(&path, content).unwrap();
-            let r = catch_unwind(|| super::read(&path));
+            let r = catch_unwind(|| super::super::read(&path));
             assert!(r.is_ok(), "read panicked on {name}, case {i}");
         }
     }

@@ -1,8 +1,8 @@
 //! Tests of writing the dataset (layout, manifest, idempotence, refusals) and of the PNG
 //! preview.
 
-use super::tests::{TempDir, find, is_lung, small};
-use super::*;
+use super::super::*;
+use super::{TempDir, find, is_lung, small};
 use std::path::Path;
 
 #[test]
@@ -33,7 +33,7 @@ fn bad_configurations_are_errors() {
     for cfg in bad {
         let e = generate_subject(&cfg, 0).unwrap_err().to_string();
         assert!(e.contains("phantom configuration"), "{e}");
-        let dir = TempDir::new("badcfg");
+        let dir = TempDir::absent("badcfg");
         assert!(write_dataset(&dir.0, &cfg).is_err());
         assert!(
             !dir.0.exists(),
@@ -59,7 +59,7 @@ fn line<'a>(h: &'a [String], key: &str) -> &'a str {
 #[test]
 fn written_dataset_has_the_luna16_layout() {
     use std::io::Read;
-    let dir = TempDir::new("layout");
+    let dir = TempDir::absent("layout");
     let cfg = small(11);
     let summary = write_dataset(&dir.0, &cfg).unwrap();
     assert!(!summary.reused && summary.subjects.iter().all(|s| s.written));
@@ -120,7 +120,7 @@ fn written_dataset_has_the_luna16_layout() {
 
 #[test]
 fn writing_again_is_a_noop_and_repairs_missing_subjects() {
-    let dir = TempDir::new("again");
+    let dir = TempDir::absent("again");
     let cfg = PhantomConfig { n: 3, ..small(2) };
     let first = write_dataset(&dir.0, &cfg).unwrap();
     let again = write_dataset(&dir.0, &cfg).unwrap();
@@ -139,7 +139,7 @@ fn writing_again_is_a_noop_and_repairs_missing_subjects() {
 
 #[test]
 fn foreign_or_different_directories_are_refused_untouched() {
-    let dir = TempDir::new("refuse");
+    let dir = TempDir::absent("refuse");
     std::fs::create_dir_all(&dir.0).unwrap();
     let mine = dir.0.join("notes.txt");
     std::fs::write(&mine, "keep me").unwrap();
@@ -172,7 +172,7 @@ fn foreign_or_different_directories_are_refused_untouched() {
 
 #[test]
 fn axial_png_shows_dark_lungs_inside_a_brighter_body() {
-    let dir = TempDir::new("png");
+    let dir = TempDir::absent("png");
     std::fs::create_dir_all(&dir.0).unwrap();
     let s = find(&small(0), |s| s.flip[0]);
     let (img, mask, _) = render(&s);

@@ -1,9 +1,11 @@
-//! Tests of subject generation: determinism, anatomy values, masks, geometry.
+//! Tests of subject generation: determinism, anatomy values, masks, geometry; [`write`]: the
+//! dataset written.
+
+mod write;
 
 use super::subject::{ID_PREFIX, Subject, subject_id};
 use super::tissue::Tissue;
 use super::*;
-use std::path::PathBuf;
 
 /// A small grid (about 60×60×35 voxels) keeps the tests fast; anatomy is the same.
 pub(super) fn small(seed: u64) -> PhantomConfig {
@@ -15,25 +17,7 @@ pub(super) fn small(seed: u64) -> PhantomConfig {
     }
 }
 
-pub(super) struct TempDir(pub(super) PathBuf);
-
-impl TempDir {
-    pub(super) fn new(tag: &str) -> Self {
-        let p = std::env::temp_dir().join(format!(
-            "voxflow-phantom-{tag}-{}-{:?}",
-            std::process::id(),
-            std::thread::current().id()
-        ));
-        let _ = std::fs::remove_dir_all(&p);
-        TempDir(p)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+pub(super) use crate::testutil::TempDir;
 
 pub(super) fn is_lung(v: f32) -> bool {
     v == 3.0 || v == 4.0
