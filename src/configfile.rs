@@ -10,12 +10,8 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// The file could not be read or written.
-    #[error("{}: {source}", path.display())]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] crate::fsutil::IoError),
     /// Bad TOML, an unknown key, a wrong type, or a value out of range.
     #[error("{}: {msg}", path.display())]
     Invalid { path: PathBuf, msg: String },
@@ -87,10 +83,8 @@ where
 
 /// Reads and parses `path`.
 pub fn load_toml<T: DeserializeOwned>(path: &Path) -> Result<T, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|source| ConfigError::Io(crate::fsutil::IoError::new(path, source)))?;
     parse_toml(&text, path)
 }
 

@@ -1,8 +1,29 @@
 //! File-system helpers shared by every layer that writes user-visible files.
 
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+
+/// What the operating system refused (missing file, permission, disk full ...), naming the
+/// file or directory: the one I/O error every layer's error type carries (`DataError::Io`,
+/// `SessionError::Io`, `ReportError::Io`, `ConfigError::Io`).
+#[derive(Debug, thiserror::Error)]
+#[error("{}: {source}", path.display())]
+pub struct IoError {
+    pub path: PathBuf,
+    #[source]
+    pub source: std::io::Error,
+}
+
+impl IoError {
+    /// `source` on `path`.
+    pub fn new(path: &Path, source: std::io::Error) -> Self {
+        IoError {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}
 
 /// Writes `bytes` to `path` through a temporary file in the same directory, an fsync and a
 /// rename, so readers never see a partial file under `path` and a crash leaves the old file.

@@ -9,12 +9,8 @@ pub enum DataError {
     #[error("{}: {msg}", path.display())]
     Format { path: PathBuf, msg: String },
     /// The operating system refused (missing file, permission, disk full ...).
-    #[error("{}: {source}", path.display())]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] crate::fsutil::IoError),
     /// A dataset-level problem: nothing found, an unknown id, an inconsistent configuration.
     #[error("{0}")]
     Dataset(String),
@@ -31,10 +27,7 @@ impl DataError {
 
     /// An I/O error for `path`.
     pub fn io(path: &Path, source: std::io::Error) -> Self {
-        DataError::Io {
-            path: path.to_path_buf(),
-            source,
-        }
+        DataError::Io(crate::fsutil::IoError::new(path, source))
     }
 }
 

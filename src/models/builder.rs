@@ -207,10 +207,8 @@ impl BuilderConfig {
 
     /// Reads, parses and validates the builder file at `path`.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ConfigError::Io(crate::fsutil::IoError::new(path, source)))?;
         Self::from_toml(&text, path)
     }
 

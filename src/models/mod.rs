@@ -247,10 +247,8 @@ pub(crate) fn ceil_half(s: [usize; 3]) -> [usize; 3] {
 
 /// Writes `bytes` to `path` through a temporary file in the same directory and a rename.
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> std::result::Result<(), ConfigError> {
-    crate::fsutil::atomic_write(path, bytes).map_err(|source| ConfigError::Io {
-        path: path.to_path_buf(),
-        source,
-    })
+    crate::fsutil::atomic_write(path, bytes)
+        .map_err(|source| ConfigError::Io(crate::fsutil::IoError::new(path, source)))
 }
 
 #[cfg(test)]

@@ -28,12 +28,8 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
     /// A file or directory could not be created, written or read.
-    #[error("{}: {source}", path.display())]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] crate::fsutil::IoError),
     /// An event file is damaged: a CRC mismatch, a truncated record or bad protobuf.
     #[error("{}: record {record}: {msg}", path.display())]
     Corrupt {
@@ -50,10 +46,7 @@ pub enum ReportError {
 impl ReportError {
     /// An `Io` error for `path`.
     pub(crate) fn io(path: &Path, source: std::io::Error) -> Self {
-        ReportError::Io {
-            path: path.to_path_buf(),
-            source,
-        }
+        ReportError::Io(crate::fsutil::IoError::new(path, source))
     }
 }
 

@@ -61,12 +61,8 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, thiserror::Error)]
 pub enum SessionError {
     /// The operating system refused (missing file, permission, disk full ...).
-    #[error("{}: {source}", path.display())]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] crate::fsutil::IoError),
     /// A file exists but its content is wrong: malformed, truncated, inconsistent.
     #[error("{}: {msg}", path.display())]
     Invalid { path: PathBuf, msg: String },
@@ -84,10 +80,7 @@ pub enum SessionError {
 impl SessionError {
     /// An `Io` error for `path`.
     pub fn io(path: &Path, source: std::io::Error) -> Self {
-        SessionError::Io {
-            path: path.to_path_buf(),
-            source,
-        }
+        SessionError::Io(crate::fsutil::IoError::new(path, source))
     }
 
     /// An `Invalid` error for `path`.

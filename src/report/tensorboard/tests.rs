@@ -195,7 +195,7 @@ fn truncated_file_is_an_error() {
     assert_eq!(read_events(&path).unwrap().len(), 3);
     // A missing file names the file.
     let missing = dir.join("nope.tfevents");
-    assert!(matches!(read_events(&missing), Err(ReportError::Io { path, .. }) if path == missing));
+    assert!(matches!(read_events(&missing), Err(ReportError::Io(e)) if e.path == missing));
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

@@ -7,7 +7,6 @@ mod font;
 mod png;
 mod slice;
 
-
 /// Decodes PNG bytes with the `png` crate: (width, height, channels, pixels).
 fn decode(bytes: &[u8]) -> (usize, usize, usize, Vec<u8>) {
     let dec = ::png::Decoder::new(std::io::Cursor::new(bytes));

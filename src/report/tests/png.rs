@@ -65,7 +65,7 @@ fn save_png_is_atomic_and_replaces() {
     // A directory that does not exist: an I/O error naming the temporary file beside it.
     let missing = dir.join("no/such/dir/fig.png");
     match save_png(&missing, &img) {
-        Err(ReportError::Io { path, .. }) => assert!(path.starts_with(dir.join("no/such/dir"))),
+        Err(ReportError::Io(e)) => assert!(e.path.starts_with(dir.join("no/such/dir"))),
         other => panic!("expected an Io error, got {other:?}"),
     }
     std::fs::remove_dir_all(&dir).unwrap();

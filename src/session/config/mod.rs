@@ -232,12 +232,8 @@ impl TrainConfig {
     /// Validates and writes the commented file atomically (temporary file + rename).
     pub fn save(&self, path: &Path) -> Result<(), ConfigError> {
         self.validate(path)?;
-        crate::fsutil::atomic_write(path, self.to_toml().as_bytes()).map_err(|source| {
-            ConfigError::Io {
-                path: path.to_path_buf(),
-                source,
-            }
-        })
+        crate::fsutil::atomic_write(path, self.to_toml().as_bytes())
+            .map_err(|source| ConfigError::Io(crate::fsutil::IoError::new(path, source)))
     }
 
     /// The device this configuration asks for (by `train`, `eval` and `show`): `auto` takes

@@ -279,10 +279,8 @@ impl TrainConfig {
             .and_then(|text| edit_top_level(&text, &self.to_toml(), keys))
             .filter(|text| parse_toml::<TrainConfig>(text, path).ok().as_ref() == Some(self));
         match edited {
-            Some(text) => atomic_write(path, text.as_bytes()).map_err(|source| ConfigError::Io {
-                path: path.to_path_buf(),
-                source,
-            }),
+            Some(text) => atomic_write(path, text.as_bytes())
+                .map_err(|source| ConfigError::Io(crate::fsutil::IoError::new(path, source))),
             None => self.save(path),
         }
     }

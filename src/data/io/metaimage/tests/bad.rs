@@ -33,7 +33,7 @@ pub(super) fn edited(line: &str, with: &str) -> String {
 fn missing_or_unreadable_files_name_the_file() {
     let dir = TempDir::new("bad-files");
     let e = read_err(&dir.at("none.mhd"), "none.mhd", &[]);
-    assert!(matches!(e, crate::data::DataError::Io { .. }));
+    assert!(matches!(e, crate::data::DataError::Io(_)));
     std::fs::create_dir(dir.at("folder.mhd")).unwrap();
     read_err(&dir.at("folder.mhd"), "folder.mhd", &["not a regular file"]);
     let h = dir.put("lost.mhd", header(I16, "", "lost.raw"));
