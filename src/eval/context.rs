@@ -123,10 +123,11 @@ impl EvalContext {
             } else {
                 "does not exist"
             };
-            return Err(EvalError::Usage(format!(
-                "checkpoint {} {what}; {have}",
-                checkpoint.display()
-            )));
+            return Err(EvalError::NoCheckpoint {
+                path: checkpoint,
+                what,
+                have,
+            });
         }
         let mut adam = Adam::new(config.adam());
         let meta = load_checkpoint(

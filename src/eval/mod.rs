@@ -24,6 +24,7 @@ use crate::configfile::ConfigError;
 use crate::data::DataError;
 use crate::report::ReportError;
 use crate::session::SessionError;
+use std::path::PathBuf;
 
 /// What `eval`, `show` and `inspect` can fail with; each names the file, id or value at fault.
 #[derive(Debug, thiserror::Error)]
@@ -38,7 +39,15 @@ pub enum EvalError {
     Config(#[from] ConfigError),
     #[error(transparent)]
     Report(#[from] ReportError),
-    /// A wrong argument: an unknown id, a missing checkpoint, a path of an unknown kind.
+    /// `--weights` names no checkpoint file (`what`: it does not exist, or is not a file);
+    /// `have` says which checkpoints the session has.
+    #[error("checkpoint {} {what}; {have}", path.display())]
+    NoCheckpoint {
+        path: PathBuf,
+        what: &'static str,
+        have: String,
+    },
+    /// A wrong argument: an unknown id, a path of an unknown kind.
     #[error("{0}")]
     Usage(String),
 }

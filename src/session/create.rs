@@ -39,12 +39,9 @@ pub fn create_session(
         Ok(()) => true,
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
             if !force {
-                return Err(SessionError::Usage(format!(
-                    "session {} already exists; use --force to rewrite its builder.toml, \
-                     config.toml and id lists (its earlier run's outputs then move to \
-                     previous_N/; logs.txt stays)",
-                    dir.display()
-                )));
+                return Err(SessionError::Exists {
+                    dir: dir.to_path_buf(),
+                });
             }
             if !dir.is_dir() {
                 return Err(SessionError::invalid(dir, "exists and is not a directory"));
@@ -171,10 +168,10 @@ pub fn open_session(root: &Path, name: &str) -> Result<SessionPaths> {
     let paths = SessionPaths::new(root, name)?;
     let dir = paths.dir();
     if !dir.is_dir() {
-        return Err(SessionError::Usage(format!(
-            "no session {name:?}: {} is not a directory (create it with `voxflow new {name}`)",
-            dir.display()
-        )));
+        return Err(SessionError::NotFound {
+            name: name.to_string(),
+            dir: dir.to_path_buf(),
+        });
     }
     let mut files = vec![paths.builder(), paths.config()];
     files.extend(IdSet::ALL.map(|s| paths.ids(s)));

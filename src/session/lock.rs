@@ -153,12 +153,11 @@ impl SessionLock {
                 let who = read_holder(&mut f)
                     .map(|h| h.describe())
                     .unwrap_or_else(|| "another run".into());
-                return Err(SessionError::Usage(format!(
-                    "session {} is being changed by {who}: wait for it to end or stop it \
-                     (its lock: {})",
-                    paths.name(),
-                    path.display()
-                )));
+                return Err(SessionError::Busy {
+                    session: paths.name().to_string(),
+                    holder: who,
+                    lock: path.clone(),
+                });
             }
             Err(TryLockError::Error(e)) => return Err(io(e)),
         }

@@ -72,7 +72,34 @@ pub enum SessionError {
     /// The session's dataset: its directory, its scans, the phantom written in its place.
     #[error(transparent)]
     Data(#[from] crate::data::DataError),
-    /// A bad argument: a session name, split fractions, an id list.
+    /// `voxflow new` over an existing session without `--force`.
+    #[error(
+        "session {} already exists; use --force to rewrite its builder.toml, config.toml and id \
+         lists (its earlier run's outputs then move to previous_N/; logs.txt stays)",
+        dir.display()
+    )]
+    Exists { dir: PathBuf },
+    /// No session by that name in the sessions root.
+    #[error(
+        "no session {name:?}: {} is not a directory (create it with `voxflow new {name}`)",
+        dir.display()
+    )]
+    NotFound { name: String, dir: PathBuf },
+    /// Another run holds the session's lock (`holder` describes it, from the lock file).
+    #[error(
+        "session {session} is being changed by {holder}: wait for it to end or stop it (its \
+         lock: {})",
+        lock.display()
+    )]
+    Busy {
+        session: String,
+        holder: String,
+        lock: PathBuf,
+    },
+    /// A session name that cannot name a directory of the sessions root.
+    #[error("invalid session name {name:?}: {why}")]
+    InvalidName { name: String, why: &'static str },
+    /// A bad argument: split fractions, an id list, a set name.
     #[error("{0}")]
     Usage(String),
 }

@@ -66,9 +66,10 @@ pub fn check_name(name: &str) -> Result<()> {
     } else {
         return Ok(());
     };
-    Err(SessionError::Usage(format!(
-        "invalid session name {name:?}: {why}"
-    )))
+    Err(SessionError::InvalidName {
+        name: name.to_string(),
+        why,
+    })
 }
 
 /// The file name of the checkpoint after `epoch` (1-based): `chkpt_01.safetensors`,

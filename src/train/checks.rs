@@ -59,15 +59,11 @@ pub(crate) fn load_session_files(
     if opts.weights.is_none()
         && let Some((epoch, p)) = latest_checkpoint(paths)?
     {
-        return Err(TrainError::Usage(format!(
-            "session {} already has checkpoints up to {} (epoch {epoch}); resume with \
-                     --weights {}, or create a new session — a fresh run would overwrite them",
-            paths.name(),
-            p.display(),
-            p.file_name()
-                .map(|n| n.to_string_lossy())
-                .unwrap_or_default()
-        )));
+        return Err(TrainError::HasCheckpoints {
+            session: paths.name().to_string(),
+            latest: p,
+            epoch,
+        });
     }
     // A relative --data-dir is recorded absolute, as `voxflow new` records it.
     let overrides = Overrides {
@@ -203,10 +199,7 @@ pub(crate) fn resume_point(
     // A cut-short epoch is trained again from where it stopped.
     let done = meta.epoch - u32::from(meta.partial.is_some());
     if done >= epochs {
-        return Err(TrainError::Usage(format!(
-            "nothing to train: the checkpoint is at epoch {done} and epochs = {epochs}; give \
-             --epochs N with N > {done}"
-        )));
+        return Err(TrainError::NothingToTrain { done, epochs });
     }
     Ok(Some(path))
 }

@@ -29,6 +29,25 @@ pub enum TrainError {
         term: String,
         value: f32,
     },
+    /// A fresh run (no `--weights`) on a session that has checkpoints, which it would
+    /// overwrite: `latest` is the last of them, of epoch `epoch`.
+    #[error(
+        "session {session} already has checkpoints up to {} (epoch {epoch}); resume with \
+         --weights {}, or create a new session — a fresh run would overwrite them",
+        latest.display(),
+        latest.file_name().map(|n| n.to_string_lossy()).unwrap_or_default()
+    )]
+    HasCheckpoints {
+        session: String,
+        latest: std::path::PathBuf,
+        epoch: u32,
+    },
+    /// The checkpoint resumed from has trained `done` epochs of the `epochs` asked for.
+    #[error(
+        "nothing to train: the checkpoint is at epoch {done} and epochs = {epochs}; give \
+         --epochs N with N > {done}"
+    )]
+    NothingToTrain { done: u32, epochs: u32 },
     /// A wrong argument or an inconsistent session.
     #[error("{0}")]
     Usage(String),

@@ -260,3 +260,34 @@ fn latest_checkpoint_takes_the_highest_canonical_name() {
     );
     std::fs::remove_dir_all(&root).unwrap();
 }
+
+#[test]
+fn errors_a_caller_may_handle_are_variants_to_match() {
+    let tmp = TempDir::new("variants");
+    let root = tmp.0.clone();
+    let cfg = TrainConfig::defaults(BuilderKind::Unet, GenKind::Luna);
+    let (p, _) = create_session(&root, "run", &unet(), &cfg, &split(6), false).unwrap();
+    match create_session(&root, "run", &unet(), &cfg, &split(6), false) {
+        Err(SessionError::Exists { dir }) => assert_eq!(dir, root.join("run")),
+        other => panic!("expected Exists, got {other:?}"),
+    }
+    match open_session(&root, "nope") {
+        Err(SessionError::NotFound { name, dir }) => {
+            assert_eq!((name.as_str(), dir), ("nope", root.join("nope")))
+        }
+        other => panic!("expected NotFound, got {other:?}"),
+    }
+    match open_session(&root, ".hidden") {
+        Err(SessionError::InvalidName { name, why }) => {
+            assert_eq!((name.as_str(), why), (".hidden", "it starts with a dot"))
+        }
+        other => panic!("expected InvalidName, got {other:?}"),
+    }
+    let _held = lock::SessionLock::acquire(&p, "train").unwrap();
+    match lock::SessionLock::acquire(&p, "eval") {
+        Err(SessionError::Busy { session, lock, .. }) => {
+            assert_eq!((session.as_str(), lock), ("run", p.lock()))
+        }
+        other => panic!("expected Busy, got {other:?}"),
+    }
+}
