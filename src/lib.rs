@@ -1,14 +1,34 @@
 #![doc = include_str!("../README.md")]
 //!
-//! # Crate layout
+//! # Crate layout: three bands
 //!
 //! voxflow is a tensor engine for 3D volumes (channels-last `[N, D, H, W, C]`, `f32`) with
-//! reverse-mode autograd and Adam, and the deformable-registration training system built on it.
+//! reverse-mode autograd and Adam, and the deformable-registration system built on it. Its
+//! modules stand in three bands; nothing imports upward across them.
 //!
-//! Layers, from the bottom: [`tensor`] (data, shapes, devices), [`backend`] (what a device
-//! computes), [`ops`] (differentiable operations), [`autograd`] (the tape), [`nn`] (layers and
-//! named parameters), [`train`] (optimizer). Nothing imports upward except that the CPU backend
-//! dispatches to the per-op CPU math kept beside each op in `ops/<family>/cpu.rs`.
+//! - **Engine** (knows nothing of sessions, scans or commands): [`tensor`] (data, shapes,
+//!   devices), [`backend`] (buffers, memory and runtimes: CPU, CUDA, the emulator; it imports
+//!   no op), [`ops`] (the differentiable operations, one folder per family, each declaring its
+//!   kernel trait beside its CPU and GPU implementations; [`ops::Backend`] is their sum),
+//!   [`autograd`] (the tape), [`nn`] (layers, the named parameter store, Adam).
+//! - **Domain** (files, formats and the registration problem; imports the engine, never a
+//!   command): [`data`] (volume I/O, datasets, preprocessing, generators, the phantom),
+//!   [`models`] (builder.toml, U-Net, MariaNet, the spatial transformer), [`metrics`] (Dice,
+//!   surface distances, Jacobian), [`session`] (the session directory: paths, ids, split,
+//!   lock, history, checkpoints, config.toml, logs.txt, the dataset, `voxflow new`), [`report`]
+//!   (TensorBoard, PNG figures, observations).
+//! - **Commands** (what a user runs): [`train`] (the training loop), [`eval`] (eval, show,
+//!   inspect), [`cli`] (flags) and the binaries. Commands do not import each other: what two
+//!   need moves down into the domain.
+//!
+//! Shared helpers below every band: [`error`] (the engine's error), [`fsutil`] (atomic writes,
+//! [`fsutil::IoError`]), [`configfile`] (TOML errors naming file and key), [`console`].
+//!
+//! The rules are checkable with grep: `src/backend` names no `crate::ops`; `src/{data,models,
+//! metrics,session,report,nn}` name neither `crate::train` nor `crate::eval`; `src/train` does
+//! not name `crate::eval`, nor `src/eval` `crate::train`. No function outside tests is longer
+//! than 120 lines. Tests live in a module's `tests.rs` or `tests/<topic>.rs` (a one-file module
+//! keeps them in its `mod tests` at the end), with one scratch-directory helper.
 //!
 //! # Determinism
 //! On the CPU backend the same inputs give bitwise identical results run after run, and for any
