@@ -1,9 +1,9 @@
-"""Golden values of voxflow's registration metrics (src/eval/metrics), computed with scipy
+"""Golden values of voxflow's registration metrics (src/metrics), computed with scipy
 and numpy, written to tests/fixtures/eval_metrics.txt.
 
 Run: python3 scripts/fixtures_metrics.py   (needs numpy and scipy; CI never runs it)
 
-Format (read by src/eval/metrics/tests.rs): one array per line,
+Format (read by src/metrics/tests.rs): one array per line,
     name<TAB>dim0,dim1,...<TAB>v0 v1 v2 ...
 values printed with 17 significant digits (exact for f64); '#' lines are comments.
 Arrays are in voxflow's array order [D, H, W] (x fastest); spacings are listed as (x, y, z)
