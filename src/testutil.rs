@@ -1,4 +1,5 @@
-//! Helpers shared by unit tests across the crate.
+//! Helpers shared by unit tests across the crate, and by the integration tests (which include
+//! this file from `tests/common/mod.rs`): the one scratch-directory helper, [`TempDir`].
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -22,6 +23,15 @@ impl TempDir {
         let dir = std::env::temp_dir().join(format!("voxflow-{tag}-{}-{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         TempDir(dir)
+    }
+
+    /// The path, kept: the directory outlives the value (the integration tests' data, shared
+    /// by a test binary's tests or left for a look after a failure).
+    #[allow(dead_code)] // used by the integration tests, which include this file
+    pub(crate) fn keep(self) -> PathBuf {
+        let path = self.0.clone();
+        std::mem::forget(self);
+        path
     }
 
     /// `name` inside the directory.

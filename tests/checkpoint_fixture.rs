@@ -9,7 +9,7 @@
 
 mod common;
 
-use common::assert_same_checkpoints;
+use common::{TempDir, assert_same_checkpoints};
 use std::path::{Path, PathBuf};
 use voxflow::data::generators::GenKind;
 use voxflow::data::phantom::{PhantomConfig, write_dataset};
@@ -35,9 +35,7 @@ fn fixture_dir() -> PathBuf {
 }
 
 fn temp(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("voxflow-ckfx-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    d
+    TempDir::absent(&format!("ckfx-{tag}")).keep()
 }
 
 /// The phantom scans the fixture was trained on (small: 6 subjects at 0.3 of the full grid).

@@ -5,6 +5,9 @@
 //! geometry and the network's warped image and displacement in mm, and wrong arguments give
 //! errors naming the file or id at fault.
 
+mod common;
+
+use common::TempDir;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use voxflow::data::generators::GenKind;
@@ -24,9 +27,7 @@ use voxflow::session::{NewSession, Overrides, new_session};
 use voxflow::train::{TrainOptions, train};
 
 fn temp(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("voxflow-eval-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    d
+    TempDir::absent(&format!("eval-{tag}")).keep()
 }
 
 /// Creates session `name` at 16³ with a tiny U-Net (`nf` filters) on `data`.

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::assert_same_checkpoints;
+use common::{TempDir, assert_same_checkpoints};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use voxflow::data::generators::GenKind;
@@ -29,7 +29,7 @@ fn data_dir() -> &'static Path {
 
 /// Writes a phantom dataset of `n` small scans into a temporary directory named by `tag`.
 fn phantom(tag: &str, n: usize) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("voxflow-e2e-{tag}-{}", std::process::id()));
+    let dir = TempDir::absent(&format!("e2e-{tag}")).keep();
     let cfg = PhantomConfig {
         n,
         seed: 3,
@@ -41,9 +41,7 @@ fn phantom(tag: &str, n: usize) -> PathBuf {
 }
 
 fn sessions_dir(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("voxflow-e2e-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    d
+    TempDir::absent(&format!("e2e-{tag}")).keep()
 }
 
 /// Creates a session at 16³ with small networks (the default MariaNet is too heavy for a
@@ -391,8 +389,7 @@ fn resumed_run_equals_uninterrupted_run_bitwise() {
 fn tiny_dataset(tag: &str, nan: bool, mask: Option<fn(usize, usize) -> f32>) -> PathBuf {
     use voxflow::data::Volume;
     use voxflow::data::io::metaimage::{ElementType, write};
-    let data = std::env::temp_dir().join(format!("voxflow-e2e-{tag}-data-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&data);
+    let data = TempDir::absent(&format!("e2e-{tag}-data")).keep();
     std::fs::create_dir_all(data.join("subset0")).unwrap();
     std::fs::create_dir_all(data.join("seg-lungs-LUNA16")).unwrap();
     let volume = |v: Vec<f32>| {

@@ -22,8 +22,7 @@ use voxflow::train::{TrainOptions, interrupt, train};
 
 #[test]
 fn an_interrupt_checkpoints_mid_epoch_and_the_resumed_run_equals_an_uninterrupted_one() {
-    let tmp = std::env::temp_dir().join(format!("voxflow-interrupt-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&tmp);
+    let tmp = common::TempDir::absent("interrupt").keep();
     let data = tmp.join("data");
     let cfg = PhantomConfig {
         n: 5,

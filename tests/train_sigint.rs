@@ -16,8 +16,7 @@ use voxflow::data::phantom::{PhantomConfig, write_dataset};
 
 #[test]
 fn sigint_checkpoints_after_the_current_step_and_exits_cleanly() {
-    let tmp = std::env::temp_dir().join(format!("voxflow-sigint-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&tmp);
+    let tmp = common::TempDir::absent("sigint").keep();
     let data = tmp.join("data");
     let cfg = PhantomConfig {
         n: 8,

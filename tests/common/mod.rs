@@ -1,6 +1,12 @@
-//! Checks shared by the integration tests that compare training runs.
+//! What the integration tests share: the crate's scratch-directory helper (the same file the
+//! unit tests use) and the comparison of training runs' checkpoints.
+#![allow(dead_code)] // each test binary uses part of it
+
+#[path = "../../src/testutil.rs"]
+mod testutil;
 
 use std::path::Path;
+pub(crate) use testutil::TempDir;
 
 /// Asserts that the checkpoints `a` and `b` hold the same tensor names and, for every one,
 /// the same bytes, and then that the files are identical (`what` names the comparison in a
