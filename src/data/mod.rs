@@ -5,6 +5,7 @@ pub mod cache;
 pub mod error;
 pub mod generators;
 pub mod io;
+pub mod landmarks;
 pub mod loader;
 pub mod luna;
 pub mod phantom;

@@ -7,6 +7,7 @@
 //! - [`edt`]: the exact Euclidean distance transform (Felzenszwalb–Huttenlocher) they use.
 //! - [`jacobian`]: the Jacobian determinant of a sampling grid, % folding and SDlogJ.
 //! - [`intensity`]: mean squared error and Pearson's r.
+//! - [`landmarks`](mod@landmarks): the landmark error (TRE) of corresponding points.
 //!
 //! Volumes are `[D, H, W]` arrays with x fastest; voxel spacings are in mm along (x, y, z), as
 //! in [`Volume`](crate::data::Volume). No metric returns NaN: empty masks and constant images
@@ -15,6 +16,7 @@
 pub mod edt;
 pub mod intensity;
 pub mod jacobian;
+pub mod landmarks;
 pub mod overlap;
 pub mod surface;
 
@@ -24,6 +26,7 @@ mod tests;
 pub use edt::squared_edt;
 pub use intensity::{mse, pearson_r};
 pub use jacobian::{folding_pct, jacobian_determinants, sdlogj};
+pub use landmarks::{TreStats, landmark_errors};
 pub use overlap::{binarize, dice, dice_bool, dice_per_label, indicator, labels};
 pub use surface::{SurfaceDistances, diagonal_mm, surface, surface_distances};
 
