@@ -45,6 +45,7 @@ fn phantom(dir: &Path) {
         seed: 3,
         subsets: 2,
         grid_scale: 0.3,
+        phases: 1,
     };
     write_dataset(dir, &cfg).expect("phantom dataset");
 }

@@ -105,6 +105,7 @@ fn eval_show_and_inspect_a_trained_session() {
             seed: 3,
             subsets: 2,
             grid_scale: 0.3,
+            phases: 1,
         },
     )
     .unwrap();

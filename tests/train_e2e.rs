@@ -35,6 +35,7 @@ fn phantom(tag: &str, n: usize) -> PathBuf {
         seed: 3,
         subsets: 2,
         grid_scale: 0.3,
+        phases: 1,
     };
     write_dataset(&dir, &cfg).expect("phantom dataset");
     dir

@@ -29,6 +29,7 @@ fn an_interrupt_checkpoints_mid_epoch_and_the_resumed_run_equals_an_uninterrupte
         seed: 1,
         subsets: 1,
         grid_scale: 0.25,
+        phases: 1,
     };
     write_dataset(&data, &cfg).unwrap();
     let root = tmp.join("sessions");

@@ -23,6 +23,7 @@ fn sigint_checkpoints_after_the_current_step_and_exits_cleanly() {
         seed: 3,
         subsets: 1,
         grid_scale: 0.25,
+        phases: 1,
     };
     write_dataset(&data, &cfg).unwrap();
     let root = tmp.join("sessions");

@@ -53,6 +53,10 @@ struct PhantomArgs {
     /// Voxel-count multiplier per axis (physical extent kept); < 1 for tiny test data.
     #[arg(long, default_value_t = 1.0)]
     grid_scale: f64,
+    /// Scans per subject, each at its own breathing state (ids `<id>_p1`, ...): intra-patient
+    /// pairs whose landmarks (landmarks/<id>.csv) give the true correspondence.
+    #[arg(long, default_value_t = 1)]
+    phases: usize,
 }
 
 type BoxError = Box<dyn std::error::Error>;
@@ -63,6 +67,7 @@ fn phantom(a: PhantomArgs) -> Result<(), BoxError> {
         seed: a.seed,
         subsets: a.subsets,
         grid_scale: a.grid_scale,
+        phases: a.phases,
     };
     let start = Instant::now();
     let summary = write_dataset(&a.out, &cfg)?;

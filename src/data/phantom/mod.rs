@@ -21,6 +21,7 @@
 
 mod anatomy;
 mod deform;
+mod phases;
 mod preview;
 mod shapes;
 mod subject;
@@ -33,6 +34,7 @@ mod write;
 mod tests;
 
 pub use deform::{Deformation, Wave};
+pub use phases::{BIFURCATION_LANDMARKS, LUNG_LANDMARKS, phase_id, subject_landmarks};
 pub use preview::axial_png;
 pub use write::{NoduleRecord, PhantomManifest, SubjectRecord, write_dataset};
 
@@ -69,6 +71,10 @@ pub struct PhantomConfig {
     /// Multiplies the number of voxels along each axis, keeping the physical extent (0.1–2;
     /// default 1). Small values make tiny datasets for tests.
     pub grid_scale: f64,
+    /// Scans per subject, each at its own breathing state (1–10; default 1): phase 0 is the
+    /// subject's id, phase `p` its id with `_p{p}` ([`phase_id`]); pairs of one subject's
+    /// phases are intra-patient registration problems with a known answer (the landmarks).
+    pub phases: usize,
 }
 
 impl Default for PhantomConfig {
@@ -78,6 +84,7 @@ impl Default for PhantomConfig {
             seed: 0,
             subsets: 3,
             grid_scale: 1.0,
+            phases: 1,
         }
     }
 }
@@ -91,6 +98,9 @@ impl PhantomConfig {
         }
         if !(1..=10).contains(&self.subsets) {
             return bad(format!("subsets must be 1..=10, got {}", self.subsets));
+        }
+        if !(1..=10).contains(&self.phases) {
+            return bad(format!("phases must be 1..=10, got {}", self.phases));
         }
         if !(self.grid_scale.is_finite() && (0.1..=2.0).contains(&self.grid_scale)) {
             return bad(format!(
@@ -145,6 +155,20 @@ pub fn generate_subject(cfg: &PhantomConfig, index: usize) -> DataResult<(Volume
     cfg.validate()?;
     let (image, mask, _) = render(&Subject::draw(cfg, index));
     Ok((image, mask))
+}
+
+/// Generates phase `phase` of subject `index` (see [`phase_id`]; phase 0 is
+/// [`generate_subject`]'s scan) and its landmarks in world mm (LPS), row `i` of every phase of
+/// the subject being the same anatomical point.
+pub fn generate_phase(
+    cfg: &PhantomConfig,
+    index: usize,
+    phase: usize,
+) -> DataResult<(Volume, Volume, Vec<[f64; 3]>)> {
+    cfg.validate()?;
+    let s = phases::draw_phase(cfg, index, phase);
+    let (image, mask, _) = render(&s);
+    Ok((image, mask, phases::world_landmarks(cfg, &s)))
 }
 
 /// Noise deviate for voxel `i`: a sum of four 16-bit uniforms from a hash (Irwin–Hall),

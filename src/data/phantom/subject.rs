@@ -257,7 +257,7 @@ fn dist(a: [f64; 3], b: [f64; 3]) -> f64 {
 }
 
 /// The couch top just below the lowest (most posterior) point of the back.
-fn couch(anat: &Anatomy, deform: &Deformation) -> Couch {
+pub(super) fn couch(anat: &Anatomy, deform: &Deformation) -> Couch {
     let mut y = f64::NEG_INFINITY;
     for xi in -6..=6 {
         let x = 20.0 * xi as f64;

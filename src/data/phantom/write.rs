@@ -24,17 +24,30 @@ pub struct PhantomManifest {
     pub n: usize,
     pub subsets: usize,
     pub grid_scale: f64,
+    /// Scans per subject (older manifests, without the key: 1).
+    #[serde(default = "one")]
+    pub phases: usize,
     pub subjects: Vec<SubjectRecord>,
+}
+
+fn one() -> usize {
+    1
 }
 
 /// One subject in `phantom.json`. Geometry in ITK/LPS convention, (x, y, z) order.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SubjectRecord {
     pub index: usize,
+    /// The breathing phase of this scan of subject `index` (0 unless `phases` > 1).
+    #[serde(default)]
+    pub phase: usize,
     pub id: String,
     /// Image and mask paths relative to the dataset directory.
     pub image: String,
     pub mask: String,
+    /// The landmarks (world mm, `x,y,z` rows that correspond across the subject's phases).
+    #[serde(default)]
+    pub landmarks: String,
     /// Voxels along x, y, z (MetaImage `DimSize`).
     pub dim_size: [usize; 3],
     pub spacing_mm: [f64; 3],
@@ -60,12 +73,17 @@ pub struct NoduleRecord {
     pub diameter_mm: f64,
 }
 
-fn record(s: &Subject) -> SubjectRecord {
+/// Directory of the landmark files, `<id>.csv`.
+pub const LANDMARK_DIR: &str = "landmarks";
+
+fn record((s, phase): (&Subject, usize)) -> SubjectRecord {
     SubjectRecord {
         index: s.index,
+        phase,
         id: s.id.clone(),
         image: format!("subset{}/{}.mhd", s.subset, s.id),
         mask: format!("{MASK_DIR}/{}.mhd", s.id),
+        landmarks: format!("{LANDMARK_DIR}/{}.csv", s.id),
         dim_size: [s.dims[2], s.dims[1], s.dims[0]],
         spacing_mm: s.spacing,
         origin_mm: s.origin,
@@ -149,25 +167,52 @@ fn check_existing(out: &Path, cfg: &PhantomConfig) -> DataResult<bool> {
         && v["subsets"] == cfg.subsets
         && v["grid_scale"]
             .as_f64()
-            .is_some_and(|g| (g - cfg.grid_scale).abs() <= 1e-12 * cfg.grid_scale);
+            .is_some_and(|g| (g - cfg.grid_scale).abs() <= 1e-12 * cfg.grid_scale)
+        && v["phases"].as_u64().unwrap_or(1) == cfg.phases as u64;
     if !same {
         return refuse(&format!(
             "it holds a different phantom dataset (generator {} version {}, seed {}, n {}, \
-             subsets {}, grid_scale {}; asked for version {GENERATOR_VERSION}, seed {}, n {}, \
-             subsets {}, grid_scale {})",
+             subsets {}, grid_scale {}, phases {}; asked for version {GENERATOR_VERSION}, seed \
+             {}, n {}, subsets {}, grid_scale {}, phases {})",
             v["generator"],
             v["version"],
             v["seed"],
             v["n"],
             v["subsets"],
             v["grid_scale"],
+            v["phases"].as_u64().unwrap_or(1),
             cfg.seed,
             cfg.n,
             cfg.subsets,
-            cfg.grid_scale
+            cfg.grid_scale,
+            cfg.phases
         ));
     }
     Ok(true)
+}
+
+/// Writes the landmark file of every scan that lacks one (older datasets had none); returns
+/// the bytes written.
+fn write_landmarks(out: &Path, cfg: &PhantomConfig, scans: &[Subject]) -> DataResult<u64> {
+    let dir = out.join(LANDMARK_DIR);
+    let todo: Vec<&Subject> = scans
+        .iter()
+        .filter(|s| !dir.join(format!("{}.csv", s.id)).is_file())
+        .collect();
+    if todo.is_empty() {
+        return Ok(0);
+    }
+    std::fs::create_dir_all(&dir).map_err(|e| DataError::io(&dir, e))?;
+    let written: DataResult<Vec<u64>> = todo
+        .par_iter()
+        .map(|s| {
+            let path = dir.join(format!("{}.csv", s.id));
+            let points = super::phases::world_landmarks(cfg, s);
+            crate::data::landmarks::write_landmarks_csv(&path, &points)?;
+            Ok(file_len(&path).unwrap_or(0))
+        })
+        .collect();
+    Ok(written?.iter().sum())
 }
 
 fn annotations_csv(subjects: &[Subject]) -> String {
@@ -198,9 +243,12 @@ fn annotations_csv(subjects: &[Subject]) -> String {
 pub fn write_dataset(out: &Path, cfg: &PhantomConfig) -> DataResult<PhantomSummary> {
     cfg.validate()?;
     let existing = check_existing(out, cfg)?;
-    let subjects: Vec<Subject> = (0..cfg.n)
-        .into_par_iter()
-        .map(|i| Subject::draw(cfg, i))
+    let scans: Vec<(usize, usize)> = (0..cfg.n)
+        .flat_map(|i| (0..cfg.phases).map(move |p| (i, p)))
+        .collect();
+    let subjects: Vec<Subject> = scans
+        .par_iter()
+        .map(|&(i, p)| super::phases::draw_phase(cfg, i, p))
         .collect();
     let mut ids: Vec<&str> = subjects.iter().map(|s| s.id.as_str()).collect();
     ids.sort_unstable();
@@ -228,7 +276,12 @@ pub fn write_dataset(out: &Path, cfg: &PhantomConfig) -> DataResult<PhantomSumma
             n: cfg.n,
             subsets: cfg.subsets,
             grid_scale: cfg.grid_scale,
-            subjects: subjects.iter().map(record).collect(),
+            phases: cfg.phases,
+            subjects: subjects
+                .iter()
+                .zip(scans.iter().map(|s| s.1))
+                .map(record)
+                .collect(),
         };
         let mut json = serde_json::to_vec_pretty(&manifest)
             .map_err(|e| DataError::format(&json_path, e.to_string()))?;
@@ -238,6 +291,7 @@ pub fn write_dataset(out: &Path, cfg: &PhantomConfig) -> DataResult<PhantomSumma
         atomic_write(&csv_path, csv.as_bytes())?;
         bytes_written += (json.len() + csv.len()) as u64;
     }
+    bytes_written += write_landmarks(out, cfg, &subjects)?;
     let results: Vec<DataResult<SubjectSummary>> = subjects
         .par_iter()
         .zip(&todo)

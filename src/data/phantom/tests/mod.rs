@@ -1,6 +1,7 @@
 //! Tests of subject generation: determinism, anatomy values, masks, geometry; [`write`]: the
 //! dataset written.
 
+mod phases;
 mod write;
 
 use super::subject::{ID_PREFIX, Subject, subject_id};
@@ -14,6 +15,7 @@ pub(super) fn small(seed: u64) -> PhantomConfig {
         seed,
         subsets: 3,
         grid_scale: 0.4,
+        phases: 1,
     }
 }
 
