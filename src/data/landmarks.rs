@@ -37,7 +37,7 @@ impl LandmarkFormat {
 
 /// Reads the landmarks of `path` as world points (LPS mm). A voxel file needs `scan`, the
 /// volume whose voxels it indexes (with its original geometry, as read from its file).
-pub fn read_landmarks(path: &Path, scan: Option<&Volume>) -> DataResult<Vec<[f64; 3]>> {
+pub fn read_landmarks(path: &Path, scan: Option<&Volume>) -> DataResult<Points> {
     let text = std::fs::read_to_string(path).map_err(|e| DataError::io(path, e))?;
     let format = LandmarkFormat::of(path);
     let mut points = Vec::new();
@@ -103,11 +103,14 @@ pub fn write_landmarks_csv(path: &Path, points: &[[f64; 3]]) -> DataResult<()> {
     crate::fsutil::atomic_write(path, text.as_bytes()).map_err(|e| DataError::io(path, e))
 }
 
+/// Landmarks as world points (LPS mm).
+pub type Points = Vec<[f64; 3]>;
+
 /// The landmarks of the two scans of a pair, checked to correspond row by row.
 pub fn read_landmark_pair(
     fixed: (&Path, Option<&Volume>),
     moving: (&Path, Option<&Volume>),
-) -> DataResult<(Vec<[f64; 3]>, Vec<[f64; 3]>)> {
+) -> DataResult<(Points, Points)> {
     let f = read_landmarks(fixed.0, fixed.1)?;
     let m = read_landmarks(moving.0, moving.1)?;
     if f.len() != m.len() {
