@@ -8,8 +8,8 @@
 //!
 //! Run: `cargo run --release --example demo`
 
-use voxflow::backend::{LossKind, Padding};
 use voxflow::nn::{Conv3d, Conv3dConfig, ConvBlock, Init, NormKind, ParamStore, Params};
+use voxflow::ops::{LossKind, Padding};
 use voxflow::train::{Adam, AdamConfig};
 use voxflow::{Device, Result, Rng, Tape, Tensor, ops};
 

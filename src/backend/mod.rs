@@ -11,12 +11,13 @@
 pub mod cpu;
 pub mod cuda;
 pub mod emu;
-pub mod geom;
 pub mod gpu;
 
-pub use geom::*;
-
 use crate::error::{Error, Result};
+use crate::ops::{
+    AdamStep, Binary, Conv3dGeom, LossKind, MatmulGeom, NormGeom, PoolGeom, SampleGeom, Unary,
+    UpsampleGeom, VolGeom,
+};
 use crate::tensor::Device;
 
 /// Device memory holding `f32` values. Opaque outside the backends.

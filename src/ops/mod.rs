@@ -8,6 +8,7 @@ pub mod adam;
 pub mod conv3d;
 pub mod dense;
 pub mod elementwise;
+mod geom;
 pub mod loss;
 pub mod norm;
 pub mod resample;
@@ -16,13 +17,20 @@ pub mod warp;
 #[cfg(test)]
 pub(crate) mod testing;
 
-pub use conv3d::conv3d;
-pub use dense::dense;
-pub use elementwise::{add, affine, bias_add, channel_mul, leaky_relu, mul, relu, sigmoid, sub};
-pub use loss::{l1, loss, sum};
-pub use norm::{normalize, normalize_with};
-pub use resample::{concat_channels, global_avg_pool, max_pool, split_channels, upsample_nearest};
-pub use warp::{affine_grid, cumsum, grid_sample};
+pub use adam::AdamStep;
+pub use conv3d::{Conv3dGeom, conv3d};
+pub use dense::{MatmulGeom, dense};
+pub use elementwise::{
+    Binary, Unary, add, affine, bias_add, channel_mul, leaky_relu, mul, relu, sigmoid, sub,
+};
+pub use geom::VolGeom;
+pub use loss::{LossKind, l1, loss, sum};
+pub use norm::{NormGeom, normalize, normalize_with};
+pub use resample::{
+    PoolGeom, UpsampleGeom, concat_channels, global_avg_pool, max_pool, split_channels,
+    upsample_nearest,
+};
+pub use warp::{Padding, SampleGeom, affine_grid, cumsum, grid_sample};
 
 use crate::error::{Error, Result};
 use crate::tensor::{Device, Tensor};

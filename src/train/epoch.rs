@@ -1,11 +1,11 @@
 //! One epoch of training steps, the validation pass, and the per-epoch observation.
 
-use crate::backend::Padding;
 use crate::data::generators::{Batch, GenKind, Pair, VolumeSource, assemble};
 use crate::data::loader::Loader;
 use crate::eval::metrics::{dice, folding_pct, jacobian_determinants};
 use crate::models::{Model, NetInputs, NetOutputs, warp_with_grid};
 use crate::nn::ParamStore;
+use crate::ops::Padding;
 use crate::report::tensorboard::{EventWriter, STEP_TAG_PREFIX};
 use crate::session::{PartialEpoch, SessionPaths};
 use crate::tensor::Tensor;

@@ -1,9 +1,9 @@
 //! builder.toml: defaults, the commented file's round trip, and errors naming file and key.
 
 use super::scratch_dir;
-use crate::backend::Padding;
 use crate::models::{BuilderConfig, BuilderKind};
 use crate::nn::NormKind;
+use crate::ops::Padding;
 use std::path::Path;
 
 const FILE: &str = "sessions/demo/builder.toml";

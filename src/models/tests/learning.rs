@@ -4,10 +4,10 @@
 
 use super::blob;
 use crate::autograd::Tape;
-use crate::backend::LossKind;
 use crate::models::{BuilderConfig, BuilderKind, Model, NetInputs};
 use crate::nn::ParamStore;
 use crate::ops;
+use crate::ops::LossKind;
 use crate::tensor::{Device, Rng};
 use crate::train::{Adam, AdamConfig};
 

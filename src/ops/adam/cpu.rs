@@ -1,6 +1,6 @@
 //! CPU math of the Adam update (Keras 2 form: `p -= lr_t · m / (√v + ε)`).
 
-use crate::backend::AdamStep;
+use crate::ops::AdamStep;
 use crate::ops::elementwise::cpu::CHUNK;
 use rayon::prelude::*;
 

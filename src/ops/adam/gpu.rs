@@ -1,9 +1,10 @@
 //! Launches of `kernels/adam.cu` (CUDA GPU and emulator): the elementwise Adam update, bitwise
 //! equal to the CPU's.
 
+use crate::backend::Buffer;
 use crate::backend::gpu::{Arg, KernelSig, LaunchCfg, Param::*, Runtime};
-use crate::backend::{AdamStep, Buffer};
 use crate::error::Result;
+use crate::ops::AdamStep;
 
 const FAMILY: &str = "adam";
 pub(crate) const ADAM: KernelSig = KernelSig {

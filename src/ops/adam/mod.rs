@@ -3,11 +3,18 @@
 
 pub mod cpu;
 pub(crate) mod gpu;
-
-use crate::backend::AdamStep;
 use crate::error::{Error, Result};
 use crate::ops::same_device;
 use crate::tensor::Tensor;
+
+/// One Adam update with the step size already folded in (Keras: `lr_t = lr·√(1-β2ᵗ)/(1-β1ᵗ)`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct AdamStep {
+    pub lr_t: f32,
+    pub beta1: f32,
+    pub beta2: f32,
+    pub eps: f32,
+}
 
 /// One Adam update of `param` with `grad`, first moment `m` and second moment `v` (all the same
 /// shape); returns the new `(param, m, v)`, untracked.

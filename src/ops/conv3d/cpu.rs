@@ -19,7 +19,7 @@ use super::gather::Taps;
 pub use super::kernel::Path;
 use super::kernel::{PackedB, Seg};
 use super::{direct, tiled};
-use crate::backend::Conv3dGeom;
+use crate::ops::Conv3dGeom;
 use std::cell::RefCell;
 
 /// Forward convolution `[n, in_dims, cin]` → `[n, out_dims, cout]` (with bias when given).

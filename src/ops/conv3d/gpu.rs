@@ -4,10 +4,11 @@
 //!
 //! Every result is bitwise reproducible: no atomics, fixed summation orders.
 
+use crate::backend::Buffer;
 use crate::backend::gpu::launch::size_i32;
 use crate::backend::gpu::{Arg, KernelSig, LaunchCfg, Param::*, Runtime};
-use crate::backend::{Buffer, Conv3dGeom};
 use crate::error::{Error, Result};
+use crate::ops::Conv3dGeom;
 
 const FAMILY: &str = "conv3d";
 

@@ -1,6 +1,6 @@
 //! CPU matrix product through `matrixmultiply`'s sgemm, parallel over fixed blocks of rows.
 
-use crate::backend::MatmulGeom;
+use crate::ops::MatmulGeom;
 use rayon::prelude::*;
 
 /// Rows of the output per parallel work item.

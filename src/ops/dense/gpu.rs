@@ -1,10 +1,11 @@
 //! Launches of `kernels/dense.cu` (CUDA GPU and emulator): the shared-memory tiled matrix
 //! product with either operand transposed.
 
+use crate::backend::Buffer;
 use crate::backend::gpu::launch::size_i32;
 use crate::backend::gpu::{Arg, KernelSig, LaunchCfg, Param::*, Runtime};
-use crate::backend::{Buffer, MatmulGeom};
 use crate::error::{Error, Result};
+use crate::ops::MatmulGeom;
 
 const FAMILY: &str = "dense";
 pub(crate) const MATMUL: KernelSig = KernelSig {

@@ -5,10 +5,20 @@ pub mod cpu;
 pub(crate) mod gpu;
 
 use crate::autograd::{BackwardOp, record};
-use crate::backend::MatmulGeom;
 use crate::error::{Error, Result};
 use crate::ops::same_device;
 use crate::tensor::{Shape, Tensor};
+
+/// Row-major matrix product `C[m, n] = op(A)[m, k] · op(B)[k, n]`, where `op` transposes when
+/// the flag is set (then `A` is stored `[k, m]`, `B` stored `[n, k]`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MatmulGeom {
+    pub m: usize,
+    pub k: usize,
+    pub n: usize,
+    pub trans_a: bool,
+    pub trans_b: bool,
+}
 
 fn matmul(a: &Tensor, b: &Tensor, g: MatmulGeom) -> Result<Tensor> {
     let y = a.backend()?.matmul(a.buffer(), b.buffer(), g)?;

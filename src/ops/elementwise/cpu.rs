@@ -1,6 +1,6 @@
 //! CPU math of the elementwise family: activations, arithmetic, per-channel bias and scale.
 
-use crate::backend::{Binary, Unary, VolGeom};
+use crate::ops::{Binary, Unary, VolGeom};
 use rayon::prelude::*;
 
 /// Values per parallel work item: fixed, so results never depend on the thread count.

@@ -1,9 +1,10 @@
 //! Launches of `kernels/elementwise.cu` (CUDA GPU and emulator): activations, arithmetic,
 //! per-channel bias and scale, and the deterministic two-pass per-channel sum.
 
+use crate::backend::Buffer;
 use crate::backend::gpu::{Arg, KernelSig, LaunchCfg, Param::*, Runtime};
-use crate::backend::{Binary, Buffer, Unary, VolGeom};
 use crate::error::Result;
+use crate::ops::{Binary, Unary, VolGeom};
 
 const FAMILY: &str = "elementwise";
 pub(crate) const FILL: KernelSig = KernelSig {

@@ -5,10 +5,27 @@ pub mod cpu;
 pub(crate) mod gpu;
 
 use crate::autograd::{BackwardOp, record};
-use crate::backend::{Binary, Unary, VolGeom};
 use crate::error::{Error, Result};
-use crate::ops::{same_device, same_shape};
+use crate::ops::{VolGeom, same_device, same_shape};
 use crate::tensor::{Shape, Tensor};
+
+/// Elementwise functions of one tensor.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Unary {
+    Relu,
+    LeakyRelu(f32),
+    Sigmoid,
+    /// `a·x + b`.
+    Affine(f32, f32),
+}
+
+/// Elementwise functions of two equally shaped tensors.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Binary {
+    Add,
+    Sub,
+    Mul,
+}
 
 fn unary_op(x: &Tensor, op: Unary) -> Result<Tensor> {
     let y = x.backend()?.unary(op, x.buffer())?;

@@ -3,8 +3,8 @@
 //! `lncc.rs`.
 
 use super::lncc;
-use crate::backend::{LossKind, VolGeom};
 use crate::ops::elementwise::cpu::CHUNK;
+use crate::ops::{LossKind, VolGeom};
 use rayon::prelude::*;
 
 /// The `ε` under the square root of the global NCC: `r = cov / √(var_a·var_b + ε)`, with

@@ -7,9 +7,10 @@
 //! per-sample gradient coefficients never visit the host. The local NCC runs as separable box
 //! filters along W, H and D (see the kernel file's header).
 
+use crate::backend::Buffer;
 use crate::backend::gpu::{Arg, KernelSig, LaunchCfg, Param::*, Runtime};
-use crate::backend::{Buffer, LossKind, VolGeom};
 use crate::error::Result;
+use crate::ops::{LossKind, VolGeom};
 
 const FAMILY: &str = "loss";
 pub(crate) const REDUCE_PARTIAL: KernelSig = KernelSig {

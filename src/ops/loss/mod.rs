@@ -6,10 +6,32 @@ pub(crate) mod gpu;
 mod lncc;
 
 use crate::autograd::{BackwardOp, record};
-use crate::backend::{LossKind, VolGeom};
 use crate::error::{Error, Result};
-use crate::ops::{same_device, same_shape};
+use crate::ops::{VolGeom, same_device, same_shape};
 use crate::tensor::{Shape, Tensor};
+
+/// Losses between a prediction `a` and a target `b` of the same shape, reduced to one scalar.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum LossKind {
+    /// Mean of `(a-b)²` over all values.
+    Mse,
+    /// Mean of `|a-b|` over all values.
+    Mae,
+    /// `-r`, the Pearson correlation of each sample over all its values (voxels and channels),
+    /// averaged over samples: `r = cov / √(var_a·var_b + 1e-10)` with population moments
+    /// (`1/m`), so a constant image gives `r = 0` rather than NaN.
+    Ncc,
+    /// `-mean(cc)` over all voxels, channels and samples: local squared correlation in a
+    /// `window³` box (odd `window`, centred, "same" zero padding) per channel,
+    /// `cc = cross² / (var_a·var_b + 1e-5)` with box sums `cross = Σab - ΣaΣb/n`,
+    /// `var_a = Σa² - (Σa)²/n` (clamped at 0 against rounding), `var_b` likewise, and
+    /// `n = window³` also at the border (the padded zeros count, as VoxelMorph's convolution
+    /// with ones).
+    Lncc { window: usize },
+    /// `1 - (2Σab + ε) / (Σa + Σb + ε)` per sample (sums over all its voxels and channels) with
+    /// `ε = 1e-5`, averaged over samples.
+    Dice,
+}
 
 fn scalar_out(buf: crate::backend::Buffer) -> Tensor {
     Tensor::from_buffer(buf, Shape::new(vec![]))

@@ -6,7 +6,7 @@
 //! into blocks of a fixed number of rows, accumulate each block in `f64` and add the block sums
 //! in order, so every result is bitwise identical for any number of threads.
 
-use crate::backend::NormGeom;
+use crate::ops::NormGeom;
 use crate::ops::elementwise::cpu::CHUNK;
 use rayon::prelude::*;
 

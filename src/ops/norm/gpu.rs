@@ -2,10 +2,11 @@
 //! normalizing affine map and its gradients, with deterministic two-pass reductions (fixed
 //! chunks of rows, double-precision partials added in order).
 
+use crate::backend::Buffer;
 use crate::backend::gpu::launch::size_i32;
 use crate::backend::gpu::{Arg, KernelSig, LaunchCfg, Param::*, Runtime};
-use crate::backend::{Buffer, NormGeom};
 use crate::error::{Error, Result};
+use crate::ops::NormGeom;
 
 const FAMILY: &str = "norm";
 pub(crate) const PARTIAL: KernelSig = KernelSig {

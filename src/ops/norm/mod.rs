@@ -7,10 +7,40 @@ pub mod cpu;
 pub(crate) mod gpu;
 
 use crate::autograd::{BackwardOp, record};
-use crate::backend::NormGeom;
 use crate::error::{Error, Result};
 use crate::ops::same_device;
 use crate::tensor::{Shape, Tensor};
+
+/// How a normalization groups its statistics over a `[n, s, c]` view of the data
+/// (`s` = spatial voxels per sample).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NormGeom {
+    pub n: usize,
+    pub s: usize,
+    pub c: usize,
+    /// `false`: one mean/variance per channel over `n·s` values (BatchNorm);
+    /// `true`: one per sample and channel over `s` values (InstanceNorm).
+    pub per_sample: bool,
+}
+
+impl NormGeom {
+    /// Number of statistics (`c` or `n·c`).
+    pub fn groups(&self) -> usize {
+        if self.per_sample {
+            self.n * self.c
+        } else {
+            self.c
+        }
+    }
+    /// Values reduced per statistic.
+    pub fn group_len(&self) -> usize {
+        if self.per_sample {
+            self.s
+        } else {
+            self.n * self.s
+        }
+    }
+}
 
 /// Checks `x` (a non-empty volume), the optional per-channel `gamma`/`beta` and `eps`;
 /// returns `[N, D, H, W, C]`.

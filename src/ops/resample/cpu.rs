@@ -5,9 +5,9 @@
 //! scattered from several threads, and sums are taken in a fixed order, so every result is
 //! bitwise identical for any number of threads.
 
-use crate::backend::{PoolGeom, UpsampleGeom, VolGeom};
 use crate::ops::elementwise::cpu::CHUNK;
 use crate::ops::norm::cpu::segment_sums;
+use crate::ops::{PoolGeom, UpsampleGeom, VolGeom};
 use rayon::prelude::*;
 
 /// Rows of `row_len` values per work item (about [`CHUNK`] values).

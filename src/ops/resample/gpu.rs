@@ -4,9 +4,10 @@
 //! Every gradient is a gather (no atomics) and the pooling reduction runs in two passes with
 //! fixed chunks, so results are bitwise reproducible.
 
+use crate::backend::Buffer;
 use crate::backend::gpu::{Arg, KernelSig, LaunchCfg, Param::*, Runtime};
-use crate::backend::{Buffer, PoolGeom, UpsampleGeom, VolGeom};
 use crate::error::Result;
+use crate::ops::{PoolGeom, UpsampleGeom, VolGeom};
 
 const FAMILY: &str = "resample";
 pub(crate) const UPSAMPLE: KernelSig = KernelSig {

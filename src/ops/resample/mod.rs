@@ -6,10 +6,35 @@ pub mod cpu;
 pub(crate) mod gpu;
 
 use crate::autograd::{BackwardOp, record};
-use crate::backend::{PoolGeom, UpsampleGeom, VolGeom};
 use crate::error::{Error, Result};
-use crate::ops::same_device;
+use crate::ops::{VolGeom, same_device};
 use crate::tensor::{Shape, Tensor};
+
+/// Nearest-neighbour ×2 upsampling `[n, in_dims, c]` → `[n, out_dims, c]`, where output index `o`
+/// reads input index `o / 2` and each `out_dims[a]` is `2·in_dims[a]` or `2·in_dims[a] - 1`
+/// (an odd target size, as when the skip connection it meets had an odd size).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UpsampleGeom {
+    pub n: usize,
+    pub in_dims: [usize; 3],
+    pub out_dims: [usize; 3],
+    pub c: usize,
+}
+
+/// Max pooling with a 2³ window and stride 2 ("valid": `out = in / 2`, rounded down).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PoolGeom {
+    pub n: usize,
+    pub in_dims: [usize; 3],
+    pub c: usize,
+}
+
+impl PoolGeom {
+    /// Output spatial size.
+    pub fn out_dims(&self) -> [usize; 3] {
+        self.in_dims.map(|d| d / 2)
+    }
+}
 
 /// `[N, D, H, W, C]` of a non-empty volume, or an error naming `op`.
 fn volume(op: &'static str, x: &Tensor) -> Result<[usize; 5]> {

@@ -10,7 +10,7 @@ mod sample;
 
 pub use sample::{grid_sample, grid_sample_bwd, grid_sample_bwd_coords};
 
-use crate::backend::VolGeom;
+use crate::ops::VolGeom;
 use rayon::prelude::*;
 
 /// Contiguous values per parallel work item of the elementwise-shaped loops.

@@ -3,10 +3,11 @@
 //! 64-bit fixed-point integer atomics, see the kernel file; the coordinate gradient alone by a
 //! gather when the image needs none).
 
+use crate::backend::Buffer;
 use crate::backend::gpu::launch::size_i32;
 use crate::backend::gpu::{Arg, KernelSig, LaunchCfg, Param::*, Runtime};
-use crate::backend::{Buffer, Padding, SampleGeom, VolGeom};
 use crate::error::Result;
+use crate::ops::{Padding, SampleGeom, VolGeom};
 use crate::ops::{elementwise, loss};
 
 const FAMILY: &str = "warp";

@@ -10,10 +10,30 @@ pub mod cpu;
 pub(crate) mod gpu;
 
 use crate::autograd::{BackwardOp, record};
-use crate::backend::{Padding, SampleGeom, VolGeom};
 use crate::error::{Error, Result};
-use crate::ops::same_device;
+use crate::ops::{VolGeom, same_device};
 use crate::tensor::{Shape, Tensor};
+
+/// What trilinear sampling reads outside the volume.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Padding {
+    /// Coordinates are clamped to the volume, so the edge value repeats (the original's default).
+    #[default]
+    Border,
+    /// Corners outside the volume read zero (the paper's choice).
+    Zeros,
+}
+
+/// Trilinear sampling of `img [n, in_dims, c]` at `coords [n, out_dims, 3]` → `[n, out_dims, c]`.
+/// Coordinate channel 0 indexes W (x), 1 indexes H (y), 2 indexes D (z), in voxels.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SampleGeom {
+    pub n: usize,
+    pub in_dims: [usize; 3],
+    pub out_dims: [usize; 3],
+    pub c: usize,
+    pub padding: Padding,
+}
 
 /// Inclusive cumulative sum of `x [N,D,H,W,C]` along spatial `axis` (0 = D, 1 = H, 2 = W),
 /// separately for every channel: `y[.., i, ..] = Σ_{j ≤ i} x[.., j, ..]`.

@@ -8,7 +8,7 @@ use super::*;
 /// the PNGs for looking at.
 #[test]
 fn renders_a_realistic_pair_through_the_transformer() {
-    use crate::backend::Padding;
+    use crate::ops::Padding;
     use crate::ops::warp::integrate_gradient;
     use crate::ops::{affine, grid_sample, sigmoid};
     use crate::tensor::{Device, Tensor};
