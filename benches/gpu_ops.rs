@@ -10,11 +10,12 @@
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput};
-use voxflow::backend::{Backend, backend};
 use voxflow::models::{BuilderConfig, BuilderKind, Model, NetInputs};
 use voxflow::nn::ParamStore;
-use voxflow::ops;
-use voxflow::ops::{AdamStep, Conv3dGeom, LossKind, NormGeom, Padding, SampleGeom, Unary, VolGeom};
+use voxflow::ops::{
+    self, AdamStep, Backend, Conv3dGeom, LossKind, NormGeom, Padding, SampleGeom, Unary, VolGeom,
+    backend,
+};
 use voxflow::tensor::{Device, Rng, Tensor};
 use voxflow::train::optim::{Adam, AdamConfig};
 use voxflow::train::step;

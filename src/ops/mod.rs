@@ -32,8 +32,64 @@ pub use resample::{
 };
 pub use warp::{Padding, SampleGeom, affine_grid, cumsum, grid_sample};
 
+pub use adam::AdamKernel;
+pub use conv3d::Conv3dKernel;
+pub use dense::DenseKernel;
+pub use elementwise::ElementwiseKernel;
+pub use loss::LossKernel;
+pub use norm::NormKernel;
+pub use resample::ResampleKernel;
+pub use warp::WarpKernel;
+
+use crate::backend::{DeviceBackend, Memory, device_backend};
 use crate::error::{Error, Result};
 use crate::tensor::{Device, Tensor};
+
+/// Everything a device must compute to train voxflow's networks: its memory and every op
+/// family's kernel trait.
+///
+/// Buffer arguments hold exactly the values their geometry describes (the ops check this);
+/// a scalar produced by one op and consumed by the next (a loss, its incoming gradient) is a
+/// one-element buffer, so no method forces a host synchronization.
+///
+/// Every type with memory and all the family traits is a `Backend`. The methods of a
+/// `&dyn Backend` need no import (a trait object's supertrait methods resolve through it);
+/// calling them on a concrete backend takes the family's trait in scope.
+pub trait Backend:
+    Memory
+    + ElementwiseKernel
+    + Conv3dKernel
+    + NormKernel
+    + ResampleKernel
+    + DenseKernel
+    + WarpKernel
+    + LossKernel
+    + AdamKernel
+{
+}
+
+impl<T> Backend for T where
+    T: Memory
+        + ElementwiseKernel
+        + Conv3dKernel
+        + NormKernel
+        + ResampleKernel
+        + DenseKernel
+        + WarpKernel
+        + LossKernel
+        + AdamKernel
+        + ?Sized
+{
+}
+
+/// The backend computing on `device`: the CPU; the emulator (always built); a CUDA GPU when the
+/// crate was built with nvcc and the driver and device are present, else an error saying why.
+pub fn backend(device: Device) -> Result<&'static dyn Backend> {
+    Ok(match device_backend(device)? {
+        DeviceBackend::Cpu(b) => b,
+        DeviceBackend::Gpu(b) => b,
+    })
+}
 
 /// The common device of an op's inputs, or a device-mismatch error naming `op`.
 pub(crate) fn same_device(op: &'static str, ts: &[&Tensor]) -> Result<Device> {

@@ -84,7 +84,7 @@ pub(crate) fn load_session_files(
     cfg.check_builder(builder.kind, &paths.config())?;
     // config.toml records only a device this run can use.
     if cfg.device == DeviceChoice::Cuda {
-        crate::backend::backend(device_of(&cfg))?;
+        crate::ops::backend(device_of(&cfg))?;
     }
     Ok((builder, builder_text, cfg, applied))
 }

@@ -89,7 +89,7 @@ pub(crate) fn device_of(cfg: &TrainConfig) -> Device {
         DeviceChoice::Cuda => Device::Cuda(cfg.gpu_id as usize),
         DeviceChoice::Auto => {
             let gpu = Device::Cuda(cfg.gpu_id as usize);
-            if crate::backend::backend(gpu).is_ok() {
+            if crate::ops::backend(gpu).is_ok() {
                 gpu
             } else {
                 Device::Cpu

@@ -1,8 +1,9 @@
 //! Launches of `kernels/adam.cu` (CUDA GPU and emulator): the elementwise Adam update, bitwise
 //! equal to the CPU's.
 
+use super::AdamKernel;
 use crate::backend::Buffer;
-use crate::backend::gpu::{Arg, KernelSig, LaunchCfg, Param::*, Runtime};
+use crate::backend::gpu::{Arg, GpuBackend, KernelSig, LaunchCfg, Param::*, Runtime};
 use crate::error::Result;
 use crate::ops::AdamStep;
 
@@ -47,4 +48,17 @@ pub(crate) fn update(
         ],
     )?;
     Ok((po, mo, vo))
+}
+
+impl AdamKernel for GpuBackend {
+    fn adam(
+        &self,
+        param: &Buffer,
+        grad: &Buffer,
+        m: &Buffer,
+        v: &Buffer,
+        step: AdamStep,
+    ) -> Result<(Buffer, Buffer, Buffer)> {
+        update(self.runtime(), param, grad, m, v, step)
+    }
 }

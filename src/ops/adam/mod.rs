@@ -3,6 +3,7 @@
 
 pub mod cpu;
 pub(crate) mod gpu;
+use crate::backend::Buffer;
 use crate::error::{Error, Result};
 use crate::ops::same_device;
 use crate::tensor::Tensor;
@@ -14,6 +15,19 @@ pub struct AdamStep {
     pub beta1: f32,
     pub beta2: f32,
     pub eps: f32,
+}
+
+/// What a device computes for the optimizer. Part of [`Backend`](crate::ops::Backend).
+pub trait AdamKernel {
+    /// One Adam update; returns the new `(param, m, v)`.
+    fn adam(
+        &self,
+        param: &Buffer,
+        grad: &Buffer,
+        m: &Buffer,
+        v: &Buffer,
+        step: AdamStep,
+    ) -> Result<(Buffer, Buffer, Buffer)>;
 }
 
 /// One Adam update of `param` with `grad`, first moment `m` and second moment `v` (all the same

@@ -15,10 +15,14 @@
 //! is gathered into a thread-local tile for `matrixmultiply::sgemm`. Piece sizes depend only
 //! on the geometry, so results are bitwise identical for any number of threads.
 
+use super::Conv3dKernel;
 use super::gather::Taps;
 pub use super::kernel::Path;
 use super::kernel::{PackedB, Seg};
 use super::{direct, tiled};
+use crate::backend::Buffer;
+use crate::backend::cpu::{CpuBackend, opt_host, out};
+use crate::error::Result;
 use crate::ops::Conv3dGeom;
 use std::cell::RefCell;
 
@@ -212,4 +216,22 @@ pub(super) fn sum_partials(
         }
     }
     dw
+}
+
+impl Conv3dKernel for CpuBackend {
+    fn conv3d(
+        &self,
+        x: &Buffer,
+        w: &Buffer,
+        bias: Option<&Buffer>,
+        g: &Conv3dGeom,
+    ) -> Result<Buffer> {
+        out(forward(x.host()?, w.host()?, opt_host(bias)?, g))
+    }
+    fn conv3d_bwd_data(&self, dy: &Buffer, w: &Buffer, g: &Conv3dGeom) -> Result<Buffer> {
+        out(backward_data(dy.host()?, w.host()?, g))
+    }
+    fn conv3d_bwd_filter(&self, x: &Buffer, dy: &Buffer, g: &Conv3dGeom) -> Result<Buffer> {
+        out(backward_filter(x.host()?, dy.host()?, g))
+    }
 }

@@ -4,9 +4,10 @@
 //!
 //! Every result is bitwise reproducible: no atomics, fixed summation orders.
 
+use super::Conv3dKernel;
 use crate::backend::Buffer;
 use crate::backend::gpu::launch::size_i32;
-use crate::backend::gpu::{Arg, KernelSig, LaunchCfg, Param::*, Runtime};
+use crate::backend::gpu::{Arg, GpuBackend, KernelSig, LaunchCfg, Param::*, Runtime};
 use crate::error::{Error, Result};
 use crate::ops::Conv3dGeom;
 
@@ -198,4 +199,22 @@ pub(crate) fn backward_filter(
         ],
     )?;
     Ok(dw)
+}
+
+impl Conv3dKernel for GpuBackend {
+    fn conv3d(
+        &self,
+        x: &Buffer,
+        w: &Buffer,
+        bias: Option<&Buffer>,
+        g: &Conv3dGeom,
+    ) -> Result<Buffer> {
+        forward(self.runtime(), x, w, bias, g)
+    }
+    fn conv3d_bwd_data(&self, dy: &Buffer, w: &Buffer, g: &Conv3dGeom) -> Result<Buffer> {
+        backward_data(self.runtime(), dy, w, g)
+    }
+    fn conv3d_bwd_filter(&self, x: &Buffer, dy: &Buffer, g: &Conv3dGeom) -> Result<Buffer> {
+        backward_filter(self.runtime(), x, dy, g)
+    }
 }

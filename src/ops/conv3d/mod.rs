@@ -14,6 +14,7 @@ mod tiled;
 mod tests;
 
 use crate::autograd::{BackwardOp, record};
+use crate::backend::Buffer;
 use crate::error::{Error, Result};
 use crate::ops::same_device;
 use crate::tensor::{Shape, Tensor};
@@ -107,6 +108,25 @@ impl Conv3dGeom {
     pub fn flops(&self) -> f64 {
         2.0 * (self.n * self.out_voxels()) as f64 * (self.k.pow(3) * self.cin * self.cout) as f64
     }
+}
+
+/// What a device computes for the convolution family. Part of
+/// [`Backend`](crate::ops::Backend).
+pub trait Conv3dKernel {
+    /// Forward convolution (with bias when given).
+    fn conv3d(
+        &self,
+        x: &Buffer,
+        w: &Buffer,
+        bias: Option<&Buffer>,
+        g: &Conv3dGeom,
+    ) -> Result<Buffer>;
+    /// Gradient to the input ("dgrad").
+    fn conv3d_bwd_data(&self, dy: &Buffer, w: &Buffer, g: &Conv3dGeom) -> Result<Buffer>;
+    /// Gradient to the weight ("wgrad"); the bias gradient is
+    /// [`ElementwiseKernel::channel_sum`](crate::ops::elementwise::ElementwiseKernel::channel_sum)
+    /// of `dy`.
+    fn conv3d_bwd_filter(&self, x: &Buffer, dy: &Buffer, g: &Conv3dGeom) -> Result<Buffer>;
 }
 
 /// `x [N,D,H,W,Cin]` * `w [k,k,k,Cin,Cout]` (+ `bias [Cout]`), "same" padding → `[N,D',H',W',Cout]`.

@@ -1,9 +1,10 @@
 //! Launches of `kernels/dense.cu` (CUDA GPU and emulator): the shared-memory tiled matrix
 //! product with either operand transposed.
 
+use super::DenseKernel;
 use crate::backend::Buffer;
 use crate::backend::gpu::launch::size_i32;
-use crate::backend::gpu::{Arg, KernelSig, LaunchCfg, Param::*, Runtime};
+use crate::backend::gpu::{Arg, GpuBackend, KernelSig, LaunchCfg, Param::*, Runtime};
 use crate::error::{Error, Result};
 use crate::ops::MatmulGeom;
 
@@ -49,4 +50,10 @@ pub(crate) fn matmul(rt: &dyn Runtime, a: &Buffer, b: &Buffer, g: MatmulGeom) ->
         ],
     )?;
     Ok(c)
+}
+
+impl DenseKernel for GpuBackend {
+    fn matmul(&self, a: &Buffer, b: &Buffer, g: MatmulGeom) -> Result<Buffer> {
+        matmul(self.runtime(), a, b, g)
+    }
 }

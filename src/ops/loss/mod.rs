@@ -6,6 +6,7 @@ pub(crate) mod gpu;
 mod lncc;
 
 use crate::autograd::{BackwardOp, record};
+use crate::backend::Buffer;
 use crate::error::{Error, Result};
 use crate::ops::{VolGeom, same_device, same_shape};
 use crate::tensor::{Shape, Tensor};
@@ -31,6 +32,28 @@ pub enum LossKind {
     /// `1 - (2Σab + ε) / (Σa + Σb + ε)` per sample (sums over all its voxels and channels) with
     /// `ε = 1e-5`, averaged over samples.
     Dice,
+}
+
+/// What a device computes for the reductions and losses (results are one-element buffers).
+/// Part of [`Backend`](crate::ops::Backend).
+pub trait LossKernel {
+    /// Sum of all values, in a fixed order.
+    fn sum(&self, x: &Buffer) -> Result<Buffer>;
+    /// `Σ|x|`.
+    fn l1(&self, x: &Buffer) -> Result<Buffer>;
+    /// `dl · sign(x)`.
+    fn l1_bwd(&self, x: &Buffer, dl: &Buffer) -> Result<Buffer>;
+    /// A loss between prediction `a` and target `b`.
+    fn loss(&self, kind: LossKind, a: &Buffer, b: &Buffer, g: VolGeom) -> Result<Buffer>;
+    /// Gradients `(da, db)` of [`LossKernel::loss`] scaled by the incoming gradient `dl`.
+    fn loss_bwd(
+        &self,
+        kind: LossKind,
+        a: &Buffer,
+        b: &Buffer,
+        dl: &Buffer,
+        g: VolGeom,
+    ) -> Result<(Buffer, Buffer)>;
 }
 
 fn scalar_out(buf: crate::backend::Buffer) -> Tensor {

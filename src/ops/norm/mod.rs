@@ -7,6 +7,7 @@ pub mod cpu;
 pub(crate) mod gpu;
 
 use crate::autograd::{BackwardOp, record};
+use crate::backend::Buffer;
 use crate::error::{Error, Result};
 use crate::ops::same_device;
 use crate::tensor::{Shape, Tensor};
@@ -40,6 +41,39 @@ impl NormGeom {
             self.n * self.s
         }
     }
+}
+
+/// What a device computes for the normalization family. Part of
+/// [`Backend`](crate::ops::Backend).
+pub trait NormKernel {
+    /// Mean and biased variance of each group of `g`.
+    fn norm_stats(&self, x: &Buffer, g: NormGeom) -> Result<(Buffer, Buffer)>;
+    /// `(x - mean)/√(var + eps)·γ + β`; `gamma`/`beta` are per channel (`[c]`) when given.
+    #[allow(clippy::too_many_arguments)]
+    fn norm_apply(
+        &self,
+        x: &Buffer,
+        mean: &Buffer,
+        var: &Buffer,
+        gamma: Option<&Buffer>,
+        beta: Option<&Buffer>,
+        eps: f32,
+        g: NormGeom,
+    ) -> Result<Buffer>;
+    /// Gradients `(dx, dγ, dβ)` of [`NormKernel::norm_apply`]. With `batch_stats`, mean and var
+    /// are the statistics of `x` itself and are differentiated through; otherwise constants.
+    #[allow(clippy::too_many_arguments)]
+    fn norm_bwd(
+        &self,
+        x: &Buffer,
+        mean: &Buffer,
+        var: &Buffer,
+        gamma: Option<&Buffer>,
+        dy: &Buffer,
+        eps: f32,
+        batch_stats: bool,
+        g: NormGeom,
+    ) -> Result<(Buffer, Buffer, Buffer)>;
 }
 
 /// Checks `x` (a non-empty volume), the optional per-channel `gamma`/`beta` and `eps`;

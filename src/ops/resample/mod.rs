@@ -6,6 +6,7 @@ pub mod cpu;
 pub(crate) mod gpu;
 
 use crate::autograd::{BackwardOp, record};
+use crate::backend::Buffer;
 use crate::error::{Error, Result};
 use crate::ops::{VolGeom, same_device};
 use crate::tensor::{Shape, Tensor};
@@ -34,6 +35,27 @@ impl PoolGeom {
     pub fn out_dims(&self) -> [usize; 3] {
         self.in_dims.map(|d| d / 2)
     }
+}
+
+/// What a device computes for the resampling and pooling family. Part of
+/// [`Backend`](crate::ops::Backend).
+pub trait ResampleKernel {
+    /// Nearest ×2 upsampling.
+    fn upsample_nearest(&self, x: &Buffer, g: UpsampleGeom) -> Result<Buffer>;
+    /// Its gradient: each input voxel sums the output voxels that read it.
+    fn upsample_nearest_bwd(&self, dy: &Buffer, g: UpsampleGeom) -> Result<Buffer>;
+    /// 2³ max pooling, stride 2.
+    fn max_pool(&self, x: &Buffer, g: PoolGeom) -> Result<Buffer>;
+    /// Its gradient, routed to the first maximum of each window (recomputed from `x`).
+    fn max_pool_bwd(&self, x: &Buffer, dy: &Buffer, g: PoolGeom) -> Result<Buffer>;
+    /// Mean over the voxels of each sample and channel: `[n, s, c]` → `[n, c]`.
+    fn global_avg_pool(&self, x: &Buffer, g: VolGeom) -> Result<Buffer>;
+    /// Its gradient, `dy[i, ch] / s` at every voxel.
+    fn global_avg_pool_bwd(&self, dy: &Buffer, g: VolGeom) -> Result<Buffer>;
+    /// Concatenates along the innermost dimension: part `i` is `[rows, cs[i]]`.
+    fn concat_channels(&self, parts: &[&Buffer], cs: &[usize], rows: usize) -> Result<Buffer>;
+    /// The inverse of [`ResampleKernel::concat_channels`].
+    fn split_channels(&self, x: &Buffer, cs: &[usize], rows: usize) -> Result<Vec<Buffer>>;
 }
 
 /// `[N, D, H, W, C]` of a non-empty volume, or an error naming `op`.

@@ -3,9 +3,9 @@
 //! determinism of the fixed-point image-gradient scatter.
 
 use super::bits;
-use crate::backend::{Backend, backend};
 use crate::ops::testing::{test_devices, uniform};
 use crate::ops::warp::cpu;
+use crate::ops::{Backend, backend};
 use crate::ops::{Padding, SampleGeom, VolGeom};
 use crate::tensor::{Device, Rng};
 
