@@ -5,10 +5,11 @@
 //! voxflow is a tensor engine for 3D volumes (channels-last `[N, D, H, W, C]`, `f32`) with
 //! reverse-mode autograd and Adam, and the deformable-registration training system built on it.
 //!
-//! Layers, from the bottom: [`tensor`] (data, shapes, devices), [`backend`] (what a device
-//! computes), [`ops`] (differentiable operations), [`autograd`] (the tape), [`nn`] (layers and
-//! named parameters), [`train`] (optimizer). Nothing imports upward except that the CPU backend
-//! dispatches to the per-op CPU math kept beside each op in `ops/<family>/cpu.rs`.
+//! Layers, from the bottom: [`tensor`] (data, shapes, devices), [`backend`] (buffers, memory,
+//! runtimes, kernel launching; it imports no op), [`ops`] (differentiable operations, each
+//! family with the kernel trait a device implements), [`autograd`] (the tape), [`nn`] (layers
+//! and named parameters), [`train`] (optimizer). Nothing imports upward except [`tensor`], whose
+//! methods reach their device's backend through [`ops::backend`] and record on the tape.
 //!
 //! # Determinism
 //! On the CPU backend the same inputs give bitwise identical results run after run, and for any

@@ -1,12 +1,17 @@
-//! The `Backend` trait: one method per op family (forward and backward) over opaque device
-//! buffers, and the function that picks a backend for a [`Device`].
+//! Devices without the ops: opaque device [`Buffer`]s, the [`Memory`] trait every backend
+//! implements, the runtimes (`cpu/`, `cuda/` for a GPU through the driver, `emu/` the emulator
+//! that runs the CUDA kernels on the CPU), kernel launching (`gpu/`: the [`gpu::Runtime`]
+//! trait, argument packing, [`gpu::GpuBackend`], the self-test of the execution model), and
+//! [`device_backend`], which picks the concrete backend of a [`Device`].
 //!
-//! Ops (`crate::ops`) validate shapes, build a geometry from [`geom`], call a backend and record
-//! the backward step on the autograd tape. Backends only compute: they trust the geometry and
-//! never see shapes as user input. The CPU backend is the reference every other backend is
-//! tested against. The CUDA backend and the emulator (which runs the same CUDA kernels on the
-//! CPU) implement this same trait, so each method is shaped for a kernel launch: flat buffers
-//! in, freshly allocated buffers out, scalars that feed the next op kept on the device.
+//! This module imports no op. What a backend computes is declared by the op families, one
+//! kernel trait per family in the family's folder, implemented there for [`cpu::CpuBackend`]
+//! and [`gpu::GpuBackend`]; the ops validate shapes, build the family's geometry, call the
+//! backend and record the backward step on the autograd tape. Backends only compute: they
+//! trust the geometry and never see shapes as user input. The CPU backend is the reference
+//! every other backend is tested against. The CUDA backend and the emulator share the launch
+//! code, so each kernel method is shaped for a launch: flat buffers in, freshly allocated
+//! buffers out, scalars that feed the next op kept on the device.
 
 pub mod cpu;
 pub mod cuda;

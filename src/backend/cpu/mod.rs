@@ -1,7 +1,9 @@
 //! The CPU backend: multi-threaded (rayon) Rust, and the reference for every other backend.
 //!
-//! The math of each op family lives beside the op, in `crate::ops::<family>::cpu`, as plain
-//! functions over slices; this file only unwraps buffers and dispatches. Every parallel loop
+//! This file holds [`CpuBackend`], its host memory and the helpers that wrap host results in
+//! buffers. The math of each op family, and the family's kernel trait implemented for
+//! `CpuBackend`, live beside the op, in the family's `cpu.rs`, as plain functions over slices
+//! and a dispatch that unwraps buffers. Every parallel loop
 //! splits its work into pieces whose boundaries do not depend on the number of threads, and
 //! every reduction adds those pieces in a fixed order, so results are bitwise identical run
 //! after run and for any `RAYON_NUM_THREADS`.

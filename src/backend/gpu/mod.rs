@@ -1,14 +1,14 @@
 //! The kernel-launching backend shared by the CUDA GPU and the emulator.
 //!
-//! [`GpuBackend`] implements [`Backend`] once, by launching the kernels of `kernels/*.cu`
-//! through a [`Runtime`]: the CUDA runtime (`backend::cuda`, memory on the GPU, launches through
-//! the driver) or the emulator's (`backend::emu`, host memory, the same kernels compiled for
-//! the CPU and run by a fiber scheduler). The launch code of each op family lives beside the op,
-//! in `crate::ops::<family>::gpu`; the table of every kernel's parameters is [`table`].
+//! [`GpuBackend`] computes by launching the kernels of `kernels/*.cu` through a [`Runtime`]: the
+//! CUDA runtime (`backend::cuda`, memory on the GPU, launches through the driver) or the
+//! emulator's (`backend::emu`, host memory, the same kernels compiled for the CPU and run by a
+//! fiber scheduler). It implements [`Memory`] here; each op family implements its kernel trait
+//! for it beside its launch code, in the family's `gpu.rs`, which also declares the family's
+//! kernel signatures (the op families gather them into the launch table).
 
 pub mod launch;
 pub(crate) mod selftest;
-pub mod table;
 
 pub use launch::{Arg, KernelSig, LaunchCfg, Param};
 
@@ -31,7 +31,7 @@ pub trait Runtime: Send + Sync {
     fn launch(&self, kernel: &KernelSig, cfg: LaunchCfg, args: &[Arg]) -> Result<()>;
 }
 
-/// A [`Backend`] that computes by launching kernels on a [`Runtime`].
+/// A backend that computes by launching kernels on a [`Runtime`].
 pub struct GpuBackend {
     rt: &'static dyn Runtime,
 }
