@@ -1,4 +1,6 @@
 //! CPU math of the Adam update (Keras 2 form: `p -= lr_t · m / (√v + ε)`).
+//!
+//! At the end, [`AdamKernel`] for `CpuBackend` unwraps buffers and calls the math above.
 
 use super::AdamKernel;
 use crate::backend::Buffer;

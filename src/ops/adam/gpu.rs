@@ -1,5 +1,7 @@
 //! Launches of `kernels/adam.cu` (CUDA GPU and emulator): the elementwise Adam update, bitwise
 //! equal to the CPU's.
+//!
+//! At the end, [`AdamKernel`] for `GpuBackend` calls the launches above.
 
 use super::AdamKernel;
 use crate::backend::Buffer;

@@ -14,6 +14,8 @@
 //! line, and only rows at the W borders are gathered; on [`Path::Sgemm`] (`tiled`) every row
 //! is gathered into a thread-local tile for `matrixmultiply::sgemm`. Piece sizes depend only
 //! on the geometry, so results are bitwise identical for any number of threads.
+//!
+//! At the end, [`Conv3dKernel`] for `CpuBackend` unwraps buffers and calls the math above.
 
 use super::Conv3dKernel;
 use super::gather::Taps;

@@ -3,6 +3,8 @@
 //! added in chunk order), all implicit GEMMs with 128 × 32 block tiles of 128 threads.
 //!
 //! Every result is bitwise reproducible: no atomics, fixed summation orders.
+//!
+//! At the end, [`Conv3dKernel`] for `GpuBackend` calls the launches above.
 
 use super::Conv3dKernel;
 use crate::backend::Buffer;

@@ -1,4 +1,6 @@
 //! CPU matrix product through `matrixmultiply`'s sgemm, parallel over fixed blocks of rows.
+//!
+//! At the end, [`DenseKernel`] for `CpuBackend` unwraps buffers and calls the math above.
 
 use super::DenseKernel;
 use crate::backend::Buffer;

@@ -1,5 +1,7 @@
 //! Launches of `kernels/dense.cu` (CUDA GPU and emulator): the shared-memory tiled matrix
 //! product with either operand transposed.
+//!
+//! At the end, [`DenseKernel`] for `GpuBackend` calls the launches above.
 
 use super::DenseKernel;
 use crate::backend::Buffer;

@@ -1,4 +1,6 @@
 //! CPU math of the elementwise family: activations, arithmetic, per-channel bias and scale.
+//!
+//! At the end, [`ElementwiseKernel`] for `CpuBackend` unwraps buffers and calls the math above.
 
 use super::ElementwiseKernel;
 use crate::backend::Buffer;

@@ -1,5 +1,7 @@
 //! Launches of `kernels/elementwise.cu` (CUDA GPU and emulator): activations, arithmetic,
 //! per-channel bias and scale, and the deterministic two-pass per-channel sum.
+//!
+//! At the end, [`ElementwiseKernel`] for `GpuBackend` calls the launches above.
 
 use super::ElementwiseKernel;
 use crate::backend::Buffer;

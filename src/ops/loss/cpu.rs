@@ -1,6 +1,8 @@
 //! CPU math of reductions and losses. Every reduction adds fixed blocks in `f64` and the block
 //! sums in order, so results do not depend on the thread count. The local NCC lives in
 //! `lncc.rs`.
+//!
+//! At the end, [`LossKernel`] for `CpuBackend` unwraps buffers and calls the math above.
 
 use super::LossKernel;
 use super::lncc;

@@ -6,6 +6,8 @@
 //! the device as `f64` in a small buffer; the loss, its incoming gradient `dl` and the
 //! per-sample gradient coefficients never visit the host. The local NCC runs as separable box
 //! filters along W, H and D (see the kernel file's header).
+//!
+//! At the end, [`LossKernel`] for `GpuBackend` calls the launches above.
 
 use super::LossKernel;
 use crate::backend::Buffer;

@@ -56,7 +56,7 @@ pub trait LossKernel {
     ) -> Result<(Buffer, Buffer)>;
 }
 
-fn scalar_out(buf: crate::backend::Buffer) -> Tensor {
+fn scalar_out(buf: Buffer) -> Tensor {
     Tensor::from_buffer(buf, Shape::new(vec![]))
 }
 

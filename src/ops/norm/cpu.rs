@@ -5,6 +5,8 @@
 //! (`n·s` rows, BatchNorm) or one sample (`s` rows, InstanceNorm). Reductions split each segment
 //! into blocks of a fixed number of rows, accumulate each block in `f64` and add the block sums
 //! in order, so every result is bitwise identical for any number of threads.
+//!
+//! At the end, [`NormKernel`] for `CpuBackend` unwraps buffers and calls the math above.
 
 use super::NormKernel;
 use crate::backend::Buffer;

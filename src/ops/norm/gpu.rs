@@ -1,6 +1,8 @@
 //! Launches of `kernels/norm.cu` (CUDA GPU and emulator): per-group statistics, the
 //! normalizing affine map and its gradients, with deterministic two-pass reductions (fixed
 //! chunks of rows, double-precision partials added in order).
+//!
+//! At the end, [`NormKernel`] for `GpuBackend` calls the launches above.
 
 use super::NormKernel;
 use crate::backend::Buffer;

@@ -4,6 +4,8 @@
 //! Work is split into fixed blocks of whole rows (or planes); gradients are gathered, never
 //! scattered from several threads, and sums are taken in a fixed order, so every result is
 //! bitwise identical for any number of threads.
+//!
+//! At the end, [`ResampleKernel`] for `CpuBackend` unwraps buffers and calls the math above.
 
 use super::ResampleKernel;
 use crate::backend::Buffer;

@@ -3,6 +3,8 @@
 //!
 //! Every gradient is a gather (no atomics) and the pooling reduction runs in two passes with
 //! fixed chunks, so results are bitwise reproducible.
+//!
+//! At the end, [`ResampleKernel`] for `GpuBackend` calls the launches above.
 
 use super::ResampleKernel;
 use crate::backend::Buffer;

@@ -5,6 +5,8 @@
 //! Every parallel loop splits its work at boundaries fixed by the shapes alone, and every
 //! reduction adds its partial sums in a fixed order, so results are bitwise identical for any
 //! number of threads.
+//!
+//! At the end, [`WarpKernel`] for `CpuBackend` unwraps buffers and calls the math above.
 
 mod sample;
 

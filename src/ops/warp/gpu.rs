@@ -2,6 +2,8 @@
 //! gradient, trilinear sampling and its gradients (the image gradient through deterministic
 //! 64-bit fixed-point integer atomics, see the kernel file; the coordinate gradient alone by a
 //! gather when the image needs none).
+//!
+//! At the end, [`WarpKernel`] for `GpuBackend` calls the launches above.
 
 use super::WarpKernel;
 use crate::backend::Buffer;
