@@ -10,7 +10,7 @@
 use criterion::{Criterion, Throughput};
 use rayon::prelude::*;
 use std::time::{Duration, Instant};
-use voxflow::backend::Conv3dGeom;
+use voxflow::ops::Conv3dGeom;
 use voxflow::ops::conv3d::cpu::{self, Path};
 
 /// `(name, input [n, d, h, w, cin], cout, stride)`, kernel 3, dilation 1.

@@ -10,13 +10,13 @@
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput};
-use voxflow::backend::{
-    AdamStep, Backend, Conv3dGeom, LossKind, NormGeom, Padding, SampleGeom, Unary, VolGeom, backend,
-};
 use voxflow::models::{BuilderConfig, BuilderKind, Model, NetInputs};
 use voxflow::nn::ParamStore;
 use voxflow::nn::{Adam, AdamConfig};
-use voxflow::ops;
+use voxflow::ops::{
+    self, AdamStep, Backend, Conv3dGeom, LossKind, NormGeom, Padding, SampleGeom, Unary, VolGeom,
+    backend,
+};
 use voxflow::tensor::{Device, Rng, Tensor};
 use voxflow::train::step;
 

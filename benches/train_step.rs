@@ -7,10 +7,10 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
-use voxflow::backend::LossKind;
 use voxflow::models::{BuilderConfig, BuilderKind, Model, NetInputs};
 use voxflow::nn::ParamStore;
 use voxflow::nn::{Adam, AdamConfig};
+use voxflow::ops::LossKind;
 use voxflow::train::train_step;
 use voxflow::{Device, Rng, Tensor, ops};
 

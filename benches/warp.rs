@@ -8,8 +8,8 @@ use criterion::{Criterion, Throughput};
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 use voxflow::Rng;
-use voxflow::backend::{Padding, SampleGeom, VolGeom};
 use voxflow::ops::warp::cpu;
+use voxflow::ops::{Padding, SampleGeom, VolGeom};
 
 mod common;
 

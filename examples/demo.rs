@@ -8,9 +8,9 @@
 //!
 //! Run: `cargo run --release --example demo`
 
-use voxflow::backend::{LossKind, Padding};
 use voxflow::nn::{Adam, AdamConfig};
 use voxflow::nn::{Conv3d, Conv3dConfig, ConvBlock, Init, NormKind, ParamStore, Params};
+use voxflow::ops::{LossKind, Padding};
 use voxflow::{Device, Result, Rng, Tape, Tensor, ops};
 
 const SIZE: usize = 16;

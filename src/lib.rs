@@ -30,6 +30,9 @@
 //! than 120 lines. Tests live in a module's `tests.rs` or `tests/<topic>.rs` (a one-file module
 //! keeps them in its `mod tests` at the end), with one scratch-directory helper.
 //!
+//! One exception to "nothing imports upward" inside the engine: [`tensor`]'s methods reach
+//! their device's backend through [`ops::backend`] and record on the tape.
+//!
 //! # Determinism
 //! On the CPU backend the same inputs give bitwise identical results run after run, and for any
 //! number of threads: parallel work is split at fixed boundaries and reductions add their

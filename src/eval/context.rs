@@ -4,7 +4,6 @@
 //! checkpoint loader's message), and opens the session's data through the same preprocessing
 //! and cache as training, so the network sees exactly the volumes it was trained on.
 
-use crate::backend::Padding;
 use crate::data::generators::{Batch, Pair, VolumeSource, assemble, single_pass};
 use crate::data::luna::LunaDataset;
 use crate::data::preprocess::{Interp, resize_to_grid, to_one_mm};
@@ -14,6 +13,7 @@ use crate::eval::{EvalError, EvalResult};
 use crate::models::{BuilderConfig, BuilderKind, Model, NetInputs, NetOutputs, warp_with_grid};
 use crate::nn::Adam;
 use crate::nn::ParamStore;
+use crate::ops::Padding;
 use crate::session::config::{DeviceChoice, TrainConfig};
 use crate::session::dataset::check_listed_scans;
 use crate::session::log::Logger;

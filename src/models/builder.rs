@@ -7,10 +7,10 @@
 //! and the key, e.g. `unet.dec_nf`). The `[unet]` and `[marianet]` tables may be left out; a
 //! missing one takes its defaults.
 
-use crate::backend::Padding;
 use crate::configfile::{self, ConfigError};
 use crate::data::preprocess::{MAX_VOXELS, grid_fits_usize};
 use crate::nn::NormKind;
+use crate::ops::Padding;
 use serde::{Deserialize, Deserializer};
 use std::path::Path;
 

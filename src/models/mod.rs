@@ -19,11 +19,11 @@ pub use marianet::MariaNet;
 pub use transformer::{Warp, displacement, displacement_mm, transform, warp_with_grid};
 pub use unet::UNet;
 
-use crate::backend::Padding;
 use crate::configfile::ConfigError;
 use crate::error::{Error, Result};
 use crate::nn::{ParamStore, Params};
 use crate::ops;
+use crate::ops::Padding;
 use crate::tensor::{Device, Rng, Tensor};
 use std::path::Path;
 

@@ -10,9 +10,9 @@
 //! `A = reshape(r + [1,0,0,0, 0,1,0,0, 0,0,1,0], 3×4)` (rows and columns x, y, z) and
 //! `p' = A·[p − c, 1] + c` with `c = ((W−1)/2, (H−1)/2, (D−1)/2)`.
 
-use crate::backend::Padding;
 use crate::error::{Error, Result};
 use crate::ops;
+use crate::ops::Padding;
 use crate::tensor::{Device, Tensor};
 
 /// The transformer's result: the warped image and the grid it was sampled at.

@@ -2,9 +2,9 @@
 //! `lr = lr0 / (1 + decay·iterations)`, `lr_t = lr·√(1-β2ᵗ)/(1-β1ᵗ)` with `t = iterations + 1`,
 //! `m ← β1·m + (1-β1)·g`, `v ← β2·v + (1-β2)·g²`, `p ← p - lr_t·m/(√v + ε)`.
 
-use crate::backend::AdamStep;
 use crate::error::{Error, Result};
 use crate::nn::ParamStore;
+use crate::ops::AdamStep;
 use crate::ops::adam::adam_update;
 use crate::tensor::Tensor;
 use std::collections::BTreeMap;

@@ -12,7 +12,7 @@ use crate::tensor::{Device, Rng, Shape, Tensor};
 pub(crate) fn test_devices() -> Vec<Device> {
     let mut v = vec![Device::Cpu];
     for d in [Device::Emu, Device::Cuda(0)] {
-        if crate::backend::backend(d).is_ok() {
+        if crate::ops::backend(d).is_ok() {
             v.push(d);
         }
     }

@@ -10,8 +10,9 @@ pub use rng::Rng;
 pub use shape::Shape;
 
 use crate::autograd::Node;
-use crate::backend::{self, Backend, Buffer};
+use crate::backend::Buffer;
 use crate::error::{Error, Result};
+use crate::ops::{self, Backend};
 use std::sync::Arc;
 
 /// A contiguous row-major `f32` array on a [`Device`]. Cloning is cheap (the data is shared);
@@ -47,7 +48,7 @@ impl Tensor {
         }
         let buf = match device {
             Device::Cpu => Buffer::from_host_vec(data),
-            _ => backend::backend(device)?.upload(&data)?,
+            _ => ops::backend(device)?.upload(&data)?,
         };
         Ok(Tensor::from_buffer(buf, shape))
     }
@@ -55,7 +56,7 @@ impl Tensor {
     /// A tensor of `shape` filled with `value`.
     pub fn full(value: f32, shape: impl Into<Shape>, device: Device) -> Result<Tensor> {
         let shape = shape.into();
-        let buf = backend::backend(device)?.fill(shape.numel(), value)?;
+        let buf = ops::backend(device)?.fill(shape.numel(), value)?;
         Ok(Tensor::from_buffer(buf, shape))
     }
 
@@ -141,7 +142,7 @@ impl Tensor {
 
     /// The backend of this tensor's device.
     pub(crate) fn backend(&self) -> Result<&'static dyn Backend> {
-        backend::backend(self.device())
+        ops::backend(self.device())
     }
 
     /// The values, copied to the host.

@@ -81,7 +81,7 @@ pub(crate) fn load_session_files(
     cfg.check_builder(builder.kind, &paths.config())?;
     // config.toml records only a device this run can use.
     if cfg.device == DeviceChoice::Cuda {
-        crate::backend::backend(cfg.device())?;
+        crate::ops::backend(cfg.device())?;
     }
     Ok((builder, builder_text, cfg, applied))
 }

@@ -1,11 +1,11 @@
 //! The training objective: the weighted loss terms of config.toml between the network's
 //! outputs and a batch's targets, plus the L1 kernel regularizer of the flow head.
 
-use crate::backend::LossKind;
 use crate::data::generators::Batch;
 use crate::models::NetOutputs;
 use crate::nn::Params;
 use crate::ops;
+use crate::ops::LossKind;
 use crate::session::config::{LossName, OutputName, TrainConfig};
 use crate::tensor::Tensor;
 use crate::train::error::{TrainError, TrainResult};

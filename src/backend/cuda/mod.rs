@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use cudarc::driver::{result, sys};
 
 use super::gpu::{Arg, GpuBackend, KernelSig, LaunchCfg, Runtime, launch};
-use super::{Backend, Buffer, BufferInner};
+use super::{Buffer, BufferInner};
 use crate::error::{Error, Result};
 use crate::tensor::Device;
 
@@ -332,7 +332,7 @@ fn opened(
 }
 
 /// The backend of GPU `ordinal`.
-pub(crate) fn backend(ordinal: usize) -> Result<&'static dyn Backend> {
+pub(crate) fn backend(ordinal: usize) -> Result<&'static GpuBackend> {
     Ok(opened(ordinal)?.1)
 }
 

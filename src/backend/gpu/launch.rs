@@ -1,8 +1,9 @@
-//! The typed launch table: what each kernel takes, and the packing of launch arguments exactly
+//! Typed kernel signatures: what each kernel takes, and the packing of launch arguments exactly
 //! as `cuLaunchKernel` wants them (an array of pointers, one per parameter, each pointing at
-//! the parameter's bytes). The CUDA backend and the emulator share this code, and a test
-//! compares every table entry with the signature the emulator reads off the compiled C++
-//! kernel, so a launch whose arguments do not match the kernel fails in CI.
+//! the parameter's bytes). The CUDA backend and the emulator share this code; the op families
+//! gather every signature into the launch table, and a test compares each entry with the
+//! signature the emulator reads off the compiled C++ kernel, so a launch whose arguments do
+//! not match the kernel fails in CI.
 
 use std::ffi::c_void;
 use std::fmt;

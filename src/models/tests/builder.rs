@@ -1,8 +1,8 @@
 //! builder.toml: defaults, the commented file's round trip, and errors naming file and key.
 
-use crate::backend::Padding;
 use crate::models::{BuilderConfig, BuilderKind};
 use crate::nn::NormKind;
+use crate::ops::Padding;
 use crate::testutil::TempDir;
 use std::path::Path;
 

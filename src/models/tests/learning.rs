@@ -4,11 +4,11 @@
 
 use super::blob;
 use crate::autograd::Tape;
-use crate::backend::LossKind;
 use crate::models::{BuilderConfig, BuilderKind, Model, NetInputs};
 use crate::nn::ParamStore;
 use crate::nn::{Adam, AdamConfig};
 use crate::ops;
+use crate::ops::LossKind;
 use crate::tensor::{Device, Rng};
 
 #[test]

@@ -2,11 +2,11 @@
 //! on small and odd inputs, identity at initialization, segmentation warping, norms, errors.
 
 use super::{CPU, blob, max_diff, vals, volume};
-use crate::backend::Padding;
 use crate::models::{
     BuilderConfig, BuilderKind, Model, NetInputs, NetOutputs, transform, warp_with_grid,
 };
 use crate::nn::{NormKind, ParamStore};
+use crate::ops::Padding;
 use crate::tensor::{Rng, Tensor};
 
 fn build(cfg: &BuilderConfig) -> (Model, ParamStore) {

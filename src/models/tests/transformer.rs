@@ -3,10 +3,10 @@
 
 use super::{CPU, max_diff, vals, volume};
 use crate::autograd::Tape;
-use crate::backend::Padding;
 use crate::models::transformer::{identity_grid, transform, warp_with_grid};
 use crate::models::{displacement, displacement_mm};
 use crate::ops;
+use crate::ops::Padding;
 use crate::tensor::{Rng, Tensor};
 
 /// `100·z + 10·y + x` (+ 1000 in channel 1): every voxel tells where it is.

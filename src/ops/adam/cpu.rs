@@ -1,6 +1,12 @@
 //! CPU math of the Adam update (Keras 2 form: `p -= lr_t · m / (√v + ε)`).
+//!
+//! At the end, [`AdamKernel`] for `CpuBackend` unwraps buffers and calls the math above.
 
-use crate::backend::AdamStep;
+use super::AdamKernel;
+use crate::backend::Buffer;
+use crate::backend::cpu::CpuBackend;
+use crate::error::Result;
+use crate::ops::AdamStep;
 use crate::ops::elementwise::cpu::CHUNK;
 use rayon::prelude::*;
 
@@ -26,4 +32,22 @@ pub fn update(
             }
         });
     (po, mo, vo)
+}
+
+impl AdamKernel for CpuBackend {
+    fn adam(
+        &self,
+        param: &Buffer,
+        grad: &Buffer,
+        m: &Buffer,
+        v: &Buffer,
+        step: AdamStep,
+    ) -> Result<(Buffer, Buffer, Buffer)> {
+        let (p, m, v) = update(param.host()?, grad.host()?, m.host()?, v.host()?, step);
+        Ok((
+            Buffer::from_host_vec(p),
+            Buffer::from_host_vec(m),
+            Buffer::from_host_vec(v),
+        ))
+    }
 }

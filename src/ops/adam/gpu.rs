@@ -1,9 +1,13 @@
 //! Launches of `kernels/adam.cu` (CUDA GPU and emulator): the elementwise Adam update, bitwise
 //! equal to the CPU's.
+//!
+//! At the end, [`AdamKernel`] for `GpuBackend` calls the launches above.
 
-use crate::backend::gpu::{Arg, KernelSig, LaunchCfg, Param::*, Runtime};
-use crate::backend::{AdamStep, Buffer};
+use super::AdamKernel;
+use crate::backend::Buffer;
+use crate::backend::gpu::{Arg, GpuBackend, KernelSig, LaunchCfg, Param::*, Runtime};
 use crate::error::Result;
+use crate::ops::AdamStep;
 
 const FAMILY: &str = "adam";
 pub(crate) const ADAM: KernelSig = KernelSig {
@@ -46,4 +50,17 @@ pub(crate) fn update(
         ],
     )?;
     Ok((po, mo, vo))
+}
+
+impl AdamKernel for GpuBackend {
+    fn adam(
+        &self,
+        param: &Buffer,
+        grad: &Buffer,
+        m: &Buffer,
+        v: &Buffer,
+        step: AdamStep,
+    ) -> Result<(Buffer, Buffer, Buffer)> {
+        update(self.runtime(), param, grad, m, v, step)
+    }
 }

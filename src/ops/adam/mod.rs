@@ -3,11 +3,32 @@
 
 pub mod cpu;
 pub(crate) mod gpu;
-
-use crate::backend::AdamStep;
+use crate::backend::Buffer;
 use crate::error::{Error, Result};
 use crate::ops::same_device;
 use crate::tensor::Tensor;
+
+/// One Adam update with the step size already folded in (Keras: `lr_t = lr·√(1-β2ᵗ)/(1-β1ᵗ)`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct AdamStep {
+    pub lr_t: f32,
+    pub beta1: f32,
+    pub beta2: f32,
+    pub eps: f32,
+}
+
+/// What a device computes for the optimizer. Part of [`Backend`](crate::ops::Backend).
+pub trait AdamKernel {
+    /// One Adam update; returns the new `(param, m, v)`.
+    fn adam(
+        &self,
+        param: &Buffer,
+        grad: &Buffer,
+        m: &Buffer,
+        v: &Buffer,
+        step: AdamStep,
+    ) -> Result<(Buffer, Buffer, Buffer)>;
+}
 
 /// One Adam update of `param` with `grad`, first moment `m` and second moment `v` (all the same
 /// shape); returns the new `(param, m, v)`, untracked.

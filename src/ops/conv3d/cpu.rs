@@ -14,12 +14,18 @@
 //! line, and only rows at the W borders are gathered; on [`Path::Sgemm`] (`tiled`) every row
 //! is gathered into a thread-local tile for `matrixmultiply::sgemm`. Piece sizes depend only
 //! on the geometry, so results are bitwise identical for any number of threads.
+//!
+//! At the end, [`Conv3dKernel`] for `CpuBackend` unwraps buffers and calls the math above.
 
+use super::Conv3dKernel;
 use super::gather::Taps;
 pub use super::kernel::Path;
 use super::kernel::{PackedB, Seg};
 use super::{direct, tiled};
-use crate::backend::Conv3dGeom;
+use crate::backend::Buffer;
+use crate::backend::cpu::{CpuBackend, opt_host, out};
+use crate::error::Result;
+use crate::ops::Conv3dGeom;
 use std::cell::RefCell;
 
 /// Forward convolution `[n, in_dims, cin]` → `[n, out_dims, cout]` (with bias when given).
@@ -212,4 +218,22 @@ pub(super) fn sum_partials(
         }
     }
     dw
+}
+
+impl Conv3dKernel for CpuBackend {
+    fn conv3d(
+        &self,
+        x: &Buffer,
+        w: &Buffer,
+        bias: Option<&Buffer>,
+        g: &Conv3dGeom,
+    ) -> Result<Buffer> {
+        out(forward(x.host()?, w.host()?, opt_host(bias)?, g))
+    }
+    fn conv3d_bwd_data(&self, dy: &Buffer, w: &Buffer, g: &Conv3dGeom) -> Result<Buffer> {
+        out(backward_data(dy.host()?, w.host()?, g))
+    }
+    fn conv3d_bwd_filter(&self, x: &Buffer, dy: &Buffer, g: &Conv3dGeom) -> Result<Buffer> {
+        out(backward_filter(x.host()?, dy.host()?, g))
+    }
 }

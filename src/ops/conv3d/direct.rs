@@ -7,7 +7,7 @@ use super::cpu::{
 };
 use super::gather::gather_row;
 use super::kernel::{PackedB, Path, Seg, round8, wgrad, wgrad_ldb, wgrad_transposed};
-use crate::backend::Conv3dGeom;
+use crate::ops::Conv3dGeom;
 use rayon::prelude::*;
 
 /// Target number of voxels per work item (whole lines).

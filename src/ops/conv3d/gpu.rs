@@ -3,11 +3,15 @@
 //! added in chunk order), all implicit GEMMs with 128 × 32 block tiles of 128 threads.
 //!
 //! Every result is bitwise reproducible: no atomics, fixed summation orders.
+//!
+//! At the end, [`Conv3dKernel`] for `GpuBackend` calls the launches above.
 
+use super::Conv3dKernel;
+use crate::backend::Buffer;
 use crate::backend::gpu::launch::size_i32;
-use crate::backend::gpu::{Arg, KernelSig, LaunchCfg, Param::*, Runtime};
-use crate::backend::{Buffer, Conv3dGeom};
+use crate::backend::gpu::{Arg, GpuBackend, KernelSig, LaunchCfg, Param::*, Runtime};
 use crate::error::{Error, Result};
+use crate::ops::Conv3dGeom;
 
 const FAMILY: &str = "conv3d";
 
@@ -197,4 +201,22 @@ pub(crate) fn backward_filter(
         ],
     )?;
     Ok(dw)
+}
+
+impl Conv3dKernel for GpuBackend {
+    fn conv3d(
+        &self,
+        x: &Buffer,
+        w: &Buffer,
+        bias: Option<&Buffer>,
+        g: &Conv3dGeom,
+    ) -> Result<Buffer> {
+        forward(self.runtime(), x, w, bias, g)
+    }
+    fn conv3d_bwd_data(&self, dy: &Buffer, w: &Buffer, g: &Conv3dGeom) -> Result<Buffer> {
+        backward_data(self.runtime(), dy, w, g)
+    }
+    fn conv3d_bwd_filter(&self, x: &Buffer, dy: &Buffer, g: &Conv3dGeom) -> Result<Buffer> {
+        backward_filter(self.runtime(), x, dy, g)
+    }
 }

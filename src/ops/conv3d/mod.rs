@@ -14,10 +14,120 @@ mod tiled;
 mod tests;
 
 use crate::autograd::{BackwardOp, record};
-use crate::backend::Conv3dGeom;
+use crate::backend::Buffer;
 use crate::error::{Error, Result};
 use crate::ops::same_device;
 use crate::tensor::{Shape, Tensor};
+
+/// Geometry of a 3D convolution on channels-last data.
+///
+/// Input `[n, in_dims, cin]`, weight `[k, k, k, cin, cout]` (DHWIO, Keras' layout: the weight is
+/// the `[k³·cin, cout]` matrix of an implicit GEMM), bias `[cout]`, output `[n, out_dims, cout]`.
+/// Padding follows Keras/TensorFlow "same": `out = ceil(in / stride)`, and the total padding
+/// `max((out-1)·stride + (k-1)·dilation + 1 - in, 0)` is split with the smaller half before.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Conv3dGeom {
+    pub n: usize,
+    pub in_dims: [usize; 3],
+    pub cin: usize,
+    pub cout: usize,
+    pub k: usize,
+    pub stride: usize,
+    pub dilation: usize,
+    pub pad_before: [usize; 3],
+    pub out_dims: [usize; 3],
+}
+
+impl Conv3dGeom {
+    /// "same"-padded geometry for input `[n, d, h, w, cin]` and a `k³` kernel to `cout` channels.
+    pub fn same(
+        x: [usize; 5],
+        k: usize,
+        cout: usize,
+        stride: usize,
+        dilation: usize,
+    ) -> Result<Self> {
+        let op = "conv3d";
+        if k == 0 || k.is_multiple_of(2) {
+            return Err(Error::Invalid {
+                op,
+                msg: format!("kernel size must be odd, got {k}"),
+            });
+        }
+        if stride == 0 || dilation == 0 {
+            return Err(Error::Invalid {
+                op,
+                msg: format!("stride ({stride}) and dilation ({dilation}) must be at least 1"),
+            });
+        }
+        let [n, d, h, w, cin] = x;
+        if n == 0 || d == 0 || h == 0 || w == 0 || cin == 0 || cout == 0 {
+            return Err(Error::Invalid {
+                op,
+                msg: format!("empty input {x:?} or zero output channels ({cout})"),
+            });
+        }
+        let in_dims = [d, h, w];
+        let mut out_dims = [0; 3];
+        let mut pad_before = [0; 3];
+        for a in 0..3 {
+            let out = in_dims[a].div_ceil(stride);
+            let total = ((out - 1) * stride + (k - 1) * dilation + 1).saturating_sub(in_dims[a]);
+            out_dims[a] = out;
+            pad_before[a] = total / 2;
+        }
+        Ok(Conv3dGeom {
+            n,
+            in_dims,
+            cin,
+            cout,
+            k,
+            stride,
+            dilation,
+            pad_before,
+            out_dims,
+        })
+    }
+
+    /// Input voxels per sample.
+    pub fn in_voxels(&self) -> usize {
+        self.in_dims.iter().product()
+    }
+
+    /// Output voxels per sample.
+    pub fn out_voxels(&self) -> usize {
+        self.out_dims.iter().product()
+    }
+
+    /// Number of weights, `k³·cin·cout`.
+    pub fn weight_len(&self) -> usize {
+        self.k * self.k * self.k * self.cin * self.cout
+    }
+
+    /// Multiply-adds of the forward pass times two.
+    pub fn flops(&self) -> f64 {
+        2.0 * (self.n * self.out_voxels()) as f64 * (self.k.pow(3) * self.cin * self.cout) as f64
+    }
+}
+
+/// What a device computes for the convolution family. Part of
+/// [`Backend`](crate::ops::Backend).
+pub trait Conv3dKernel {
+    /// Forward convolution (with bias when given).
+    fn conv3d(
+        &self,
+        x: &Buffer,
+        w: &Buffer,
+        bias: Option<&Buffer>,
+        g: &Conv3dGeom,
+    ) -> Result<Buffer>;
+    /// Gradient to the input ("dgrad").
+    fn conv3d_bwd_data(&self, dy: &Buffer, w: &Buffer, g: &Conv3dGeom) -> Result<Buffer>;
+    /// Gradient to the weight ("wgrad"); the bias gradient is
+    /// [`ElementwiseKernel::channel_sum`](crate::ops::elementwise::ElementwiseKernel::channel_sum)
+    /// of `dy`.
+    fn conv3d_bwd_filter(&self, x: &Buffer, dy: &Buffer, g: &Conv3dGeom) -> Result<Buffer>;
+}
 
 /// `x [N,D,H,W,Cin]` * `w [k,k,k,Cin,Cout]` (+ `bias [Cout]`), "same" padding → `[N,D',H',W',Cout]`.
 ///

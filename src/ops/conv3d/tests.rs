@@ -332,7 +332,7 @@ fn run_backend(
     dy: &[f32],
     g: &Conv3dGeom,
 ) -> [Vec<f32>; 3] {
-    let be = crate::backend::backend(device).unwrap();
+    let be = crate::ops::backend(device).unwrap();
     let (xb, wb, bb, dyb) = (
         be.upload(x).unwrap(),
         be.upload(w).unwrap(),

@@ -7,7 +7,7 @@ use super::cpu::{
 };
 use super::gather::{Cursor, Taps, gather_row};
 use super::kernel::{PackedB, Path, Seg, round8, wgrad};
-use crate::backend::Conv3dGeom;
+use crate::ops::Conv3dGeom;
 use rayon::prelude::*;
 
 /// Target size (floats) of one gathered tile, so it stays in the L2 cache.

@@ -1,6 +1,12 @@
 //! CPU matrix product through `matrixmultiply`'s sgemm, parallel over fixed blocks of rows.
+//!
+//! At the end, [`DenseKernel`] for `CpuBackend` unwraps buffers and calls the math above.
 
-use crate::backend::MatmulGeom;
+use super::DenseKernel;
+use crate::backend::Buffer;
+use crate::backend::cpu::{CpuBackend, out};
+use crate::error::Result;
+use crate::ops::MatmulGeom;
 use rayon::prelude::*;
 
 /// Rows of the output per parallel work item.
@@ -58,4 +64,10 @@ pub fn matmul(a: &[f32], b: &[f32], g: MatmulGeom) -> Vec<f32> {
             }
         });
     c
+}
+
+impl DenseKernel for CpuBackend {
+    fn matmul(&self, a: &Buffer, b: &Buffer, g: MatmulGeom) -> Result<Buffer> {
+        out(matmul(a.host()?, b.host()?, g))
+    }
 }

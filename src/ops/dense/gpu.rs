@@ -1,10 +1,14 @@
 //! Launches of `kernels/dense.cu` (CUDA GPU and emulator): the shared-memory tiled matrix
 //! product with either operand transposed.
+//!
+//! At the end, [`DenseKernel`] for `GpuBackend` calls the launches above.
 
+use super::DenseKernel;
+use crate::backend::Buffer;
 use crate::backend::gpu::launch::size_i32;
-use crate::backend::gpu::{Arg, KernelSig, LaunchCfg, Param::*, Runtime};
-use crate::backend::{Buffer, MatmulGeom};
+use crate::backend::gpu::{Arg, GpuBackend, KernelSig, LaunchCfg, Param::*, Runtime};
 use crate::error::{Error, Result};
+use crate::ops::MatmulGeom;
 
 const FAMILY: &str = "dense";
 pub(crate) const MATMUL: KernelSig = KernelSig {
@@ -48,4 +52,10 @@ pub(crate) fn matmul(rt: &dyn Runtime, a: &Buffer, b: &Buffer, g: MatmulGeom) ->
         ],
     )?;
     Ok(c)
+}
+
+impl DenseKernel for GpuBackend {
+    fn matmul(&self, a: &Buffer, b: &Buffer, g: MatmulGeom) -> Result<Buffer> {
+        matmul(self.runtime(), a, b, g)
+    }
 }

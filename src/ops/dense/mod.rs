@@ -5,10 +5,27 @@ pub mod cpu;
 pub(crate) mod gpu;
 
 use crate::autograd::{BackwardOp, record};
-use crate::backend::MatmulGeom;
+use crate::backend::Buffer;
 use crate::error::{Error, Result};
 use crate::ops::same_device;
 use crate::tensor::{Shape, Tensor};
+
+/// Row-major matrix product `C[m, n] = op(A)[m, k] · op(B)[k, n]`, where `op` transposes when
+/// the flag is set (then `A` is stored `[k, m]`, `B` stored `[n, k]`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MatmulGeom {
+    pub m: usize,
+    pub k: usize,
+    pub n: usize,
+    pub trans_a: bool,
+    pub trans_b: bool,
+}
+
+/// What a device computes for the dense family. Part of [`Backend`](crate::ops::Backend).
+pub trait DenseKernel {
+    /// Matrix product.
+    fn matmul(&self, a: &Buffer, b: &Buffer, g: MatmulGeom) -> Result<Buffer>;
+}
 
 fn matmul(a: &Tensor, b: &Tensor, g: MatmulGeom) -> Result<Tensor> {
     let y = a.backend()?.matmul(a.buffer(), b.buffer(), g)?;
@@ -139,8 +156,8 @@ mod tests {
     #[test]
     fn emulator_matmul_matches_cpu_for_every_transpose() {
         let (cpu, emu) = (
-            crate::backend::backend(Device::Cpu).unwrap(),
-            crate::backend::backend(Device::Emu).unwrap(),
+            crate::ops::backend(Device::Cpu).unwrap(),
+            crate::ops::backend(Device::Emu).unwrap(),
         );
         // Sizes below, at and above the 32×32 tile and the 16-deep k step; empty products.
         let sizes = [
@@ -165,7 +182,7 @@ mod tests {
                 let a = uniform(&mut rng, m * k, -1.0, 1.0);
                 let b = uniform(&mut rng, k * n, -1.0, 1.0);
                 let want = matmul_reference(&a, &b, g);
-                let run = |be: &dyn crate::backend::Backend| {
+                let run = |be: &dyn crate::ops::Backend| {
                     let (ab, bb) = (be.upload(&a).unwrap(), be.upload(&b).unwrap());
                     be.download(&be.matmul(&ab, &bb, g).unwrap()).unwrap()
                 };

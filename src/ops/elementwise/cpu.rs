@@ -1,6 +1,12 @@
 //! CPU math of the elementwise family: activations, arithmetic, per-channel bias and scale.
+//!
+//! At the end, [`ElementwiseKernel`] for `CpuBackend` unwraps buffers and calls the math above.
 
-use crate::backend::{Binary, Unary, VolGeom};
+use super::ElementwiseKernel;
+use crate::backend::Buffer;
+use crate::backend::cpu::{CpuBackend, out};
+use crate::error::Result;
+use crate::ops::{Binary, Unary, VolGeom};
 use rayon::prelude::*;
 
 /// Values per parallel work item: fixed, so results never depend on the thread count.
@@ -142,4 +148,42 @@ pub fn channel_mul_bwd(x: &[f32], scale: &[f32], dy: &[f32], g: VolGeom) -> (Vec
         .flat_map(|s| channel_sum(s, g.c))
         .collect();
     (dx, ds)
+}
+
+impl ElementwiseKernel for CpuBackend {
+    fn fill(&self, len: usize, value: f32) -> Result<Buffer> {
+        out(vec![value; len])
+    }
+    fn broadcast_scalar(&self, scalar: &Buffer, len: usize) -> Result<Buffer> {
+        let s = scalar.host()?;
+        out(vec![s[0]; len])
+    }
+    fn unary(&self, op: Unary, x: &Buffer) -> Result<Buffer> {
+        out(unary(op, x.host()?))
+    }
+    fn unary_bwd(&self, op: Unary, x: &Buffer, dy: &Buffer) -> Result<Buffer> {
+        out(unary_bwd(op, x.host()?, dy.host()?))
+    }
+    fn binary(&self, op: Binary, a: &Buffer, b: &Buffer) -> Result<Buffer> {
+        out(binary(op, a.host()?, b.host()?))
+    }
+    fn bias_add(&self, x: &Buffer, bias: &Buffer, c: usize) -> Result<Buffer> {
+        out(bias_add(x.host()?, bias.host()?, c))
+    }
+    fn channel_sum(&self, x: &Buffer, c: usize) -> Result<Buffer> {
+        out(channel_sum(x.host()?, c))
+    }
+    fn channel_mul(&self, x: &Buffer, scale: &Buffer, g: VolGeom) -> Result<Buffer> {
+        out(channel_mul(x.host()?, scale.host()?, g))
+    }
+    fn channel_mul_bwd(
+        &self,
+        x: &Buffer,
+        scale: &Buffer,
+        dy: &Buffer,
+        g: VolGeom,
+    ) -> Result<(Buffer, Buffer)> {
+        let (dx, ds) = channel_mul_bwd(x.host()?, scale.host()?, dy.host()?, g);
+        Ok((Buffer::from_host_vec(dx), Buffer::from_host_vec(ds)))
+    }
 }

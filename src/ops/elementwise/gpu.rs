@@ -1,9 +1,13 @@
 //! Launches of `kernels/elementwise.cu` (CUDA GPU and emulator): activations, arithmetic,
 //! per-channel bias and scale, and the deterministic two-pass per-channel sum.
+//!
+//! At the end, [`ElementwiseKernel`] for `GpuBackend` calls the launches above.
 
-use crate::backend::gpu::{Arg, KernelSig, LaunchCfg, Param::*, Runtime};
-use crate::backend::{Binary, Buffer, Unary, VolGeom};
+use super::ElementwiseKernel;
+use crate::backend::Buffer;
+use crate::backend::gpu::{Arg, GpuBackend, KernelSig, LaunchCfg, Param::*, Runtime};
 use crate::error::Result;
+use crate::ops::{Binary, Unary, VolGeom};
 
 const FAMILY: &str = "elementwise";
 pub(crate) const FILL: KernelSig = KernelSig {
@@ -258,4 +262,40 @@ pub(crate) fn channel_mul_bwd(
     let dx = channel_mul(rt, dy, scale, g)?;
     let ds = channel_sums(rt, x, Some(dy), g.n, g.voxels(), g.c, 1)?;
     Ok((dx, ds))
+}
+
+impl ElementwiseKernel for GpuBackend {
+    fn fill(&self, len: usize, value: f32) -> Result<Buffer> {
+        fill(self.runtime(), len, value)
+    }
+    fn broadcast_scalar(&self, scalar: &Buffer, len: usize) -> Result<Buffer> {
+        broadcast_scalar(self.runtime(), scalar, len)
+    }
+    fn unary(&self, op: Unary, x: &Buffer) -> Result<Buffer> {
+        unary(self.runtime(), op, x)
+    }
+    fn unary_bwd(&self, op: Unary, x: &Buffer, dy: &Buffer) -> Result<Buffer> {
+        unary_bwd(self.runtime(), op, x, dy)
+    }
+    fn binary(&self, op: Binary, a: &Buffer, b: &Buffer) -> Result<Buffer> {
+        binary(self.runtime(), op, a, b)
+    }
+    fn bias_add(&self, x: &Buffer, bias: &Buffer, c: usize) -> Result<Buffer> {
+        bias_add(self.runtime(), x, bias, c)
+    }
+    fn channel_sum(&self, x: &Buffer, c: usize) -> Result<Buffer> {
+        channel_sum(self.runtime(), x, c)
+    }
+    fn channel_mul(&self, x: &Buffer, scale: &Buffer, g: VolGeom) -> Result<Buffer> {
+        channel_mul(self.runtime(), x, scale, g)
+    }
+    fn channel_mul_bwd(
+        &self,
+        x: &Buffer,
+        scale: &Buffer,
+        dy: &Buffer,
+        g: VolGeom,
+    ) -> Result<(Buffer, Buffer)> {
+        channel_mul_bwd(self.runtime(), x, scale, dy, g)
+    }
 }

@@ -5,10 +5,57 @@ pub mod cpu;
 pub(crate) mod gpu;
 
 use crate::autograd::{BackwardOp, record};
-use crate::backend::{Binary, Unary, VolGeom};
+use crate::backend::Buffer;
 use crate::error::{Error, Result};
-use crate::ops::{same_device, same_shape};
+use crate::ops::{VolGeom, same_device, same_shape};
 use crate::tensor::{Shape, Tensor};
+
+/// Elementwise functions of one tensor.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Unary {
+    Relu,
+    LeakyRelu(f32),
+    Sigmoid,
+    /// `a·x + b`.
+    Affine(f32, f32),
+}
+
+/// Elementwise functions of two equally shaped tensors.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Binary {
+    Add,
+    Sub,
+    Mul,
+}
+
+/// What a device computes for the elementwise family (and the fills every tensor is made
+/// from). Part of [`Backend`](crate::ops::Backend).
+pub trait ElementwiseKernel {
+    /// A buffer of `len` copies of `value`.
+    fn fill(&self, len: usize, value: f32) -> Result<Buffer>;
+    /// A buffer of `len` copies of the one value in `scalar`.
+    fn broadcast_scalar(&self, scalar: &Buffer, len: usize) -> Result<Buffer>;
+    /// `f(x)` elementwise.
+    fn unary(&self, op: Unary, x: &Buffer) -> Result<Buffer>;
+    /// `dy · f'(x)` elementwise.
+    fn unary_bwd(&self, op: Unary, x: &Buffer, dy: &Buffer) -> Result<Buffer>;
+    /// `a ∘ b` elementwise on equal lengths.
+    fn binary(&self, op: Binary, a: &Buffer, b: &Buffer) -> Result<Buffer>;
+    /// `x[.., ch] + bias[ch]` over the innermost dimension of size `c`.
+    fn bias_add(&self, x: &Buffer, bias: &Buffer, c: usize) -> Result<Buffer>;
+    /// Sum over all but the innermost dimension of size `c` (the bias gradient).
+    fn channel_sum(&self, x: &Buffer, c: usize) -> Result<Buffer>;
+    /// `x[i, s, ch] · scale[i, ch]` for `x` viewed as `[n, s, c]`.
+    fn channel_mul(&self, x: &Buffer, scale: &Buffer, g: VolGeom) -> Result<Buffer>;
+    /// Gradients `(dx, dscale)` of [`ElementwiseKernel::channel_mul`].
+    fn channel_mul_bwd(
+        &self,
+        x: &Buffer,
+        scale: &Buffer,
+        dy: &Buffer,
+        g: VolGeom,
+    ) -> Result<(Buffer, Buffer)>;
+}
 
 fn unary_op(x: &Tensor, op: Unary) -> Result<Tensor> {
     let y = x.backend()?.unary(op, x.buffer())?;

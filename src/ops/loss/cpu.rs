@@ -1,10 +1,16 @@
 //! CPU math of reductions and losses. Every reduction adds fixed blocks in `f64` and the block
 //! sums in order, so results do not depend on the thread count. The local NCC lives in
 //! `lncc.rs`.
+//!
+//! At the end, [`LossKernel`] for `CpuBackend` unwraps buffers and calls the math above.
 
+use super::LossKernel;
 use super::lncc;
-use crate::backend::{LossKind, VolGeom};
+use crate::backend::Buffer;
+use crate::backend::cpu::{CpuBackend, out};
+use crate::error::Result;
 use crate::ops::elementwise::cpu::CHUNK;
+use crate::ops::{LossKind, VolGeom};
 use rayon::prelude::*;
 
 /// The `ε` under the square root of the global NCC: `r = cov / √(var_a·var_b + ε)`, with
@@ -228,5 +234,31 @@ pub fn loss_bwd(kind: LossKind, a: &[f32], b: &[f32], dl: f32, g: VolGeom) -> (V
                 ((k * y as f64 + c) as f32, (k * x as f64 + c) as f32)
             })
         }
+    }
+}
+
+impl LossKernel for CpuBackend {
+    fn sum(&self, x: &Buffer) -> Result<Buffer> {
+        out(vec![sum(x.host()?)])
+    }
+    fn l1(&self, x: &Buffer) -> Result<Buffer> {
+        out(vec![l1(x.host()?)])
+    }
+    fn l1_bwd(&self, x: &Buffer, dl: &Buffer) -> Result<Buffer> {
+        out(l1_bwd(x.host()?, dl.host()?[0]))
+    }
+    fn loss(&self, kind: LossKind, a: &Buffer, b: &Buffer, g: VolGeom) -> Result<Buffer> {
+        out(vec![loss(kind, a.host()?, b.host()?, g)])
+    }
+    fn loss_bwd(
+        &self,
+        kind: LossKind,
+        a: &Buffer,
+        b: &Buffer,
+        dl: &Buffer,
+        g: VolGeom,
+    ) -> Result<(Buffer, Buffer)> {
+        let (da, db) = loss_bwd(kind, a.host()?, b.host()?, dl.host()?[0], g);
+        Ok((Buffer::from_host_vec(da), Buffer::from_host_vec(db)))
     }
 }

@@ -6,10 +6,14 @@
 //! the device as `f64` in a small buffer; the loss, its incoming gradient `dl` and the
 //! per-sample gradient coefficients never visit the host. The local NCC runs as separable box
 //! filters along W, H and D (see the kernel file's header).
+//!
+//! At the end, [`LossKernel`] for `GpuBackend` calls the launches above.
 
-use crate::backend::gpu::{Arg, KernelSig, LaunchCfg, Param::*, Runtime};
-use crate::backend::{Buffer, LossKind, VolGeom};
+use super::LossKernel;
+use crate::backend::Buffer;
+use crate::backend::gpu::{Arg, GpuBackend, KernelSig, LaunchCfg, Param::*, Runtime};
 use crate::error::Result;
+use crate::ops::{LossKind, VolGeom};
 
 const FAMILY: &str = "loss";
 pub(crate) const REDUCE_PARTIAL: KernelSig = KernelSig {
@@ -495,4 +499,29 @@ fn lncc_bwd(
         ],
     )?;
     Ok((da, db))
+}
+
+impl LossKernel for GpuBackend {
+    fn sum(&self, x: &Buffer) -> Result<Buffer> {
+        sum(self.runtime(), x)
+    }
+    fn l1(&self, x: &Buffer) -> Result<Buffer> {
+        l1(self.runtime(), x)
+    }
+    fn l1_bwd(&self, x: &Buffer, dl: &Buffer) -> Result<Buffer> {
+        l1_bwd(self.runtime(), x, dl)
+    }
+    fn loss(&self, kind: LossKind, a: &Buffer, b: &Buffer, g: VolGeom) -> Result<Buffer> {
+        loss(self.runtime(), kind, a, b, g)
+    }
+    fn loss_bwd(
+        &self,
+        kind: LossKind,
+        a: &Buffer,
+        b: &Buffer,
+        dl: &Buffer,
+        g: VolGeom,
+    ) -> Result<(Buffer, Buffer)> {
+        loss_bwd(self.runtime(), kind, a, b, dl, g)
+    }
 }

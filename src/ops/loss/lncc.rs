@@ -21,7 +21,7 @@
 //! planes per worker. Work is split in lines, planes and rows of fixed extent and every line
 //! is summed in one fixed order, so results are bitwise independent of the thread count.
 
-use crate::backend::VolGeom;
+use crate::ops::VolGeom;
 use rayon::prelude::*;
 use std::cell::RefCell;
 

@@ -6,12 +6,57 @@ pub(crate) mod gpu;
 mod lncc;
 
 use crate::autograd::{BackwardOp, record};
-use crate::backend::{LossKind, VolGeom};
+use crate::backend::Buffer;
 use crate::error::{Error, Result};
-use crate::ops::{same_device, same_shape};
+use crate::ops::{VolGeom, same_device, same_shape};
 use crate::tensor::{Shape, Tensor};
 
-fn scalar_out(buf: crate::backend::Buffer) -> Tensor {
+/// Losses between a prediction `a` and a target `b` of the same shape, reduced to one scalar.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum LossKind {
+    /// Mean of `(a-b)²` over all values.
+    Mse,
+    /// Mean of `|a-b|` over all values.
+    Mae,
+    /// `-r`, the Pearson correlation of each sample over all its values (voxels and channels),
+    /// averaged over samples: `r = cov / √(var_a·var_b + 1e-10)` with population moments
+    /// (`1/m`), so a constant image gives `r = 0` rather than NaN.
+    Ncc,
+    /// `-mean(cc)` over all voxels, channels and samples: local squared correlation in a
+    /// `window³` box (odd `window`, centred, "same" zero padding) per channel,
+    /// `cc = cross² / (var_a·var_b + 1e-5)` with box sums `cross = Σab - ΣaΣb/n`,
+    /// `var_a = Σa² - (Σa)²/n` (clamped at 0 against rounding), `var_b` likewise, and
+    /// `n = window³` also at the border (the padded zeros count, as VoxelMorph's convolution
+    /// with ones).
+    Lncc { window: usize },
+    /// `1 - (2Σab + ε) / (Σa + Σb + ε)` per sample (sums over all its voxels and channels) with
+    /// `ε = 1e-5`, averaged over samples.
+    Dice,
+}
+
+/// What a device computes for the reductions and losses (results are one-element buffers).
+/// Part of [`Backend`](crate::ops::Backend).
+pub trait LossKernel {
+    /// Sum of all values, in a fixed order.
+    fn sum(&self, x: &Buffer) -> Result<Buffer>;
+    /// `Σ|x|`.
+    fn l1(&self, x: &Buffer) -> Result<Buffer>;
+    /// `dl · sign(x)`.
+    fn l1_bwd(&self, x: &Buffer, dl: &Buffer) -> Result<Buffer>;
+    /// A loss between prediction `a` and target `b`.
+    fn loss(&self, kind: LossKind, a: &Buffer, b: &Buffer, g: VolGeom) -> Result<Buffer>;
+    /// Gradients `(da, db)` of [`LossKernel::loss`] scaled by the incoming gradient `dl`.
+    fn loss_bwd(
+        &self,
+        kind: LossKind,
+        a: &Buffer,
+        b: &Buffer,
+        dl: &Buffer,
+        g: VolGeom,
+    ) -> Result<(Buffer, Buffer)>;
+}
+
+fn scalar_out(buf: Buffer) -> Tensor {
     Tensor::from_buffer(buf, Shape::new(vec![]))
 }
 

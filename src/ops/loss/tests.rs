@@ -424,8 +424,8 @@ fn bad_inputs_are_typed_errors() {
 // ---- the emulator's kernels against the CPU code ----
 
 /// The emulator's backend.
-fn emu() -> &'static dyn crate::backend::Backend {
-    crate::backend::backend(Device::Emu).unwrap()
+fn emu() -> &'static dyn crate::ops::Backend {
+    crate::ops::backend(Device::Emu).unwrap()
 }
 
 /// Loss and gradients of `kind` on the emulator, with `dl` kept on the device.

@@ -5,8 +5,14 @@
 //! (`n·s` rows, BatchNorm) or one sample (`s` rows, InstanceNorm). Reductions split each segment
 //! into blocks of a fixed number of rows, accumulate each block in `f64` and add the block sums
 //! in order, so every result is bitwise identical for any number of threads.
+//!
+//! At the end, [`NormKernel`] for `CpuBackend` unwraps buffers and calls the math above.
 
-use crate::backend::NormGeom;
+use super::NormKernel;
+use crate::backend::Buffer;
+use crate::backend::cpu::{CpuBackend, opt_host, out};
+use crate::error::Result;
+use crate::ops::NormGeom;
 use crate::ops::elementwise::cpu::CHUNK;
 use rayon::prelude::*;
 
@@ -217,4 +223,60 @@ pub fn backward(
     });
     let to32 = |v: Vec<f64>| v.into_iter().map(|v| v as f32).collect();
     (dx, to32(dgamma), to32(dbeta))
+}
+
+impl NormKernel for CpuBackend {
+    fn norm_stats(&self, x: &Buffer, g: NormGeom) -> Result<(Buffer, Buffer)> {
+        let (m, v) = stats(x.host()?, g);
+        Ok((Buffer::from_host_vec(m), Buffer::from_host_vec(v)))
+    }
+    fn norm_apply(
+        &self,
+        x: &Buffer,
+        mean: &Buffer,
+        var: &Buffer,
+        gamma: Option<&Buffer>,
+        beta: Option<&Buffer>,
+        eps: f32,
+        g: NormGeom,
+    ) -> Result<Buffer> {
+        let gamma = opt_host(gamma)?;
+        let beta = opt_host(beta)?;
+        out(apply(
+            x.host()?,
+            mean.host()?,
+            var.host()?,
+            gamma,
+            beta,
+            eps,
+            g,
+        ))
+    }
+    fn norm_bwd(
+        &self,
+        x: &Buffer,
+        mean: &Buffer,
+        var: &Buffer,
+        gamma: Option<&Buffer>,
+        dy: &Buffer,
+        eps: f32,
+        batch_stats: bool,
+        g: NormGeom,
+    ) -> Result<(Buffer, Buffer, Buffer)> {
+        let (dx, dg, db) = backward(
+            x.host()?,
+            mean.host()?,
+            var.host()?,
+            opt_host(gamma)?,
+            dy.host()?,
+            eps,
+            batch_stats,
+            g,
+        );
+        Ok((
+            Buffer::from_host_vec(dx),
+            Buffer::from_host_vec(dg),
+            Buffer::from_host_vec(db),
+        ))
+    }
 }

@@ -1,11 +1,15 @@
 //! Launches of `kernels/norm.cu` (CUDA GPU and emulator): per-group statistics, the
 //! normalizing affine map and its gradients, with deterministic two-pass reductions (fixed
 //! chunks of rows, double-precision partials added in order).
+//!
+//! At the end, [`NormKernel`] for `GpuBackend` calls the launches above.
 
+use super::NormKernel;
+use crate::backend::Buffer;
 use crate::backend::gpu::launch::size_i32;
-use crate::backend::gpu::{Arg, KernelSig, LaunchCfg, Param::*, Runtime};
-use crate::backend::{Buffer, NormGeom};
+use crate::backend::gpu::{Arg, GpuBackend, KernelSig, LaunchCfg, Param::*, Runtime};
 use crate::error::{Error, Result};
+use crate::ops::NormGeom;
 
 const FAMILY: &str = "norm";
 pub(crate) const PARTIAL: KernelSig = KernelSig {
@@ -286,4 +290,35 @@ pub(crate) fn backward_with(
         ],
     )?;
     Ok((dx, dgamma, dbeta))
+}
+
+impl NormKernel for GpuBackend {
+    fn norm_stats(&self, x: &Buffer, g: NormGeom) -> Result<(Buffer, Buffer)> {
+        stats(self.runtime(), x, g)
+    }
+    fn norm_apply(
+        &self,
+        x: &Buffer,
+        mean: &Buffer,
+        var: &Buffer,
+        gamma: Option<&Buffer>,
+        beta: Option<&Buffer>,
+        eps: f32,
+        g: NormGeom,
+    ) -> Result<Buffer> {
+        apply(self.runtime(), x, mean, var, gamma, beta, eps, g)
+    }
+    fn norm_bwd(
+        &self,
+        x: &Buffer,
+        mean: &Buffer,
+        var: &Buffer,
+        gamma: Option<&Buffer>,
+        dy: &Buffer,
+        eps: f32,
+        batch_stats: bool,
+        g: NormGeom,
+    ) -> Result<(Buffer, Buffer, Buffer)> {
+        backward(self.runtime(), x, mean, var, gamma, dy, eps, batch_stats, g)
+    }
 }

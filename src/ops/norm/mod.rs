@@ -7,10 +7,74 @@ pub mod cpu;
 pub(crate) mod gpu;
 
 use crate::autograd::{BackwardOp, record};
-use crate::backend::NormGeom;
+use crate::backend::Buffer;
 use crate::error::{Error, Result};
 use crate::ops::same_device;
 use crate::tensor::{Shape, Tensor};
+
+/// How a normalization groups its statistics over a `[n, s, c]` view of the data
+/// (`s` = spatial voxels per sample).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NormGeom {
+    pub n: usize,
+    pub s: usize,
+    pub c: usize,
+    /// `false`: one mean/variance per channel over `n·s` values (BatchNorm);
+    /// `true`: one per sample and channel over `s` values (InstanceNorm).
+    pub per_sample: bool,
+}
+
+impl NormGeom {
+    /// Number of statistics (`c` or `n·c`).
+    pub fn groups(&self) -> usize {
+        if self.per_sample {
+            self.n * self.c
+        } else {
+            self.c
+        }
+    }
+    /// Values reduced per statistic.
+    pub fn group_len(&self) -> usize {
+        if self.per_sample {
+            self.s
+        } else {
+            self.n * self.s
+        }
+    }
+}
+
+/// What a device computes for the normalization family. Part of
+/// [`Backend`](crate::ops::Backend).
+pub trait NormKernel {
+    /// Mean and biased variance of each group of `g`.
+    fn norm_stats(&self, x: &Buffer, g: NormGeom) -> Result<(Buffer, Buffer)>;
+    /// `(x - mean)/√(var + eps)·γ + β`; `gamma`/`beta` are per channel (`[c]`) when given.
+    #[allow(clippy::too_many_arguments)]
+    fn norm_apply(
+        &self,
+        x: &Buffer,
+        mean: &Buffer,
+        var: &Buffer,
+        gamma: Option<&Buffer>,
+        beta: Option<&Buffer>,
+        eps: f32,
+        g: NormGeom,
+    ) -> Result<Buffer>;
+    /// Gradients `(dx, dγ, dβ)` of [`NormKernel::norm_apply`]. With `batch_stats`, mean and var
+    /// are the statistics of `x` itself and are differentiated through; otherwise constants.
+    #[allow(clippy::too_many_arguments)]
+    fn norm_bwd(
+        &self,
+        x: &Buffer,
+        mean: &Buffer,
+        var: &Buffer,
+        gamma: Option<&Buffer>,
+        dy: &Buffer,
+        eps: f32,
+        batch_stats: bool,
+        g: NormGeom,
+    ) -> Result<(Buffer, Buffer, Buffer)>;
+}
 
 /// Checks `x` (a non-empty volume), the optional per-channel `gamma`/`beta` and `eps`;
 /// returns `[N, D, H, W, C]`.

@@ -121,7 +121,7 @@ fn variance_is_accurate_far_from_zero() {
     let (_, _, want) = reference(&f64s(&x), None, None, [2, 125, 3], 0.0, false);
     let (_, var) = cpu::stats(&x, g);
     assert_close("var", &var, &want, 1e-5);
-    let emu = crate::backend::backend(Device::Emu).unwrap();
+    let emu = crate::ops::backend(Device::Emu).unwrap();
     let (_, var) = emu.norm_stats(&emu.upload(&x).unwrap(), g).unwrap();
     assert_close("emulator var", &emu.download(&var).unwrap(), &want, 1e-5);
 }
@@ -295,7 +295,7 @@ fn bad_shapes_and_arguments_are_errors() {
 /// InstanceNorm, the statistics, `apply` with and without `γ`/`β`, and `backward` with and
 /// without batch statistics (each as a list of named arrays).
 fn backend_outputs(device: Device, [n, s, c]: [usize; 3], seed: u64) -> Vec<(String, Vec<f32>)> {
-    let be = crate::backend::backend(device).unwrap();
+    let be = crate::ops::backend(device).unwrap();
     let mut rng = Rng::new(seed);
     let len = n * s * c;
     // An offset far from zero exercises the shifted sums.

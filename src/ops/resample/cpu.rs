@@ -4,10 +4,16 @@
 //! Work is split into fixed blocks of whole rows (or planes); gradients are gathered, never
 //! scattered from several threads, and sums are taken in a fixed order, so every result is
 //! bitwise identical for any number of threads.
+//!
+//! At the end, [`ResampleKernel`] for `CpuBackend` unwraps buffers and calls the math above.
 
-use crate::backend::{PoolGeom, UpsampleGeom, VolGeom};
+use super::ResampleKernel;
+use crate::backend::Buffer;
+use crate::backend::cpu::{CpuBackend, out};
+use crate::error::Result;
 use crate::ops::elementwise::cpu::CHUNK;
 use crate::ops::norm::cpu::segment_sums;
+use crate::ops::{PoolGeom, UpsampleGeom, VolGeom};
 use rayon::prelude::*;
 
 /// Rows of `row_len` values per work item (about [`CHUNK`] values).
@@ -198,4 +204,35 @@ pub fn split_channels(x: &[f32], cs: &[usize], rows: usize) -> Vec<Vec<f32>> {
             part
         })
         .collect()
+}
+
+impl ResampleKernel for CpuBackend {
+    fn upsample_nearest(&self, x: &Buffer, g: UpsampleGeom) -> Result<Buffer> {
+        out(upsample(x.host()?, g))
+    }
+    fn upsample_nearest_bwd(&self, dy: &Buffer, g: UpsampleGeom) -> Result<Buffer> {
+        out(upsample_bwd(dy.host()?, g))
+    }
+    fn max_pool(&self, x: &Buffer, g: PoolGeom) -> Result<Buffer> {
+        out(max_pool(x.host()?, g))
+    }
+    fn max_pool_bwd(&self, x: &Buffer, dy: &Buffer, g: PoolGeom) -> Result<Buffer> {
+        out(max_pool_bwd(x.host()?, dy.host()?, g))
+    }
+    fn global_avg_pool(&self, x: &Buffer, g: VolGeom) -> Result<Buffer> {
+        out(global_avg_pool(x.host()?, g))
+    }
+    fn global_avg_pool_bwd(&self, dy: &Buffer, g: VolGeom) -> Result<Buffer> {
+        out(global_avg_pool_bwd(dy.host()?, g))
+    }
+    fn concat_channels(&self, parts: &[&Buffer], cs: &[usize], rows: usize) -> Result<Buffer> {
+        let parts = parts.iter().map(|p| p.host()).collect::<Result<Vec<_>>>()?;
+        out(concat_channels(&parts, cs, rows))
+    }
+    fn split_channels(&self, x: &Buffer, cs: &[usize], rows: usize) -> Result<Vec<Buffer>> {
+        Ok(split_channels(x.host()?, cs, rows)
+            .into_iter()
+            .map(Buffer::from_host_vec)
+            .collect())
+    }
 }

@@ -3,10 +3,14 @@
 //!
 //! Every gradient is a gather (no atomics) and the pooling reduction runs in two passes with
 //! fixed chunks, so results are bitwise reproducible.
+//!
+//! At the end, [`ResampleKernel`] for `GpuBackend` calls the launches above.
 
-use crate::backend::gpu::{Arg, KernelSig, LaunchCfg, Param::*, Runtime};
-use crate::backend::{Buffer, PoolGeom, UpsampleGeom, VolGeom};
+use super::ResampleKernel;
+use crate::backend::Buffer;
+use crate::backend::gpu::{Arg, GpuBackend, KernelSig, LaunchCfg, Param::*, Runtime};
 use crate::error::Result;
+use crate::ops::{PoolGeom, UpsampleGeom, VolGeom};
 
 const FAMILY: &str = "resample";
 pub(crate) const UPSAMPLE: KernelSig = KernelSig {
@@ -211,4 +215,31 @@ pub(crate) fn split_channels(
             Ok(part)
         })
         .collect()
+}
+
+impl ResampleKernel for GpuBackend {
+    fn upsample_nearest(&self, x: &Buffer, g: UpsampleGeom) -> Result<Buffer> {
+        upsample(self.runtime(), x, g)
+    }
+    fn upsample_nearest_bwd(&self, dy: &Buffer, g: UpsampleGeom) -> Result<Buffer> {
+        upsample_bwd(self.runtime(), dy, g)
+    }
+    fn max_pool(&self, x: &Buffer, g: PoolGeom) -> Result<Buffer> {
+        max_pool(self.runtime(), x, g)
+    }
+    fn max_pool_bwd(&self, x: &Buffer, dy: &Buffer, g: PoolGeom) -> Result<Buffer> {
+        max_pool_bwd(self.runtime(), x, dy, g)
+    }
+    fn global_avg_pool(&self, x: &Buffer, g: VolGeom) -> Result<Buffer> {
+        global_avg_pool(self.runtime(), x, g)
+    }
+    fn global_avg_pool_bwd(&self, dy: &Buffer, g: VolGeom) -> Result<Buffer> {
+        global_avg_pool_bwd(self.runtime(), dy, g)
+    }
+    fn concat_channels(&self, parts: &[&Buffer], cs: &[usize], rows: usize) -> Result<Buffer> {
+        concat_channels(self.runtime(), parts, cs, rows)
+    }
+    fn split_channels(&self, x: &Buffer, cs: &[usize], rows: usize) -> Result<Vec<Buffer>> {
+        split_channels(self.runtime(), x, cs, rows)
+    }
 }

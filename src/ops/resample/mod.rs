@@ -6,10 +6,57 @@ pub mod cpu;
 pub(crate) mod gpu;
 
 use crate::autograd::{BackwardOp, record};
-use crate::backend::{PoolGeom, UpsampleGeom, VolGeom};
+use crate::backend::Buffer;
 use crate::error::{Error, Result};
-use crate::ops::same_device;
+use crate::ops::{VolGeom, same_device};
 use crate::tensor::{Shape, Tensor};
+
+/// Nearest-neighbour ×2 upsampling `[n, in_dims, c]` → `[n, out_dims, c]`, where output index `o`
+/// reads input index `o / 2` and each `out_dims[a]` is `2·in_dims[a]` or `2·in_dims[a] - 1`
+/// (an odd target size, as when the skip connection it meets had an odd size).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UpsampleGeom {
+    pub n: usize,
+    pub in_dims: [usize; 3],
+    pub out_dims: [usize; 3],
+    pub c: usize,
+}
+
+/// Max pooling with a 2³ window and stride 2 ("valid": `out = in / 2`, rounded down).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PoolGeom {
+    pub n: usize,
+    pub in_dims: [usize; 3],
+    pub c: usize,
+}
+
+impl PoolGeom {
+    /// Output spatial size.
+    pub fn out_dims(&self) -> [usize; 3] {
+        self.in_dims.map(|d| d / 2)
+    }
+}
+
+/// What a device computes for the resampling and pooling family. Part of
+/// [`Backend`](crate::ops::Backend).
+pub trait ResampleKernel {
+    /// Nearest ×2 upsampling.
+    fn upsample_nearest(&self, x: &Buffer, g: UpsampleGeom) -> Result<Buffer>;
+    /// Its gradient: each input voxel sums the output voxels that read it.
+    fn upsample_nearest_bwd(&self, dy: &Buffer, g: UpsampleGeom) -> Result<Buffer>;
+    /// 2³ max pooling, stride 2.
+    fn max_pool(&self, x: &Buffer, g: PoolGeom) -> Result<Buffer>;
+    /// Its gradient, routed to the first maximum of each window (recomputed from `x`).
+    fn max_pool_bwd(&self, x: &Buffer, dy: &Buffer, g: PoolGeom) -> Result<Buffer>;
+    /// Mean over the voxels of each sample and channel: `[n, s, c]` → `[n, c]`.
+    fn global_avg_pool(&self, x: &Buffer, g: VolGeom) -> Result<Buffer>;
+    /// Its gradient, `dy[i, ch] / s` at every voxel.
+    fn global_avg_pool_bwd(&self, dy: &Buffer, g: VolGeom) -> Result<Buffer>;
+    /// Concatenates along the innermost dimension: part `i` is `[rows, cs[i]]`.
+    fn concat_channels(&self, parts: &[&Buffer], cs: &[usize], rows: usize) -> Result<Buffer>;
+    /// The inverse of [`ResampleKernel::concat_channels`].
+    fn split_channels(&self, x: &Buffer, cs: &[usize], rows: usize) -> Result<Vec<Buffer>>;
+}
 
 /// `[N, D, H, W, C]` of a non-empty volume, or an error naming `op`.
 fn volume(op: &'static str, x: &Tensor) -> Result<[usize; 5]> {

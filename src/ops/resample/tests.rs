@@ -367,14 +367,14 @@ fn bad_shapes_and_ranges_are_errors() {
 // ---- the emulator's kernels against the CPU code ----
 
 /// The emulator's backend.
-fn emu() -> &'static dyn crate::backend::Backend {
-    crate::backend::backend(Device::Emu).unwrap()
+fn emu() -> &'static dyn crate::ops::Backend {
+    crate::ops::backend(Device::Emu).unwrap()
 }
 
 /// Runs `f` on uploaded copies of `inputs` on the emulator and downloads every result.
 fn on_emu(
     inputs: &[&[f32]],
-    f: impl Fn(&dyn crate::backend::Backend, &[crate::backend::Buffer]) -> Vec<crate::backend::Buffer>,
+    f: impl Fn(&dyn crate::ops::Backend, &[crate::backend::Buffer]) -> Vec<crate::backend::Buffer>,
 ) -> Vec<Vec<f32>> {
     let be = emu();
     let bufs: Vec<_> = inputs.iter().map(|v| be.upload(v).unwrap()).collect();

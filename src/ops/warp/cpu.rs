@@ -5,12 +5,18 @@
 //! Every parallel loop splits its work at boundaries fixed by the shapes alone, and every
 //! reduction adds its partial sums in a fixed order, so results are bitwise identical for any
 //! number of threads.
+//!
+//! At the end, [`WarpKernel`] for `CpuBackend` unwraps buffers and calls the math above.
 
 mod sample;
 
 pub use sample::{grid_sample, grid_sample_bwd, grid_sample_bwd_coords};
 
-use crate::backend::VolGeom;
+use super::WarpKernel;
+use crate::backend::Buffer;
+use crate::backend::cpu::{CpuBackend, out};
+use crate::error::Result;
+use crate::ops::{SampleGeom, VolGeom};
 use rayon::prelude::*;
 
 /// Contiguous values per parallel work item of the elementwise-shaped loops.
@@ -226,4 +232,57 @@ fn affine_block_bwd(
         }
     }
     acc
+}
+
+impl WarpKernel for CpuBackend {
+    fn cumsum(&self, x: &Buffer, g: VolGeom, axis: usize, reverse: bool) -> Result<Buffer> {
+        out(cumsum(x.host()?, g, axis, reverse))
+    }
+    fn affine_grid(
+        &self,
+        grid: &Buffer,
+        theta: &Buffer,
+        centre: [f32; 3],
+        g: VolGeom,
+    ) -> Result<Buffer> {
+        out(affine_grid(grid.host()?, theta.host()?, centre, g))
+    }
+    fn affine_grid_bwd(
+        &self,
+        grid: &Buffer,
+        theta: &Buffer,
+        dy: &Buffer,
+        centre: [f32; 3],
+        g: VolGeom,
+    ) -> Result<(Buffer, Buffer)> {
+        let (dg, dt) = affine_grid_bwd(grid.host()?, theta.host()?, dy.host()?, centre, g);
+        Ok((Buffer::from_host_vec(dg), Buffer::from_host_vec(dt)))
+    }
+    fn grid_sample(&self, img: &Buffer, coords: &Buffer, g: SampleGeom) -> Result<Buffer> {
+        out(grid_sample(img.host()?, coords.host()?, g))
+    }
+    fn grid_sample_bwd(
+        &self,
+        img: &Buffer,
+        coords: &Buffer,
+        dy: &Buffer,
+        g: SampleGeom,
+    ) -> Result<(Buffer, Buffer)> {
+        let (di, dc) = grid_sample_bwd(img.host()?, coords.host()?, dy.host()?, g);
+        Ok((Buffer::from_host_vec(di), Buffer::from_host_vec(dc)))
+    }
+    fn grid_sample_bwd_coords(
+        &self,
+        img: &Buffer,
+        coords: &Buffer,
+        dy: &Buffer,
+        g: SampleGeom,
+    ) -> Result<Buffer> {
+        out(grid_sample_bwd_coords(
+            img.host()?,
+            coords.host()?,
+            dy.host()?,
+            g,
+        ))
+    }
 }

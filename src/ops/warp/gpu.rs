@@ -2,11 +2,15 @@
 //! gradient, trilinear sampling and its gradients (the image gradient through deterministic
 //! 64-bit fixed-point integer atomics, see the kernel file; the coordinate gradient alone by a
 //! gather when the image needs none).
+//!
+//! At the end, [`WarpKernel`] for `GpuBackend` calls the launches above.
 
+use super::WarpKernel;
+use crate::backend::Buffer;
 use crate::backend::gpu::launch::size_i32;
-use crate::backend::gpu::{Arg, KernelSig, LaunchCfg, Param::*, Runtime};
-use crate::backend::{Buffer, Padding, SampleGeom, VolGeom};
+use crate::backend::gpu::{Arg, GpuBackend, KernelSig, LaunchCfg, Param::*, Runtime};
 use crate::error::Result;
+use crate::ops::{Padding, SampleGeom, VolGeom};
 use crate::ops::{elementwise, loss};
 
 const FAMILY: &str = "warp";
@@ -282,4 +286,50 @@ pub(crate) fn grid_sample_bwd(
         ],
     )?;
     Ok((dimg, dcoords))
+}
+
+impl WarpKernel for GpuBackend {
+    fn cumsum(&self, x: &Buffer, g: VolGeom, axis: usize, reverse: bool) -> Result<Buffer> {
+        cumsum(self.runtime(), x, g, axis, reverse)
+    }
+    fn affine_grid(
+        &self,
+        grid: &Buffer,
+        theta: &Buffer,
+        centre: [f32; 3],
+        g: VolGeom,
+    ) -> Result<Buffer> {
+        affine_grid(self.runtime(), grid, theta, centre, g)
+    }
+    fn affine_grid_bwd(
+        &self,
+        grid: &Buffer,
+        theta: &Buffer,
+        dy: &Buffer,
+        centre: [f32; 3],
+        g: VolGeom,
+    ) -> Result<(Buffer, Buffer)> {
+        affine_grid_bwd(self.runtime(), grid, theta, dy, centre, g)
+    }
+    fn grid_sample(&self, img: &Buffer, coords: &Buffer, g: SampleGeom) -> Result<Buffer> {
+        grid_sample(self.runtime(), img, coords, g)
+    }
+    fn grid_sample_bwd(
+        &self,
+        img: &Buffer,
+        coords: &Buffer,
+        dy: &Buffer,
+        g: SampleGeom,
+    ) -> Result<(Buffer, Buffer)> {
+        grid_sample_bwd(self.runtime(), img, coords, dy, g)
+    }
+    fn grid_sample_bwd_coords(
+        &self,
+        img: &Buffer,
+        coords: &Buffer,
+        dy: &Buffer,
+        g: SampleGeom,
+    ) -> Result<Buffer> {
+        grid_sample_bwd_coords(self.runtime(), img, coords, dy, g)
+    }
 }

@@ -10,10 +10,78 @@ pub mod cpu;
 pub(crate) mod gpu;
 
 use crate::autograd::{BackwardOp, record};
-use crate::backend::{Padding, SampleGeom, VolGeom};
+use crate::backend::Buffer;
 use crate::error::{Error, Result};
-use crate::ops::same_device;
+use crate::ops::{VolGeom, same_device};
 use crate::tensor::{Shape, Tensor};
+
+/// What trilinear sampling reads outside the volume.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Padding {
+    /// Coordinates are clamped to the volume, so the edge value repeats (the original's default).
+    #[default]
+    Border,
+    /// Corners outside the volume read zero (the paper's choice).
+    Zeros,
+}
+
+/// Trilinear sampling of `img [n, in_dims, c]` at `coords [n, out_dims, 3]` → `[n, out_dims, c]`.
+/// Coordinate channel 0 indexes W (x), 1 indexes H (y), 2 indexes D (z), in voxels.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SampleGeom {
+    pub n: usize,
+    pub in_dims: [usize; 3],
+    pub out_dims: [usize; 3],
+    pub c: usize,
+    pub padding: Padding,
+}
+
+/// What a device computes for the spatial-transformer family. Part of
+/// [`Backend`](crate::ops::Backend).
+pub trait WarpKernel {
+    /// Inclusive cumulative sum along spatial `axis` (0 = D, 1 = H, 2 = W) of every channel;
+    /// with `reverse`, summed from the far end (the backward pass).
+    fn cumsum(&self, x: &Buffer, g: VolGeom, axis: usize, reverse: bool) -> Result<Buffer>;
+    /// `p' = A·[p - centre, 1] + centre` at every point of `grid [n, dims, 3]`, with `A` the
+    /// row-major 3×4 matrix `theta[i, 0..12]`; channels and `centre` are ordered (x, y, z).
+    fn affine_grid(
+        &self,
+        grid: &Buffer,
+        theta: &Buffer,
+        centre: [f32; 3],
+        g: VolGeom,
+    ) -> Result<Buffer>;
+    /// Gradients `(dgrid, dtheta)` of [`WarpKernel::affine_grid`].
+    fn affine_grid_bwd(
+        &self,
+        grid: &Buffer,
+        theta: &Buffer,
+        dy: &Buffer,
+        centre: [f32; 3],
+        g: VolGeom,
+    ) -> Result<(Buffer, Buffer)>;
+    /// Trilinear sampling.
+    fn grid_sample(&self, img: &Buffer, coords: &Buffer, g: SampleGeom) -> Result<Buffer>;
+    /// Gradients `(dimg, dcoords)` of [`WarpKernel::grid_sample`]; `dimg` is accumulated in a
+    /// fixed order, so it is bitwise reproducible.
+    fn grid_sample_bwd(
+        &self,
+        img: &Buffer,
+        coords: &Buffer,
+        dy: &Buffer,
+        g: SampleGeom,
+    ) -> Result<(Buffer, Buffer)>;
+    /// `dcoords` of [`WarpKernel::grid_sample`] alone, bitwise equal to the second result of
+    /// [`WarpKernel::grid_sample_bwd`]: for the usual case of an image that needs no gradient
+    /// (a registration's moving image), without the image gradient's scatter.
+    fn grid_sample_bwd_coords(
+        &self,
+        img: &Buffer,
+        coords: &Buffer,
+        dy: &Buffer,
+        g: SampleGeom,
+    ) -> Result<Buffer>;
+}
 
 /// Inclusive cumulative sum of `x [N,D,H,W,C]` along spatial `axis` (0 = D, 1 = H, 2 = W),
 /// separately for every channel: `y[.., i, ..] = Σ_{j ≤ i} x[.., j, ..]`.

@@ -245,7 +245,7 @@ impl TrainConfig {
             DeviceChoice::Cuda => Device::Cuda(self.gpu_id as usize),
             DeviceChoice::Auto => {
                 let gpu = Device::Cuda(self.gpu_id as usize);
-                if crate::backend::backend(gpu).is_ok() {
+                if crate::ops::backend(gpu).is_ok() {
                     gpu
                 } else {
                     Device::Cpu

@@ -3,11 +3,11 @@
 //! On a GPU it also checks the caching allocator: after the first steps, a step makes no driver
 //! allocation.
 
-use crate::backend::LossKind;
 use crate::models::{BuilderConfig, BuilderKind, Model, NetInputs};
 use crate::nn::ParamStore;
 use crate::nn::{Adam, AdamConfig};
 use crate::ops;
+use crate::ops::LossKind;
 use crate::tensor::{Device, Rng, Tensor};
 use crate::train::step::train_step;
 

@@ -17,7 +17,7 @@
 //! voxels whose lower plane is `z − 1`, then those whose lower plane is `z`, each group in
 //! ascending output index) whatever the slab size or thread count.
 
-use crate::backend::{Padding, SampleGeom};
+use crate::ops::{Padding, SampleGeom};
 use rayon::prelude::*;
 
 /// Output voxels per parallel work item of the forward and coordinate-gradient passes.

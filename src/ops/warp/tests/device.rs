@@ -3,9 +3,10 @@
 //! determinism of the fixed-point image-gradient scatter.
 
 use super::bits;
-use crate::backend::{Backend, Padding, SampleGeom, VolGeom, backend};
 use crate::ops::testing::{test_devices, uniform};
 use crate::ops::warp::cpu;
+use crate::ops::{Backend, backend};
+use crate::ops::{Padding, SampleGeom, VolGeom};
 use crate::tensor::{Device, Rng};
 
 /// The non-CPU backends of this build and machine.

@@ -1,7 +1,7 @@
 //! `cumsum`, `integrate_gradient` and `affine_grid`.
 
 use super::{bits, identity_grid, vals, with_threads};
-use crate::backend::VolGeom;
+use crate::ops::VolGeom;
 use crate::ops::testing::{Check, assert_close, check_op, uniform};
 use crate::ops::warp::{affine_grid, cpu, cumsum, integrate_gradient};
 use crate::tensor::{Device, Rng, Shape, Tensor};

@@ -2,11 +2,11 @@
 
 use super::{bits, identity_grid, vals, with_threads};
 use crate::Tape;
-use crate::backend::{Padding, SampleGeom};
 use crate::ops::testing::{
     Check, assert_close_f32, check_op, load_fixture, test_devices, uniform, uniform_away,
 };
 use crate::ops::warp::{cpu, grid_sample};
+use crate::ops::{Padding, SampleGeom};
 use crate::ops::{mul, sum};
 use crate::tensor::{Device, Rng, Shape, Tensor};
 

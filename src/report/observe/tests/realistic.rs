@@ -9,7 +9,7 @@ use crate::testutil::TempDir;
 /// the PNGs for looking at.
 #[test]
 fn renders_a_realistic_pair_through_the_transformer() {
-    use crate::backend::Padding;
+    use crate::ops::Padding;
     use crate::ops::warp::integrate_gradient;
     use crate::ops::{affine, grid_sample, sigmoid};
     use crate::tensor::{Device, Tensor};

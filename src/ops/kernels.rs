@@ -1,8 +1,11 @@
 //! The launch table: every kernel of `kernels/*.cu` with its parameters, gathered from the op
-//! families (each declares its kernels beside its launch code, in `ops::<family>::gpu`).
+//! families (each declares its kernels beside its launch code, in its `gpu.rs`) and from the
+//! backend's self-test of the execution model. The runtimes do not need it (the CUDA runtime
+//! loads every embedded fatbin, the emulator registers every kernel build.rs compiled, and
+//! each launch carries its own signature); its tests check it against the compiled kernels.
 
-use super::KernelSig;
-use crate::ops::{adam, conv3d, dense, elementwise, loss, norm, resample, warp};
+use super::{adam, conv3d, dense, elementwise, loss, norm, resample, warp};
+use crate::backend::gpu::{KernelSig, selftest};
 
 /// Each family's kernels.
 pub static FAMILIES: &[&[&KernelSig]] = &[
@@ -14,7 +17,7 @@ pub static FAMILIES: &[&[&KernelSig]] = &[
     warp::gpu::KERNELS,
     loss::gpu::KERNELS,
     adam::gpu::KERNELS,
-    super::selftest::KERNELS,
+    selftest::KERNELS,
 ];
 
 /// Every kernel, family by family.
