@@ -7,7 +7,7 @@ use crate::testutil::TempDir;
 fn writes_every_file_without_a_mask() {
     let dims = [8, 10, 12];
     let pair = Pair::simple(dims);
-    let tmp = TempDir::new("nomask");
+    let tmp = TempDir::absent("nomask");
     let dir = tmp.0.join("nested/obs");
     let overview = write_observations(&dir, 3, &pair.obs(false)).unwrap();
     let mut names: Vec<String> = std::fs::read_dir(&dir)
@@ -35,7 +35,7 @@ fn writes_every_file_without_a_mask() {
 #[test]
 fn writes_the_mask_strip_and_numbers_epochs_with_two_or_more_digits() {
     let pair = Pair::simple([8, 10, 12]);
-    let tmp = TempDir::new("mask");
+    let tmp = TempDir::absent("mask");
     let dir = tmp.0.clone();
     for (epoch, tag) in [(0, "00"), (7, "07"), (123, "123")] {
         write_observations(&dir, epoch, &pair.obs(true)).unwrap();
@@ -68,7 +68,7 @@ fn strip_probes(path: &Path, dims: [usize; 3]) -> [[u8; 3]; 4] {
 fn strips_draw_the_source_mask_and_every_gradient_channel() {
     let dims = [8, 10, 12];
     let pair = Pair::simple(dims);
-    let tmp = TempDir::new("strips");
+    let tmp = TempDir::absent("strips");
     let dir = tmp.0.clone();
     write_observations(&dir, 1, &pair.obs(true)).unwrap();
     let luma = |p: [u8; 3]| p[0];
@@ -138,7 +138,7 @@ fn constant_slices_take_the_volume_range() {
 fn bad_lengths_and_dims_are_errors_and_write_nothing() {
     let dims = [4, 5, 6];
     let pair = Pair::simple(dims);
-    let tmp = TempDir::new("bad");
+    let tmp = TempDir::absent("bad");
     let dir = tmp.0.clone();
     let short = vec![0.0; 119];
     let cases: [(&str, Observation); 7] = [

@@ -67,7 +67,7 @@ fn renders_a_realistic_pair_through_the_transformer() {
         warped_seg: Some(&warped_seg),
     };
     let keep = std::env::var_os("VOXFLOW_OBSERVE_OUT").map(PathBuf::from);
-    let tmp = TempDir::new("realistic");
+    let tmp = TempDir::absent("realistic");
     let dir = keep.clone().unwrap_or_else(|| tmp.0.clone());
     let overview = write_observations(&dir, 5, &obs).unwrap();
     // det J ≈ Φx·Φy ∈ [0.5, 1.6]: compression and expansion, no folding.
