@@ -16,13 +16,15 @@
 //!   [`models`] (builder.toml, U-Net, MariaNet, the spatial transformer), [`metrics`] (Dice,
 //!   surface distances, Jacobian), [`session`] (the session directory: paths, ids, split,
 //!   lock, history, checkpoints, config.toml, logs.txt, the dataset, `voxflow new`), [`report`]
-//!   (TensorBoard, PNG figures, observations).
+//!   (TensorBoard, PNG figures, observations), [`registration`] (physical-space grids,
+//!   displacement fields, the instance optimization).
 //! - **Commands** (what a user runs): [`train`] (the training loop), [`eval`] (eval, show,
-//!   inspect), [`cli`] (flags) and the binaries. Commands do not import each other: what two
+//!   inspect), [`register`] (`voxflow register`), [`cli`] (flags) and the binaries. Commands do not import each other: what two
 //!   need moves down into the domain.
 //!
 //! Shared helpers below every band: [`error`] (the engine's error), [`fsutil`] (atomic writes,
-//! [`fsutil::IoError`]), [`configfile`] (TOML errors naming file and key), [`console`].
+//! [`fsutil::IoError`]), [`configfile`] (TOML errors naming file and key), [`console`],
+//! [`interrupt`] (Ctrl-C).
 //!
 //! The rules are checkable with grep: `src/backend` names no `crate::ops`; `src/{data,models,
 //! metrics,session,report,nn}` name neither `crate::train` nor `crate::eval`; `src/train` does
@@ -47,10 +49,13 @@ pub mod data;
 pub mod error;
 pub mod eval;
 pub mod fsutil;
+pub mod interrupt;
 pub mod metrics;
 pub mod models;
 pub mod nn;
 pub mod ops;
+pub mod register;
+pub mod registration;
 pub mod report;
 pub mod session;
 pub mod tensor;

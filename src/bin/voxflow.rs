@@ -7,8 +7,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 use voxflow::cli::{
-    EvalArgs, InspectArgs, NewArgs, ShowArgs, TrainArgs, report_error, run_eval, run_inspect,
-    run_new, run_show, run_train,
+    EvalArgs, InspectArgs, NewArgs, RegisterArgs, ShowArgs, TrainArgs, report_error, run_eval,
+    run_inspect, run_new, run_register, run_show, run_train,
 };
 use voxflow::data::phantom::{PhantomConfig, write_dataset};
 
@@ -32,6 +32,9 @@ enum Command {
     Show(ShowArgs),
     /// Summarize a session, a builder.toml or config.toml, or a checkpoint.
     Inspect(InspectArgs),
+    /// Register a moving scan to a fixed scan (no training needed): warped image,
+    /// displacement field (ITK convention, world mm), summary with Dice and landmark error.
+    Register(RegisterArgs),
     /// Write the built-in phantom dataset (chest-CT-like volumes and lung masks, LUNA16 layout).
     Phantom(PhantomArgs),
 }
@@ -122,6 +125,9 @@ fn main() -> ExitCode {
         Command::Train(a) => run_train(&a).map_err(Into::into),
         Command::Eval(a) => run_eval(&a).map(|()| ExitCode::SUCCESS).map_err(Into::into),
         Command::Show(a) => run_show(&a).map(|()| ExitCode::SUCCESS).map_err(Into::into),
+        Command::Register(a) => run_register(&a)
+            .map(|()| ExitCode::SUCCESS)
+            .map_err(Into::into),
         Command::Inspect(a) => run_inspect(&a)
             .map(|()| ExitCode::SUCCESS)
             .map_err(Into::into),

@@ -14,8 +14,10 @@ use clap::Args;
 use std::path::PathBuf;
 
 mod eval;
+mod register;
 
 pub use eval::{EvalArgs, InferenceArgs, InspectArgs, ShowArgs, run_eval, run_inspect, run_show};
+pub use register::{RegisterArgs, run_register};
 
 fn parse_builder(s: &str) -> Result<BuilderKind, String> {
     s.parse::<BuilderKind>().map_err(|e| e.to_string())

@@ -114,7 +114,7 @@ impl Run {
                 .collect();
             step_points.push((global_step as i64, step_scalars));
             progress.step(done, sums["loss"] / done as f64, log);
-            if crate::train::interrupt::requested() {
+            if crate::interrupt::requested() {
                 interrupted = true;
                 break;
             }

@@ -7,7 +7,7 @@
 //!   line, the resume point).
 //! - [`data`]: the run's scans prepared, its pair generator and validation pairs.
 //! - [`losses`]: the objective, config.toml's weighted loss terms; [`step`]: one optimizer
-//!   step; [`progress`]: the step line; [`interrupt`]: Ctrl-C.
+//!   step; [`progress`]: the step line; Ctrl-C is [`crate::interrupt`].
 //!
 //! What `voxflow new`, `eval` and `show` share with training (config.toml, logs.txt, the
 //! session's dataset, Adam) lives below, in [`crate::session`] and [`crate::nn`].
@@ -16,7 +16,6 @@ pub mod checks;
 pub mod data;
 pub mod epoch;
 pub mod error;
-pub mod interrupt;
 pub mod losses;
 pub mod progress;
 pub mod start;
@@ -27,6 +26,7 @@ pub mod validate;
 #[cfg(test)]
 mod tests;
 
+pub use crate::interrupt;
 pub use start::Run;
 pub use step::{NamedGrads, train_step};
 

@@ -136,7 +136,7 @@ impl Run {
             epoch: i64::from(start),
             step: learner.adam.iterations as i64,
         });
-        crate::train::interrupt::install();
+        crate::interrupt::install("finishing the current step, then writing a checkpoint");
         Ok(Run {
             paths,
             _lock: lock,

@@ -39,7 +39,7 @@ pub fn after_epoch(run: &Run, epoch: u32, end: &EpochEnd, log: &mut Logger) -> O
     let (stats, cut_short) = (&end.stats, end.cut_short);
     if stops_here(
         stats.interrupted,
-        crate::train::interrupt::requested(),
+        crate::interrupt::requested(),
         cut_short,
         epoch == cfg.epochs,
     ) {

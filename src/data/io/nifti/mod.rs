@@ -44,10 +44,13 @@ pub use crate::data::io::metaimage::ElementType;
 #[cfg(doc)]
 use crate::data::volume::Volume;
 pub use read::{read, read_vector};
-pub use write::{write, write_vector};
+pub use write::{write, write_displacement, write_vector};
 
 /// `intent_code` of a vector image (`NIFTI_INTENT_VECTOR`), as written by [`write_vector`].
 pub const INTENT_VECTOR: i16 = 1007;
+/// `intent_code` of a displacement field (`NIFTI_INTENT_DISPVECT`), as written by
+/// [`write_displacement`].
+pub const INTENT_DISPVECT: i16 = 1006;
 
 /// The NIfTI-1 `datatype` code of a scalar element type.
 pub fn datatype_code(ty: ElementType) -> i16 {

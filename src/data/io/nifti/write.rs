@@ -3,7 +3,7 @@
 
 use super::affine::{check_geometry, qform_of, ras_from_geometry};
 use super::header::{HEADER_SIZE, Header, UNITS_MM, VOX_OFFSET, XFORM_SCANNER_ANAT};
-use super::{INTENT_VECTOR, datatype_code};
+use super::{INTENT_DISPVECT, INTENT_VECTOR, datatype_code};
 use crate::data::error::{DataError, DataResult};
 use crate::data::io::atomic_write;
 use crate::data::io::metaimage::ElementType;
@@ -30,6 +30,34 @@ pub fn write(path: &Path, vol: &Volume, ty: ElementType) -> DataResult<()> {
 /// The geometry is that of the first component; all must have its dims. Values are written as
 /// given (no change of frame).
 pub fn write_vector(path: &Path, components: &[&Volume]) -> DataResult<()> {
+    write_vector_intent(path, components, INTENT_VECTOR)
+}
+
+/// A displacement field: `components` are its world displacement (x, y, z) in mm in voxflow's
+/// LPS frame; the file holds them in RAS, as NIfTI defines world space (x and y negated), with
+/// `intent_code` = `NIFTI_INTENT_DISPVECT` (1006). ITK (so SimpleITK, ANTs, 3D Slicer) turns a
+/// DISPVECT image's vectors back into LPS when it reads one (checked with SimpleITK 2.5:
+/// stored (−1, −2, 3) reads as (1, 2, 3)), so `sitk.DisplacementFieldTransform` of the file is
+/// voxflow's map; nibabel shows the RAS components.
+pub fn write_displacement(path: &Path, components: &[&Volume]) -> DataResult<()> {
+    if components.len() != 3 {
+        return Err(DataError::format(
+            path,
+            format!(
+                "a displacement field has 3 components, not {}",
+                components.len()
+            ),
+        ));
+    }
+    let ras = |v: &Volume| Volume {
+        data: v.data.iter().map(|x| -x).collect(),
+        ..v.clone()
+    };
+    let (x, y) = (ras(components[0]), ras(components[1]));
+    write_vector_intent(path, &[&x, &y, components[2]], INTENT_DISPVECT)
+}
+
+fn write_vector_intent(path: &Path, components: &[&Volume], intent: i16) -> DataResult<()> {
     let Some(first) = components.first() else {
         return Err(DataError::format(
             path,
@@ -50,7 +78,7 @@ pub fn write_vector(path: &Path, components: &[&Volume]) -> DataResult<()> {
         ));
     }
     let ty = ElementType::F32;
-    let mut bytes = header_bytes(path, first, ty, Some(components.len()))?;
+    let mut bytes = header_bytes(path, first, ty, Some((components.len(), intent)))?;
     bytes.reserve(first.len() * components.len() * 4);
     for comp in components {
         for &v in &comp.data {
@@ -61,14 +89,14 @@ pub fn write_vector(path: &Path, components: &[&Volume]) -> DataResult<()> {
 }
 
 /// The header (plus the empty extension flag) for `vol`: a 3D scalar image, or with
-/// `Some(components)` a 5D vector image.
+/// `Some((components, intent_code))` a 5D vector image.
 fn header_bytes(
     path: &Path,
     vol: &Volume,
     ty: ElementType,
-    vector: Option<usize>,
+    vector: Option<(usize, i16)>,
 ) -> DataResult<Vec<u8>> {
-    let components = vector.unwrap_or(1);
+    let components = vector.map_or(1, |v| v.0);
     let n = vol.dims.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
     if n != Some(vol.data.len()) {
         return Err(DataError::format(
@@ -103,7 +131,7 @@ fn header_bytes(
     let header = Header {
         big_endian: false,
         dim,
-        intent_code: if vector.is_some() { INTENT_VECTOR } else { 0 },
+        intent_code: vector.map_or(0, |v| v.1),
         datatype: datatype_code(ty),
         bitpix: 8 * ty.size() as i16,
         pixdim: [

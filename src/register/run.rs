@@ -1,0 +1,202 @@
+//! The `voxflow register` command: files in, the registration, the outputs written all or
+//! nothing, one screen of results.
+
+use super::report::{Summary, correlation, mask_scores, tre};
+use super::{RegisterError, RegisterOptions, box_gap, register};
+use crate::data::io::{metaimage::ElementType, nifti, read_volume};
+use crate::data::landmarks::read_landmark_pair;
+use crate::data::volume::Volume;
+use crate::registration::{DisplacementField, Grid, Interp, Step};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// What `voxflow register` was asked to do.
+#[derive(Clone, Debug, Default)]
+pub struct RegisterArgs {
+    pub fixed: PathBuf,
+    pub moving: PathBuf,
+    pub out: PathBuf,
+    pub fixed_mask: Option<PathBuf>,
+    pub moving_mask: Option<PathBuf>,
+    pub fixed_landmarks: Option<PathBuf>,
+    pub moving_landmarks: Option<PathBuf>,
+    pub options: RegisterOptions,
+}
+
+/// The files `run` writes into the output directory.
+pub const OUTPUTS: [&str; 4] = [
+    "warped.nii.gz",
+    "displacement.nii.gz",
+    "warped_mask.nii.gz",
+    "summary.json",
+];
+
+fn read(path: &Path) -> Result<Volume, RegisterError> {
+    Ok(read_volume(path)?)
+}
+
+/// A mask of `path` with at least one voxel set, or an error naming it.
+fn read_mask(path: &Path) -> Result<Volume, RegisterError> {
+    let m = read(path)?;
+    if !m.data.iter().any(|&v| v > 0.5) {
+        return Err(RegisterError::Usage(format!(
+            "{}: the mask is empty (no voxel above 0.5)",
+            path.display()
+        )));
+    }
+    Ok(m)
+}
+
+/// Runs the command; `say` prints a line (progress, then the summary screen).
+pub fn run(args: &RegisterArgs, say: &mut dyn FnMut(&str)) -> Result<Summary, RegisterError> {
+    let t0 = Instant::now();
+    let (fixed, moving) = (read(&args.fixed)?, read(&args.moving)?);
+    let gap = box_gap(&Grid::of(&fixed), &Grid::of(&moving));
+    if gap > 0.0 {
+        return Err(RegisterError::NoOverlap {
+            fixed: args.fixed.display().to_string(),
+            moving: args.moving.display().to_string(),
+            gap,
+        });
+    }
+    let masks = match (&args.fixed_mask, &args.moving_mask) {
+        (Some(f), Some(m)) => Some((read_mask(f)?, read_mask(m)?)),
+        (None, None) => None,
+        _ => {
+            return Err(RegisterError::Usage(
+                "give both --fixed-mask and --moving-mask, or neither".into(),
+            ));
+        }
+    };
+    let landmarks = match (&args.fixed_landmarks, &args.moving_landmarks) {
+        (Some(f), Some(m)) => Some(read_landmark_pair((f, Some(&fixed)), (m, Some(&moving)))?),
+        (None, None) => None,
+        _ => {
+            return Err(RegisterError::Usage(
+                "give both --fixed-landmarks and --moving-landmarks, or neither".into(),
+            ));
+        }
+    };
+    check_out(&args.out)?;
+    let read_s = t0.elapsed().as_secs_f64();
+    let mut last_level = (String::new(), Instant::now());
+    let mut report = |s: &Step| {
+        let key = format!("{} {:.1} mm", s.stage, s.level_mm);
+        let due = key != last_level.0 || last_level.1.elapsed().as_secs_f64() > 2.0;
+        if due || s.iteration == s.of {
+            say(&format!(
+                "{} at {:.1} mm: step {}/{} | loss {:.5}",
+                s.stage, s.level_mm, s.iteration, s.of, s.loss
+            ));
+            last_level = (key, Instant::now());
+        }
+        !crate::interrupt::requested()
+    };
+    crate::interrupt::install(
+        "stopping the optimization after this step (the transform so far is kept)",
+    );
+    let r = register(&fixed, &moving, &args.options, &mut report);
+    crate::interrupt::clear();
+    let r = r?;
+    let t1 = Instant::now();
+    let warped_mask = masks
+        .as_ref()
+        .map(|(_, m)| r.displacement.warp(m, Interp::Nearest, 0.0));
+    let mask_summary = masks.as_ref().zip(warped_mask.as_ref()).map(|((f, m), w)| {
+        let identity = DisplacementField::zeros(Grid::of(f)).warp(m, Interp::Nearest, 0.0);
+        mask_scores(f, &identity, w)
+    });
+    let mut summary = Summary {
+        fixed: args.fixed.display().to_string(),
+        moving: args.moving.display().to_string(),
+        grid: fixed.dims,
+        spacing_mm: fixed.spacing,
+        seconds: vec![],
+        correlation: correlation(&fixed, &moving, &r.warped),
+        folding_pct: r.displacement.folding_pct(),
+        masks: mask_summary,
+        tre: landmarks
+            .as_ref()
+            .map(|(f, m)| tre(f, m, |p| r.solution.map_point(p))),
+        affine_theta: r.solution.affine.theta,
+        affine_centre: r.solution.affine.centre,
+        options: format!("{:?}", args.options.optimize),
+    };
+    let score_s = t1.elapsed().as_secs_f64();
+    let t2 = Instant::now();
+    summary.seconds = vec![
+        ("read".into(), read_s),
+        ("optimize".into(), r.seconds.0),
+        ("resample".into(), r.seconds.1),
+        ("score".into(), score_s),
+    ];
+    write_outputs(
+        &args.out,
+        &r.warped,
+        &r.displacement,
+        warped_mask.as_ref(),
+        &mut summary,
+        t2,
+    )?;
+    say(&summary.screen());
+    Ok(summary)
+}
+
+/// The output directory: created if missing; a file in its place is an error.
+fn check_out(out: &Path) -> Result<(), RegisterError> {
+    if out.exists() && !out.is_dir() {
+        return Err(RegisterError::Usage(format!(
+            "{}: --out must be a directory; a file is there",
+            out.display()
+        )));
+    }
+    std::fs::create_dir_all(out).map_err(|e| crate::data::DataError::io(out, e))?;
+    Ok(())
+}
+
+/// Writes every output under a temporary name, then renames them all: an error leaves none
+/// of this run's files (and the earlier ones of a previous run as they were).
+fn write_outputs(
+    out: &Path,
+    warped: &Volume,
+    displacement: &DisplacementField,
+    warped_mask: Option<&Volume>,
+    summary: &mut Summary,
+    start: Instant,
+) -> Result<(), RegisterError> {
+    let tmp = |name: &str| out.join(format!(".{name}.tmp{}", std::process::id()));
+    let mut written: Vec<(PathBuf, PathBuf)> = Vec::new();
+    let result = (|| -> Result<(), RegisterError> {
+        let p = tmp("warped.nii.gz");
+        written.push((p.clone(), out.join("warped.nii.gz")));
+        nifti::write(&p, warped, ElementType::F32)?;
+        let p = tmp("displacement.nii.gz");
+        written.push((p.clone(), out.join("displacement.nii.gz")));
+        displacement.write_nifti(&p)?;
+        if let Some(m) = warped_mask {
+            let p = tmp("warped_mask.nii.gz");
+            written.push((p.clone(), out.join("warped_mask.nii.gz")));
+            nifti::write(&p, m, ElementType::U8)?;
+        }
+        summary
+            .seconds
+            .push(("write".into(), start.elapsed().as_secs_f64()));
+        let p = tmp("summary.json");
+        written.push((p.clone(), out.join("summary.json")));
+        let mut json = serde_json::to_vec_pretty(&*summary)
+            .map_err(|e| RegisterError::Usage(format!("summary.json: {e}")))?;
+        json.push(b'\n');
+        crate::fsutil::atomic_write(&p, &json).map_err(|e| crate::data::DataError::io(&p, e))?;
+        Ok(())
+    })();
+    if let Err(e) = result {
+        for (t, _) in &written {
+            let _ = std::fs::remove_file(t);
+        }
+        return Err(e);
+    }
+    for (t, dest) in &written {
+        std::fs::rename(t, dest).map_err(|e| crate::data::DataError::io(dest, e))?;
+    }
+    Ok(())
+}
