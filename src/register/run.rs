@@ -164,7 +164,8 @@ fn write_outputs(
     summary: &mut Summary,
     start: Instant,
 ) -> Result<(), RegisterError> {
-    let tmp = |name: &str| out.join(format!(".{name}.tmp{}", std::process::id()));
+    // The temporary names keep the extension: the NIfTI writer compresses by it.
+    let tmp = |name: &str| out.join(format!(".tmp{}.{name}", std::process::id()));
     let mut written: Vec<(PathBuf, PathBuf)> = Vec::new();
     let result = (|| -> Result<(), RegisterError> {
         let p = tmp("warped.nii.gz");
