@@ -27,8 +27,8 @@
 //! [`interrupt`] (Ctrl-C).
 //!
 //! The rules are checkable with grep: `src/backend` names no `crate::ops`; `src/{data,models,
-//! metrics,session,report,nn}` name neither `crate::train` nor `crate::eval`; `src/train` does
-//! not name `crate::eval`, nor `src/eval` `crate::train`. No function outside tests is longer
+//! metrics,session,report,nn,registration}` name no command (`crate::train`, `crate::eval`,
+//! `crate::register`); no command names another. No function outside tests is longer
 //! than 120 lines. Tests live in a module's `tests.rs` or `tests/<topic>.rs` (a one-file module
 //! keeps them in its `mod tests` at the end), with one scratch-directory helper.
 //!
