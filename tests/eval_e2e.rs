@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::TempDir;
+use common::{TempDir, voxflow};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use voxflow::data::generators::GenKind;
@@ -66,19 +66,6 @@ fn ctx_options(root: &Path) -> InferenceOptions {
         device: None,
         gpu_id: None,
     }
-}
-
-fn voxflow(args: &[&str]) -> Output {
-    let out = Command::new(env!("CARGO_BIN_EXE_voxflow"))
-        .args(args)
-        .output()
-        .expect("run voxflow");
-    eprintln!(
-        "voxflow {args:?}\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
 }
 
 fn stdout(o: &Output) -> String {

@@ -5,26 +5,13 @@
 
 mod common;
 
-use common::TempDir;
+use common::{TempDir, voxflow};
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 use voxflow::data::io::{metaimage::ElementType, nifti, read_volume};
 use voxflow::data::landmarks::write_landmarks_csv;
 use voxflow::data::phantom::{PhantomConfig, generate_phase};
-
-fn voxflow(args: &[&str]) -> Output {
-    let out = Command::new(env!("CARGO_BIN_EXE_voxflow"))
-        .args(args)
-        .output()
-        .expect("run voxflow");
-    eprintln!(
-        "voxflow {args:?}\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
 
 /// Two phases of one subject as NIfTI files, with masks and landmark CSVs.
 fn pair(dir: &Path) -> [PathBuf; 6] {

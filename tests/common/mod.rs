@@ -33,3 +33,18 @@ pub fn assert_same_checkpoints(a: &Path, b: &Path, what: &str) {
         "{what}: same tensors, but the files differ"
     );
 }
+
+/// Runs the `voxflow` binary with `args` as a user would, echoing what it printed (shown when a
+/// test fails).
+pub fn voxflow(args: &[&str]) -> std::process::Output {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_voxflow"))
+        .args(args)
+        .output()
+        .expect("run voxflow");
+    eprintln!(
+        "voxflow {args:?}\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
