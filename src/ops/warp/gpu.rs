@@ -332,4 +332,14 @@ impl WarpKernel for GpuBackend {
     ) -> Result<Buffer> {
         grid_sample_bwd_coords(self.runtime(), img, coords, dy, g)
     }
+    /// One pass computes both gradients on the GPU; the coordinate gradient is dropped.
+    fn grid_sample_bwd_image(
+        &self,
+        img: &Buffer,
+        coords: &Buffer,
+        dy: &Buffer,
+        g: SampleGeom,
+    ) -> Result<Buffer> {
+        Ok(grid_sample_bwd(self.runtime(), img, coords, dy, g)?.0)
+    }
 }

@@ -81,6 +81,16 @@ pub trait WarpKernel {
         dy: &Buffer,
         g: SampleGeom,
     ) -> Result<Buffer>;
+    /// `dimg` of [`WarpKernel::grid_sample`] alone, bitwise equal to the first result of
+    /// [`WarpKernel::grid_sample_bwd`]: for coordinates that need no gradient (a displacement
+    /// interpolated from control points at fixed positions).
+    fn grid_sample_bwd_image(
+        &self,
+        img: &Buffer,
+        coords: &Buffer,
+        dy: &Buffer,
+        g: SampleGeom,
+    ) -> Result<Buffer>;
 }
 
 /// Inclusive cumulative sum of `x [N,D,H,W,C]` along spatial `axis` (0 = D, 1 = H, 2 = W),
@@ -268,6 +278,7 @@ pub fn grid_sample(img: &Tensor, coords: &Tensor, padding: Padding) -> Result<Te
             coords: coords.detach(),
             g,
             image_grad: img.is_tracked(),
+            coords_grad: coords.is_tracked(),
         },
     )
 }
@@ -279,6 +290,8 @@ struct GridSampleBwd {
     /// Whether the image is tracked. A registration's moving image is data, not a parameter:
     /// its gradient (a scatter, the costly half of the backward) is then not computed.
     image_grad: bool,
+    /// Whether the coordinates are tracked (else only the image gradient is computed).
+    coords_grad: bool,
 }
 
 impl BackwardOp for GridSampleBwd {
@@ -288,15 +301,23 @@ impl BackwardOp for GridSampleBwd {
     fn backward(&self, dy: &Tensor) -> Result<Vec<Option<Tensor>>> {
         let be = self.img.backend()?;
         let (img, coords, dy) = (self.img.buffer(), self.coords.buffer(), dy.buffer());
-        let (di, dc) = if self.image_grad {
-            let (di, dc) = be.grid_sample_bwd(img, coords, dy, self.g)?;
-            (Some(di), dc)
-        } else {
-            (None, be.grid_sample_bwd_coords(img, coords, dy, self.g)?)
+        let (di, dc) = match (self.image_grad, self.coords_grad) {
+            (true, true) => {
+                let (di, dc) = be.grid_sample_bwd(img, coords, dy, self.g)?;
+                (Some(di), Some(dc))
+            }
+            (true, false) => (
+                Some(be.grid_sample_bwd_image(img, coords, dy, self.g)?),
+                None,
+            ),
+            (false, _) => (
+                None,
+                Some(be.grid_sample_bwd_coords(img, coords, dy, self.g)?),
+            ),
         };
         Ok(vec![
             di.map(|di| Tensor::from_buffer(di, self.img.shape().clone())),
-            Some(Tensor::from_buffer(dc, self.coords.shape().clone())),
+            dc.map(|dc| Tensor::from_buffer(dc, self.coords.shape().clone())),
         ])
     }
 }

@@ -10,7 +10,7 @@
 
 mod sample;
 
-pub use sample::{grid_sample, grid_sample_bwd, grid_sample_bwd_coords};
+pub use sample::{grid_sample, grid_sample_bwd, grid_sample_bwd_coords, grid_sample_bwd_image};
 
 use super::WarpKernel;
 use crate::backend::Buffer;
@@ -284,5 +284,14 @@ impl WarpKernel for CpuBackend {
             dy.host()?,
             g,
         ))
+    }
+    fn grid_sample_bwd_image(
+        &self,
+        _img: &Buffer,
+        coords: &Buffer,
+        dy: &Buffer,
+        g: SampleGeom,
+    ) -> Result<Buffer> {
+        out(grid_sample_bwd_image(coords.host()?, dy.host()?, g))
     }
 }

@@ -206,6 +206,12 @@ pub fn grid_sample_bwd(
     (dimg, dcoords)
 }
 
+/// The image gradient of [`grid_sample`] alone (no coordinate gradient), bitwise the first
+/// result of [`grid_sample_bwd`].
+pub fn grid_sample_bwd_image(coords: &[f32], dy: &[f32], g: SampleGeom) -> Vec<f32> {
+    image_grad(coords, dy, g)
+}
+
 fn volume(d: [usize; 3]) -> usize {
     d.iter().product()
 }

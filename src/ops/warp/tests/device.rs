@@ -190,6 +190,12 @@ fn grid_sample_and_its_gradients_match_the_cpu_on_odd_geometries() {
                     bits(&down(b, &dcb)),
                     "{what} dcoords alone"
                 );
+                let di_alone = b.grid_sample_bwd_image(&ib, &cb, &db, g).unwrap();
+                assert_eq!(
+                    bits(&down(b, &di_alone)),
+                    bits(&down(b, &dib)),
+                    "{what} dimg alone"
+                );
             }
         }
     }
