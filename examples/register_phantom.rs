@@ -33,6 +33,9 @@ fn options_from_env() -> Result<OptimizeOptions, Box<dyn std::error::Error>> {
     if let Some(v) = var("VF_CTRL") {
         o.control_voxels = v.parse()?;
     }
+    if let Some(v) = var("VF_SAMPLE") {
+        o.sample_fraction = v.parse()?;
+    }
     if let Some(v) = var("VF_SMOOTH") {
         o.smooth_voxels = v.parse()?;
     }
