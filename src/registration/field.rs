@@ -9,14 +9,9 @@ use crate::data::error::DataResult;
 use crate::data::volume::Volume;
 use std::path::Path;
 
-/// How a volume is sampled when warped.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Interp {
-    /// Trilinear (images).
-    Linear,
-    /// Nearest voxel (label maps and masks).
-    Nearest,
-}
+/// How a volume is sampled when warped: the preprocessing's choice, trilinear for images and
+/// nearest for masks.
+pub use crate::data::preprocess::Interp;
 
 /// A world displacement field on a grid: `data[3·i + c]` is component `c` (x, y, z, LPS mm) at
 /// voxel `i` (array order), as the engine's `[1, D, H, W, 3]` tensors hold it.
