@@ -114,7 +114,7 @@ def main():
         j = i + "_p1"
         f, m = (os.path.join(data, "subset0", x + ".mhd") for x in (i, j))
         fm, mm = (os.path.join(data, "seg-lungs-LUNA16", x + ".mhd") for x in (i, j))
-        fl, ml = (os.path.join(data, "landmarks", x + ".csv") for x in (i, j))
+        fl, ml = (os.path.join(data, "landmarks", i, x + ".csv") for x in (i, j))
         import SimpleITK as sitk
         fmask = sitk.GetArrayFromImage(sitk.ReadImage(fm))
         wmask = sitk.GetArrayFromImage(sitk.Resample(sitk.ReadImage(mm), sitk.ReadImage(fm),

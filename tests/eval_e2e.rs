@@ -14,11 +14,13 @@ use voxflow::data::generators::GenKind;
 use voxflow::data::generators::{VolumeSource, single_pass};
 use voxflow::data::io::nifti;
 use voxflow::data::phantom::{PhantomConfig, write_dataset};
+use voxflow::data::preprocess::binarize_mask;
 use voxflow::data::preprocess::preprocess_image;
 use voxflow::eval::scores::{BASE_COLUMNS, ScoreTable};
 use voxflow::eval::{EvalContext, InferenceOptions};
 use voxflow::metrics::{dice, folding_pct, jacobian_determinants, mse};
-use voxflow::models::{BuilderConfig, BuilderKind, displacement_mm};
+use voxflow::models::{BuilderConfig, BuilderKind};
+use voxflow::registration::{DisplacementField, Grid, Interp};
 use voxflow::session::SplitFractions;
 use voxflow::session::config::TrainConfig;
 use voxflow::session::log::Logger;
@@ -140,7 +142,18 @@ fn eval_show_and_inspect_a_trained_session() {
         &table.columns[..10],
         BASE_COLUMNS.map(String::from).as_slice()
     );
-    assert_eq!(table.columns.last().unwrap(), "dice_1mm");
+    // Then the physical-space columns (no TRE: the phantom's subjects have one scan each,
+    // and landmarks correspond only within a subject).
+    let tail = &table.columns[table.columns.len() - 4..];
+    assert_eq!(
+        tail,
+        [
+            "dice_1mm",
+            "dice_native_before",
+            "dice_native",
+            "folding_native_pct"
+        ]
+    );
     // The phantom's masks label the right (3) and left (4) lung: one Dice column per label.
     assert!(table.columns.contains(&"dice_3".into()) && table.columns.contains(&"dice_4".into()));
     for c in ["mean", "std", "median", "p5", "p95"] {
@@ -184,7 +197,47 @@ fn eval_show_and_inspect_a_trained_session() {
         assert!((col("cross_correlation") - col("ncc").powi(2)).abs() < 1e-12);
         assert!(col("hd95") <= col("hausdorff") && col("msd") <= col("hausdorff"));
         assert!(col("dice_1mm") > 0.3 && col("dice_1mm") <= 1.0);
+        // Before registration: the source's lungs where they lie, on the target's native grid.
+        let (raw_src, raw_tgt) = (
+            binarize_mask(ctx.dataset().load_mask(&pair.src).unwrap()),
+            binarize_mask(ctx.dataset().load_mask(&pair.tgt).unwrap()),
+        );
+        let lying =
+            DisplacementField::zeros(Grid::of(&raw_tgt)).warp(&raw_src, Interp::Nearest, 0.0);
+        assert_eq!(col("dice_native_before"), dice(&lying.data, &raw_tgt.data));
+        assert!(col("dice_native") > 0.3 && col("dice_native") <= 1.0);
     }
+
+    // --refine: each prediction refined per pair, into its own table, with the network's
+    // scores beside the refined ones; refinement improves the overlap.
+    let out = stdout(&voxflow(&[
+        "eval",
+        "tiny",
+        "--weights",
+        "chkpt_02.safetensors",
+        "--sessions-dir",
+        r,
+        "--refine",
+        "--iterations",
+        "15",
+    ]));
+    assert!(out.contains("refined by [15, 15] Adam steps"), "{out}");
+    let csv = dir.join("scores/test_refined_scores.csv");
+    let refined = ScoreTable::parse(&std::fs::read_to_string(&csv).unwrap(), &csv).unwrap();
+    let mean = |t: &ScoreTable, c: &str| {
+        let k = t.columns.iter().position(|x| x == c).unwrap();
+        t.rows.iter().map(|r| r.values[k]).sum::<f64>() / t.rows.len() as f64
+    };
+    assert_eq!(
+        mean(&refined, "dice_native_network"),
+        mean(&table, "dice_native")
+    );
+    assert!(
+        mean(&refined, "dice_native") > mean(&table, "dice_native") + 0.05,
+        "refined {} vs network {}",
+        mean(&refined, "dice_native"),
+        mean(&table, "dice_native")
+    );
 
     // Scoring the validation set reproduces the trainer's last validation Dice (it validates
     // on the first `val_steps` = 1 pair of the same single pass).
@@ -192,6 +245,7 @@ fn eval_show_and_inspect_a_trained_session() {
         inference: ctx_options(&root),
         set: voxflow::session::IdSet::Val,
         out: None,
+        refine: None,
     })
     .unwrap();
     let h = voxflow::session::TrainingHistory::load(&dir.join("training_history.json")).unwrap();
@@ -214,6 +268,7 @@ fn eval_show_and_inspect_a_trained_session() {
         inference: ctx_options(&root),
         set: voxflow::session::IdSet::Val,
         out: Some(elsewhere.clone()),
+        refine: None,
     })
     .unwrap();
     assert_eq!(again.path, elsewhere);
@@ -229,6 +284,7 @@ fn eval_show_and_inspect_a_trained_session() {
         inference: ctx_options(&root),
         set: voxflow::session::IdSet::Val,
         out: Some(blocker.join("val.csv")),
+        refine: None,
     })
     .unwrap_err()
     .to_string();
@@ -308,19 +364,104 @@ fn eval_show_and_inspect_a_trained_session() {
             .zip(&soft)
             .all(|(s, w)| *s == f32::from(u8::from(*w > 0.5)))
     );
+    // The displacement: in world mm on the target's native grid (RAS in the file, DISPVECT),
+    // the network's sampling grid carried through both scans' network-grid geometry.
     let disp = nifti::read_vector(&show_dir.join("displacement_02.nii.gz")).unwrap();
     assert_eq!(disp.len(), 3);
-    let s = target.spacing.map(|v| v as f32);
-    let want = displacement_mm(&net.grid, s).unwrap().to_vec().unwrap();
-    for (c, comp) in disp.iter().enumerate() {
-        same_geometry(comp, "displacement");
-        for (i, v) in comp.data.iter().enumerate() {
-            assert_eq!(*v, want[i * 3 + c], "component {c} voxel {i}");
+    let raw_source = ctx.dataset().load_image(src).unwrap();
+    let source = preprocess_image(&raw_source, [16; 3]).unwrap();
+    let sampling = net.grid.to_vec().unwrap();
+    let (tg, sg) = (Grid::of(&target), Grid::of(&source));
+    let native = Grid::of(&raw_target);
+    let mut moved = 0.0f64;
+    for (i, p) in native
+        .map_points(|_, p| p)
+        .into_iter()
+        .enumerate()
+        .step_by(97)
+    {
+        assert_eq!(disp[0].dims, raw_target.dims);
+        let got = [-disp[0].data[i], -disp[1].data[i], disp[2].data[i]];
+        // Target network voxel of p, the network's sample there (trilinear), source world.
+        let g = tg.world_to_voxel(p);
+        let q = sg.voxel_to_world(trilinear_sampling(&sampling, [16; 3], g));
+        for c in 0..3 {
+            let want = q[c] - p[c];
+            assert!(
+                (got[c] as f64 - want).abs() < 2e-3,
+                "voxel {i} comp {c}: {got:?} vs {want}"
+            );
         }
+        moved = moved.max((got[0].abs() + got[1].abs() + got[2].abs()) as f64);
     }
+    assert!(moved > 1e-3, "the trained network moves something");
+    let warped_native = nifti::read(&show_dir.join("warped_native_02.nii.gz")).unwrap();
+    assert_eq!(warped_native.dims, raw_target.dims);
+
+    // ---- register --session: the same network map as show's, then refined.
+    let scan = |id: &str| {
+        ctx.dataset()
+            .image_path(id)
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_string()
+    };
+    let (fixed, moving) = (scan(&atlas), scan(src));
+    let register = |iterations: &str, out: &Path| {
+        stdout(&voxflow(&[
+            "register",
+            "--session",
+            "tiny",
+            "--weights",
+            "chkpt_02.safetensors",
+            "--sessions-dir",
+            r,
+            "--fixed",
+            &fixed,
+            "--moving",
+            &moving,
+            "--iterations",
+            iterations,
+            "--out",
+            out.to_str().unwrap(),
+        ]))
+    };
+    let alone = root.join("reg_network");
+    let screen = register("0", &alone);
     assert!(
-        want.iter().any(|v| v.abs() > 1e-4),
-        "the trained network moves something"
+        screen.contains("network: session tiny, chkpt_02.safetensors (epoch 2)"),
+        "{screen}"
+    );
+    let got = nifti::read_vector(&alone.join("displacement.nii.gz")).unwrap();
+    for (a, b) in got.iter().zip(&disp) {
+        assert_eq!(a.dims, b.dims);
+        assert!(
+            a.data
+                .iter()
+                .zip(&b.data)
+                .all(|(x, y)| (x - y).abs() < 1e-3)
+        );
+    }
+    let refined = root.join("reg_refined");
+    register("10", &refined);
+    let corr = |dir: &Path| {
+        let j: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap())
+                .unwrap();
+        assert!(
+            j["network"]["checkpoint"]
+                .as_str()
+                .unwrap()
+                .contains("chkpt_02")
+        );
+        j["correlation"]["after"].as_f64().unwrap()
+    };
+    assert!(
+        corr(&refined) > corr(&alone) + 0.01,
+        "{} vs {}",
+        corr(&refined),
+        corr(&alone)
     );
 
     // ---- inspect: session, builder, checkpoint
@@ -374,7 +515,7 @@ fn eval_show_and_inspect_a_trained_session() {
         "{out}"
     );
     std::fs::write(&record, text).unwrap();
-    let (trainable, total) = ctx.store.count();
+    let (trainable, total) = ctx.net.store.count();
     let commas = |n: usize| {
         let s = n.to_string();
         let mut out = String::new();
@@ -404,7 +545,7 @@ fn eval_show_and_inspect_a_trained_session() {
     }
     let ck = dir.join("checkpoints/chkpt_02.safetensors");
     let out = stdout(&voxflow(&["inspect", ck.to_str().unwrap()]));
-    let tensors = ctx.store.iter().count();
+    let tensors = ctx.net.store.iter().count();
     assert!(out.contains("epoch 2 |") && out.contains(&params));
     assert!(out.contains(" | network hash "), "{out}");
     assert!(
@@ -608,4 +749,31 @@ fn eval_show_and_inspect_a_trained_session() {
     );
     let _ = std::fs::remove_dir_all(&root);
     let _ = std::fs::remove_dir_all(&data);
+}
+
+/// The network's sampling grid `[D, H, W, 3]` at continuous target voxel `g` (x, y, z),
+/// trilinear, clamped at the borders: where target point `g` samples the source.
+fn trilinear_sampling(grid: &[f32], dims: [usize; 3], g: [f64; 3]) -> [f64; 3] {
+    let [d, h, w] = dims;
+    let size = [w, h, d];
+    let mut base = [0usize; 3];
+    let mut frac = [0f64; 3];
+    for a in 0..3 {
+        let x = g[a].clamp(0.0, size[a] as f64 - 1.0);
+        base[a] = (x.floor() as usize).min(size[a] - 2);
+        frac[a] = x - base[a] as f64;
+    }
+    let mut out = [0f64; 3];
+    for corner in 0..8usize {
+        let off = [corner & 1, (corner >> 1) & 1, (corner >> 2) & 1];
+        let wgt: f64 = (0..3)
+            .map(|a| if off[a] == 1 { frac[a] } else { 1.0 - frac[a] })
+            .product();
+        let [x, y, z] = [0, 1, 2].map(|a| base[a] + off[a]);
+        let v = ((z * h + y) * w + x) * 3;
+        for c in 0..3 {
+            out[c] += wgt * grid[v + c] as f64;
+        }
+    }
+    out
 }

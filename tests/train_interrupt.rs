@@ -93,6 +93,7 @@ fn an_interrupt_checkpoints_mid_epoch_and_the_resumed_run_equals_an_uninterrupte
         },
         set: IdSet::Val,
         out: Some(tmp.join("partial_val.csv")),
+        refine: None,
     })
     .unwrap();
     assert!(

@@ -18,7 +18,7 @@ fn main() -> ExitCode {
     match run_train(&cli.args) {
         Ok(code) => code,
         Err(e) => {
-            report_error(&e);
+            report_error(e.as_ref());
             ExitCode::FAILURE
         }
     }

@@ -57,7 +57,7 @@ struct PhantomArgs {
     #[arg(long, default_value_t = 1.0)]
     grid_scale: f64,
     /// Scans per subject, each at its own breathing state (ids `<id>_p1`, ...): intra-patient
-    /// pairs whose landmarks (landmarks/<id>.csv) give the true correspondence.
+    /// pairs whose landmarks (landmarks/<subject>/<id>.csv) give the true correspondence.
     #[arg(long, default_value_t = 1)]
     phases: usize,
 }
@@ -122,7 +122,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Phantom(a) => phantom(a).map(|()| ExitCode::SUCCESS),
         Command::New(a) => run_new(&a).map(|()| ExitCode::SUCCESS).map_err(Into::into),
-        Command::Train(a) => run_train(&a).map_err(Into::into),
+        Command::Train(a) => run_train(&a),
         Command::Eval(a) => run_eval(&a).map(|()| ExitCode::SUCCESS).map_err(Into::into),
         Command::Show(a) => run_show(&a).map(|()| ExitCode::SUCCESS).map_err(Into::into),
         Command::Register(a) => run_register(&a)

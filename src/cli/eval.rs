@@ -2,6 +2,7 @@
 
 use super::parse_device;
 use crate::eval::{EvalError, EvalOptions, InferenceOptions, ShowOptions};
+use crate::registration::OptimizeOptions;
 use crate::session::IdSet;
 use crate::session::config::DeviceChoice;
 use clap::Args;
@@ -56,6 +57,13 @@ pub struct EvalArgs {
     /// the checkpoint used go beside it, as .json).
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Refine each prediction by instance optimization (as `voxflow register --session`)
+    /// before the physical-space scores; the table goes to scores/SET_refined_scores.csv.
+    #[arg(long)]
+    pub refine: bool,
+    /// With --refine: Adam steps per level (default 60).
+    #[arg(long, requires = "refine")]
+    pub iterations: Option<usize>,
 }
 
 /// The flags of `voxflow show`.
@@ -88,6 +96,13 @@ pub fn run_eval(args: &EvalArgs) -> Result<(), EvalError> {
         inference: args.inference.options(),
         set: args.set,
         out: args.out.clone(),
+        refine: args.refine.then(|| {
+            let mut o = OptimizeOptions::default();
+            if let Some(n) = args.iterations {
+                o.dense_iterations = vec![n; o.levels_mm.len()];
+            }
+            o
+        }),
     })
     .map(|_| ())
 }

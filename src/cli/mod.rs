@@ -103,6 +103,10 @@ pub struct TrainArgs {
     /// Sessions root (default $VOXFLOW_SESSIONS, else ./sessions).
     #[arg(long)]
     pub sessions_dir: Option<PathBuf>,
+    /// When training ends, register the test pairs with the last checkpoint, refined per pair,
+    /// and score them at native resolution (`voxflow eval --refine`).
+    #[arg(long)]
+    pub evaluate: bool,
 }
 
 impl TrainArgs {
@@ -187,15 +191,74 @@ pub fn run_new(args: &NewArgs) -> Result<(), crate::train::error::TrainError> {
 /// Runs `train` with these flags (it prints how the run ended). The exit status: success
 /// when it trained through its epochs (or stopped early), 130 (the shell's code for Ctrl-C)
 /// when Ctrl-C stopped it, so that scripts do not take a stopped run for a finished one.
-pub fn run_train(
-    args: &TrainArgs,
-) -> Result<std::process::ExitCode, crate::train::error::TrainError> {
+pub fn run_train(args: &TrainArgs) -> Result<std::process::ExitCode, Box<dyn std::error::Error>> {
     let s = crate::train::train(&args.options())?;
-    Ok(if s.interrupted {
-        std::process::ExitCode::from(130)
-    } else {
-        std::process::ExitCode::SUCCESS
-    })
+    if s.interrupted {
+        return Ok(std::process::ExitCode::from(130));
+    }
+    if args.evaluate {
+        evaluate_after_training(args)?;
+    }
+    Ok(std::process::ExitCode::SUCCESS)
+}
+
+/// `train --evaluate`: the test pairs registered by the last checkpoint and refined, scored in
+/// physical space, ending with one line of what registration achieved.
+fn evaluate_after_training(args: &TrainArgs) -> Result<(), Box<dyn std::error::Error>> {
+    let root = crate::session::sessions_root(args.sessions_dir.clone());
+    let paths = crate::session::SessionPaths::new(&root, &args.session)?;
+    let Some((_, weights)) = crate::session::latest_checkpoint(&paths)? else {
+        return Ok(());
+    };
+    if crate::session::read_ids(&paths.ids(crate::session::IdSet::Test))?.is_empty() {
+        crate::console::say("no test pairs to register (the session's test_ids.csv is empty)");
+        return Ok(());
+    }
+    crate::console::say("registering the test pairs (the network, then refined per pair):");
+    let report = crate::eval::evaluate(&crate::eval::EvalOptions {
+        inference: crate::eval::InferenceOptions {
+            session: args.session.clone(),
+            sessions_dir: args.sessions_dir.clone(),
+            weights,
+            device: args.device,
+            gpu_id: args.gpu_id,
+        },
+        set: crate::session::IdSet::Test,
+        out: None,
+        refine: Some(crate::registration::OptimizeOptions::default()),
+    })?;
+    crate::console::say(&registration_line(&report.table));
+    Ok(())
+}
+
+/// One line of a refined score table's means: Dice and TRE as the scans lie, by the network,
+/// and refined.
+fn registration_line(t: &crate::eval::scores::ScoreTable) -> String {
+    let mean = |c: &str| {
+        let k = t.columns.iter().position(|x| x == c)?;
+        Some(t.rows.iter().map(|r| r.values[k]).sum::<f64>() / t.rows.len().max(1) as f64)
+    };
+    let mut parts = vec![];
+    if let (Some(b), Some(n), Some(r)) = (
+        mean("dice_native_before"),
+        mean("dice_native_network"),
+        mean("dice_native"),
+    ) {
+        parts.push(format!(
+            "lung Dice {b:.3} as they lie → {n:.3} network → {r:.3} refined"
+        ));
+    }
+    if let (Some(b), Some(n), Some(r)) = (mean("tre_before"), mean("tre_network"), mean("tre")) {
+        parts.push(format!("TRE {b:.2} → {n:.2} → {r:.2} mm"));
+    }
+    if let Some(f) = mean("folding_native_pct") {
+        parts.push(format!("folding {f:.3}%"));
+    }
+    format!(
+        "registration of the {} test pairs at native resolution: {}",
+        t.rows.len(),
+        parts.join("; ")
+    )
 }
 
 /// Prints `Error: <error>` and its causes (skipping a cause its parent already quoted).

@@ -3,11 +3,13 @@
 use super::parse_device;
 use crate::register::{RegisterArgs as Run, RegisterError, RegisterOptions};
 use crate::registration::{OptimizeOptions, Similarity};
+use crate::session::InferenceOptions;
 use crate::session::config::DeviceChoice;
 use clap::Args;
 use std::path::PathBuf;
 
-/// Registers a moving scan to a fixed scan (instance optimization, no training needed).
+/// Registers a moving scan to a fixed scan: instance optimization (no training needed), or a
+/// session's network refined by it.
 #[derive(Args, Clone, Debug)]
 pub struct RegisterArgs {
     /// The fixed (target) scan: any volume voxflow reads (.nii, .nii.gz, .mhd, .mha).
@@ -31,7 +33,18 @@ pub struct RegisterArgs {
     /// Moving landmarks, row for row with the fixed ones (TRE in the summary).
     #[arg(long)]
     pub moving_landmarks: Option<PathBuf>,
-    /// Adam steps of the dense stage on each level (default: 60).
+    /// A training session whose network predicts the registration, then refined by the
+    /// optimization (with --weights).
+    #[arg(long, requires = "weights")]
+    pub session: Option<String>,
+    /// The session's checkpoint: a file name in its checkpoints/, or a path.
+    #[arg(long, requires = "session")]
+    pub weights: Option<PathBuf>,
+    /// The sessions root (default $VOXFLOW_SESSIONS, else ./sessions).
+    #[arg(long)]
+    pub sessions_dir: Option<PathBuf>,
+    /// Adam steps of the dense stage on each level (default: 60); with --session, the
+    /// refinement of the network's prediction (0: the network alone).
     #[arg(long)]
     pub iterations: Option<usize>,
     /// Finest working spacing in mm (default 3; the coarser level is twice it).
@@ -98,6 +111,13 @@ impl RegisterArgs {
             fixed_landmarks: self.fixed_landmarks.clone(),
             moving_landmarks: self.moving_landmarks.clone(),
             options: RegisterOptions { optimize: o },
+            network: self.session.as_ref().map(|session| InferenceOptions {
+                session: session.clone(),
+                sessions_dir: self.sessions_dir.clone(),
+                weights: self.weights.clone().unwrap_or_default(),
+                device: Some(self.device),
+                gpu_id: None,
+            }),
         })
     }
 }

@@ -10,11 +10,17 @@
 //!   they belong to; the scan's geometry turns them into world points.
 //!
 //! Malformed rows, non-finite values and empty files are errors naming the file and the line.
+//!
+//! A dataset keeps them in a `landmarks/` folder beside its scans, named by scan id
+//! ([`LandmarkIndex`]): `landmarks/<id>.csv` when rows correspond across every scan that has
+//! a file, or `landmarks/<case>/<id>.csv` when they correspond only within a case (the scans
+//! of one patient, as DIR-Lab's 4D-CT cases and the phantom's breathing phases).
 
 use crate::data::error::{DataError, DataResult};
 use crate::data::volume::Volume;
+use std::collections::HashMap;
 use std::fmt::Write as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// How a landmark file gives its points.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -127,6 +133,78 @@ pub fn read_landmark_pair(
     Ok((f, m))
 }
 
+/// The landmark files of a dataset's `landmarks/` folder by scan id, and which of them
+/// correspond (see the module documentation).
+#[derive(Clone, Debug, Default)]
+pub struct LandmarkIndex {
+    /// Scan id → (case folder, "" for the folder itself; the file).
+    files: HashMap<String, (String, PathBuf)>,
+}
+
+impl LandmarkIndex {
+    /// Indexes `dir` (`landmarks/`) and its subfolders one level down; a missing folder is an
+    /// empty index. Files are `<id>.csv` or `<id>.txt`; an id in a case folder wins over the
+    /// same id at the top (where an older layout left it).
+    pub fn discover(dir: &Path) -> DataResult<LandmarkIndex> {
+        let mut files = HashMap::new();
+        if !dir.is_dir() {
+            return Ok(LandmarkIndex { files });
+        }
+        let list = |d: &Path| -> DataResult<Vec<PathBuf>> {
+            let mut v: Vec<PathBuf> = std::fs::read_dir(d)
+                .map_err(|e| DataError::io(d, e))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .collect();
+            v.sort();
+            Ok(v)
+        };
+        let id_of = |p: &Path| -> Option<String> {
+            let ext = p.extension()?.to_str()?.to_ascii_lowercase();
+            let name = p.file_stem()?.to_str()?;
+            (["csv", "txt"].contains(&ext.as_str()) && !name.starts_with('.') && p.is_file())
+                .then(|| name.to_string())
+        };
+        for p in list(dir)? {
+            if p.is_dir() {
+                let case = p
+                    .file_name()
+                    .unwrap_or_default()
+                    .to_string_lossy()
+                    .into_owned();
+                for f in list(&p)? {
+                    if let Some(id) = id_of(&f) {
+                        files.insert(id, (case.clone(), f));
+                    }
+                }
+            }
+        }
+        for p in list(dir)? {
+            if let Some(id) = id_of(&p) {
+                files.entry(id).or_insert((String::new(), p));
+            }
+        }
+        Ok(LandmarkIndex { files })
+    }
+
+    /// The files of scans `a` and `b` when both have one and their rows correspond (the same
+    /// case folder, or both at the top).
+    pub fn pair(&self, a: &str, b: &str) -> Option<(&Path, &Path)> {
+        let (ca, fa) = self.files.get(a)?;
+        let (cb, fb) = self.files.get(b)?;
+        (ca == cb).then_some((fa.as_path(), fb.as_path()))
+    }
+
+    /// Number of scans with a landmark file.
+    pub fn len(&self) -> usize {
+        self.files.len()
+    }
+
+    /// True when no scan has one.
+    pub fn is_empty(&self) -> bool {
+        self.files.is_empty()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -193,6 +271,42 @@ mod tests {
         assert!(
             e.contains("b.csv") && e.contains("1 landmarks") && e.contains("has 2"),
             "{e}"
+        );
+    }
+
+    #[test]
+    fn an_index_pairs_files_of_one_case_or_of_the_top_folder() {
+        let dir = TempDir::new("landmark-index");
+        let root = dir.0.join("landmarks");
+        for f in [
+            "a.csv",
+            "b.txt",
+            "c1/c1.csv",
+            "c1/c1_p1.csv",
+            "c2/c2.csv",
+            "c2/a.csv",
+        ] {
+            let p = root.join(f);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(&p, "1,2,3\n").unwrap();
+        }
+        std::fs::write(root.join("notes.md"), "x").unwrap();
+        let idx = LandmarkIndex::discover(&root).unwrap();
+        assert_eq!(idx.len(), 5);
+        assert!(idx.pair("c1", "c1_p1").is_some());
+        assert!(
+            idx.pair("c1", "c2").is_none(),
+            "two cases do not correspond"
+        );
+        assert!(idx.pair("c1", "b").is_none());
+        // `a` is in case c2 (a case folder wins over the top), `b` at the top.
+        assert!(idx.pair("a", "b").is_none());
+        assert_eq!(idx.pair("a", "c2").unwrap().0, root.join("c2/a.csv"));
+        assert!(idx.pair("a", "missing").is_none());
+        assert!(
+            LandmarkIndex::discover(&dir.0.join("none"))
+                .unwrap()
+                .is_empty()
         );
     }
 }

@@ -4,12 +4,14 @@
 //! - [`scores`]: the score CSV and its summary statistics; [`scores_meta`]: the record beside
 //!   it (session, set, checkpoint, grid, summary).
 //! - [`context`]: a session opened with a checkpoint for inference (shared by eval and show).
-//! - [`run`]: `voxflow eval`, the driver that scores a whole id set.
+//! - [`run`]: `voxflow eval`, the driver that scores a whole id set; [`native`]: its
+//!   physical-space columns (native resolution, landmarks, `--refine`).
 //! - [`show`](mod@show): `voxflow show`, the figures and NIfTI volumes of one scan.
 //! - [`inspect`](mod@inspect): `voxflow inspect`, readable summaries of sessions, builders, checkpoints.
 
 pub mod context;
 pub mod inspect;
+pub mod native;
 pub mod run;
 pub mod scores;
 pub mod scores_meta;
@@ -24,7 +26,6 @@ use crate::configfile::ConfigError;
 use crate::data::DataError;
 use crate::report::ReportError;
 use crate::session::SessionError;
-use std::path::PathBuf;
 
 /// What `eval`, `show` and `inspect` can fail with; each names the file, id or value at fault.
 #[derive(Debug, thiserror::Error)]
@@ -39,14 +40,6 @@ pub enum EvalError {
     Config(#[from] ConfigError),
     #[error(transparent)]
     Report(#[from] ReportError),
-    /// `--weights` names no checkpoint file (`what`: it does not exist, or is not a file);
-    /// `have` says which checkpoints the session has.
-    #[error("checkpoint {} {what}; {have}", path.display())]
-    NoCheckpoint {
-        path: PathBuf,
-        what: &'static str,
-        have: String,
-    },
     /// A wrong argument: an unknown id, a path of an unknown kind.
     #[error("{0}")]
     Usage(String),

@@ -24,10 +24,12 @@
 //! whatever the generator; without masks only the image and deformation columns are written.
 
 use crate::data::generators::Pair;
+use crate::data::landmarks::LandmarkIndex;
 use crate::data::preprocess::{Interp, binarize_mask, resize_to_grid};
 use crate::eval::context::{
     EvalContext, InferenceOptions, ScanLabels, log_error, session_logger, with_geometry,
 };
+use crate::eval::native::{self, Physical, ScanCache};
 use crate::eval::scores::{BASE_COLUMNS, IMAGE_COLUMNS, ScoreTable, format_summary, write_scores};
 use crate::eval::scores_meta::{self, ScoresMeta};
 use crate::eval::{EvalError, EvalResult};
@@ -35,6 +37,7 @@ use crate::metrics::{
     binarize, dice, folding_pct, indicator, jacobian_determinants, labels, mse, pearson_r, sdlogj,
     surface_distances,
 };
+use crate::registration::OptimizeOptions;
 use crate::session::IdSet;
 use crate::session::log::Logger;
 use crate::session::log_cache_events;
@@ -48,8 +51,11 @@ use std::rc::Rc;
 pub struct EvalOptions {
     pub inference: InferenceOptions,
     pub set: IdSet,
-    /// Where to write the score table (default: `scores/<set>_scores.csv` in the session).
+    /// Where to write the score table (default: `scores/<set>_scores.csv` in the session, or
+    /// `scores/<set>_refined_scores.csv` with `refine`).
     pub out: Option<PathBuf>,
+    /// Refines every prediction by instance optimization before the physical-space scores.
+    pub refine: Option<OptimizeOptions>,
 }
 
 /// What `voxflow eval` wrote and printed.
@@ -69,6 +75,8 @@ struct SampleScores {
     base: Vec<f64>,
     per_label: Vec<(f32, f64)>,
     dice_1mm: Option<f64>,
+    /// The physical-space columns ([`native`]), named.
+    native: Vec<(&'static str, f64)>,
 }
 
 /// The name of a label's Dice column: `dice_3`.
@@ -81,21 +89,24 @@ fn label_column(label: f32) -> String {
 fn score_pair(
     ctx: &EvalContext,
     pair: &Pair,
-    masks: bool,
-    cache: &mut HashMap<String, Rc<ScanLabels>>,
+    (masks, phys): (bool, &Physical),
+    (cache, scans): (&mut HashMap<String, Rc<ScanLabels>>, &mut ScanCache),
 ) -> EvalResult<SampleScores> {
     let dims = ctx.grid();
     let (batch, out) = ctx.run(pair)?;
     let (warped, tgt) = (out.deformed.to_vec()?, batch.tgt.to_vec()?);
     let (m, r) = (mse(&warped, &tgt), pearson_r(&warped, &tgt));
-    let dets = jacobian_determinants(&out.grid.to_vec()?, dims);
+    let sampling = out.grid.to_vec()?;
+    let dets = jacobian_determinants(&sampling, dims);
     let (fold, sdl) = (folding_pct(&dets), sdlogj(&dets));
+    let native = native::score(ctx, pair, &sampling, phys, scans)?;
     if !masks {
         return Ok(SampleScores {
             id: pair.label(),
             base: vec![m, r * r, r, fold, sdl],
             per_label: vec![],
             dice_1mm: None,
+            native,
         });
     }
     let fetch = |id: &str| -> EvalResult<Rc<ScanLabels>> {
@@ -146,6 +157,7 @@ fn score_pair(
         base,
         per_label,
         dice_1mm: Some(dice_1mm),
+        native,
     })
 }
 
@@ -176,6 +188,11 @@ fn table_of(samples: &[SampleScores], masks: bool) -> EvalResult<ScoreTable> {
     if masks {
         columns.push("dice_1mm".into());
     }
+    let native: Vec<&str> = samples
+        .first()
+        .map(|s| s.native.iter().map(|c| c.0).collect())
+        .unwrap_or_default();
+    columns.extend(native.iter().map(|c| c.to_string()));
     let mut table = ScoreTable::new(columns);
     for s in samples {
         let mut values = s.base.clone();
@@ -189,6 +206,14 @@ fn table_of(samples: &[SampleScores], masks: bool) -> EvalResult<ScoreTable> {
             values.push(d);
         }
         values.extend(s.dice_1mm);
+        let names: Vec<&str> = s.native.iter().map(|c| c.0).collect();
+        if names != native {
+            return Err(EvalError::Usage(format!(
+                "sample {}: physical-space columns {names:?}, the table's {native:?}",
+                s.id
+            )));
+        }
+        values.extend(s.native.iter().map(|c| c.1));
         table.push(s.id.clone(), values).map_err(EvalError::Usage)?;
     }
     Ok(table)
@@ -211,11 +236,11 @@ fn checkpoint_in_session(ctx: &EvalContext, table: &Path) -> Option<PathBuf> {
     let in_scores = table
         .parent()
         .and_then(canon)
-        .is_some_and(|d| Some(d) == canon(&ctx.paths.scores_dir()));
-    let folder = ctx.paths.checkpoints_dir();
-    let folder = folder.strip_prefix(ctx.paths.dir()).ok()?;
-    let name = ctx.checkpoint.file_name()?;
-    (in_scores && ctx.paths.owns_checkpoint(&ctx.checkpoint)).then(|| folder.join(name))
+        .is_some_and(|d| Some(d) == canon(&ctx.net.paths.scores_dir()));
+    let folder = ctx.net.paths.checkpoints_dir();
+    let folder = folder.strip_prefix(ctx.net.paths.dir()).ok()?;
+    let name = ctx.net.checkpoint.file_name()?;
+    (in_scores && ctx.net.paths.owns_checkpoint(&ctx.net.checkpoint)).then(|| folder.join(name))
 }
 
 fn evaluate_logged(opts: &EvalOptions, log: &mut Logger) -> EvalResult<EvalReport> {
@@ -223,14 +248,22 @@ fn evaluate_logged(opts: &EvalOptions, log: &mut Logger) -> EvalResult<EvalRepor
     let ctx = EvalContext::open(inf, log)?;
     let set = opts.set;
     let pairs = ctx.pairs(set)?;
-    let target = opts.out.clone().unwrap_or_else(|| ctx.paths.scores(set));
+    let target = opts.out.clone().unwrap_or_else(|| match opts.refine {
+        Some(_) => ctx
+            .net
+            .paths
+            .scores_dir()
+            .join(format!("{}_refined_scores.csv", set.name())),
+        None => ctx.net.paths.scores(set),
+    });
     check_writable(&target)?;
     let masks = masks_for(&ctx, &pairs, set, log);
-    let mut cache = HashMap::new();
+    let phys = physical(&ctx, &pairs, masks, opts.refine.clone(), log)?;
+    let (mut cache, mut scans) = (HashMap::new(), ScanCache::new());
     let mut samples = Vec::with_capacity(pairs.len());
     let start = std::time::Instant::now();
     for (i, pair) in pairs.iter().enumerate() {
-        let s = score_pair(&ctx, pair, masks, &mut cache)?;
+        let s = score_pair(&ctx, pair, (masks, &phys), (&mut cache, &mut scans))?;
         let detail = if masks {
             format!(
                 "dice {:.4} (before {:.4})  hd95 {:.2} mm  folding {:.3}%",
@@ -239,43 +272,68 @@ fn evaluate_logged(opts: &EvalOptions, log: &mut Logger) -> EvalResult<EvalRepor
         } else {
             format!("ncc {:.4}  folding {:.3}%", s.base[2], s.base[3])
         };
-        log.line(&format!("  {}/{}  {}  {detail}", i + 1, pairs.len(), s.id));
+        let native: Vec<String> = s
+            .native
+            .iter()
+            .filter(|c| c.0 == "dice_native" || c.0 == "tre")
+            .map(|c| format!("{} {:.3}", c.0, c.1))
+            .collect();
+        log.line(&format!(
+            "  {}/{}  {}  {detail}  {}",
+            i + 1,
+            pairs.len(),
+            s.id,
+            native.join("  ")
+        ));
         samples.push(s);
     }
     log_cache_events(&ctx.source, log);
     let table = table_of(&samples, masks)?;
     let path = write_scores(&target, &table)?;
     let checkpoint =
-        std::path::absolute(&ctx.checkpoint).unwrap_or_else(|_| ctx.checkpoint.clone());
+        std::path::absolute(&ctx.net.checkpoint).unwrap_or_else(|_| ctx.net.checkpoint.clone());
     let meta = ScoresMeta {
         format: scores_meta::FORMAT.into(),
-        session: ctx.paths.name().into(),
+        session: ctx.net.paths.name().into(),
         set: set.name().into(),
         checkpoint: checkpoint.clone(),
         checkpoint_in_session: checkpoint_in_session(&ctx, &path),
-        checkpoint_crc32c: Some(format!("{:08x}", ctx.meta.data_crc32c)),
-        epoch: ctx.meta.epoch,
-        cut_short_after: ctx.meta.partial.as_ref().map(|p| p.steps_done),
+        checkpoint_crc32c: Some(format!("{:08x}", ctx.net.meta.data_crc32c)),
+        epoch: ctx.net.meta.epoch,
+        cut_short_after: ctx.net.meta.partial.as_ref().map(|p| p.steps_done),
         grid: ctx.grid(),
         samples: table.rows.len(),
         summary: table.summary(),
     };
     let record = meta.write_beside(&path)?;
     let [d, h, w] = ctx.grid();
-    let checkpoint = ctx.paths.checkpoint_label(&ctx.checkpoint);
-    let epoch = epoch_label(ctx.meta.epoch, meta.cut_short_after);
+    let checkpoint = ctx.net.paths.checkpoint_label(&ctx.net.checkpoint);
+    let epoch = epoch_label(ctx.net.meta.epoch, meta.cut_short_after);
     let mut summary = format!(
         "{} set of session {}: {} samples, checkpoint {} ({epoch}), {:.1} s\n\
          metrics on the network grid {d}x{h}x{w} (distances in mm at each target's spacing on \
          that grid)",
         set.name(),
-        ctx.paths.name(),
+        ctx.net.paths.name(),
         table.rows.len(),
         checkpoint,
         start.elapsed().as_secs_f64()
     );
     if masks {
         summary.push_str("; dice_1mm: warped mask mapped back to the target's 1 mm grid");
+    }
+    summary.push_str(&format!(
+        "\n*_native, tre*: the map in world mm at each target's native resolution{}",
+        match &opts.refine {
+            Some(o) => format!(
+                ", the network's prediction refined by {:?} Adam steps per level ({:?} mm)",
+                o.dense_iterations, o.levels_mm
+            ),
+            None => String::new(),
+        }
+    ));
+    if phys.tre {
+        summary.push_str(" (tre: mean landmark error in mm)");
     }
     summary.push_str(&format!("\nscores: {}", path.display()));
     if let Some(r) = record {
@@ -290,6 +348,39 @@ fn evaluate_logged(opts: &EvalOptions, log: &mut Logger) -> EvalResult<EvalRepor
         path,
         table,
         summary,
+    })
+}
+
+/// The physical-space scoring of `pairs`: TRE columns when every pair's scans have
+/// corresponding landmark files (a note when only some do).
+fn physical(
+    ctx: &EvalContext,
+    pairs: &[Pair],
+    masks: bool,
+    refine: Option<OptimizeOptions>,
+    log: &mut Logger,
+) -> EvalResult<Physical> {
+    let landmarks = LandmarkIndex::discover(&ctx.dataset().root.join("landmarks"))?;
+    let with = pairs
+        .iter()
+        .filter(|p| landmarks.pair(&p.tgt, &p.src).is_some())
+        .count();
+    if with > 0 && with < pairs.len() {
+        log.line(&format!(
+            "note: {} of the {} pairs have corresponding landmarks (landmarks/ beside the \
+             data): the table leaves out the TRE columns",
+            with,
+            pairs.len()
+        ));
+    }
+    Ok(Physical {
+        tre: with == pairs.len() && with > 0,
+        landmarks,
+        masks,
+        refine: refine.map(|o| OptimizeOptions {
+            device: ctx.net.device,
+            ..o
+        }),
     })
 }
 
@@ -357,6 +448,7 @@ mod tests {
             base: (0..10).map(|i| i as f64 / 10.0).collect(),
             per_label,
             dice_1mm: Some(0.75),
+            native: vec![],
         }
     }
 
@@ -409,6 +501,7 @@ mod tests {
             base: vec![0.1, 0.64, 0.8, 0.0, 0.02],
             per_label: vec![],
             dice_1mm: None,
+            native: vec![],
         };
         let t = table_of(&[s], false).unwrap();
         assert_eq!(t.columns, IMAGE_COLUMNS.map(String::from));
@@ -418,6 +511,7 @@ mod tests {
             base: vec![f64::NAN, 0.0, 0.0, 0.0, 0.0],
             per_label: vec![],
             dice_1mm: None,
+            native: vec![],
         };
         let e = table_of(&[nan], false).unwrap_err().to_string();
         assert!(e.contains("sample bad: mse is NaN"), "{e}");

@@ -9,16 +9,16 @@
 //! - NIfTI-1 volumes on the network grid, all with the **target's** geometry on that grid
 //!   (the geometry preprocessing gives it: reoriented to the identity direction, or for an
 //!   oblique scan the nearest to it, so the origin is the world position of its first voxel
-//!   after reorientation, and the spacing of its physical extent over the grid), so nibabel, ITK-SNAP or 3D Slicer overlay them on the original
-//!   target scan: `tgt_XX.nii.gz` (the preprocessed target, float32), `warped_XX.nii.gz` (the
-//!   warped source, float32), `warped_seg_XX.nii.gz` (the warped source lung mask binarized at
-//!   0.5, uint8; with masks), and `displacement_XX.nii.gz`, a vector image
-//!   (`dim = [5, W, H, D, 1, 3]`, intent VECTOR) of the displacement `grid − identity` in mm:
-//!   component 0, 1, 2 is the displacement along the world (LPS) axis x, y, z: the
-//!   displacement along the target's image axes (voxels of the network grid times its spacing)
-//!   turned by its direction, which preprocessing makes the identity for every axis-aligned
-//!   scan (ITK's convention, as its displacement-field transforms read it; tools working in
-//!   RAS negate components 0 and 1).
+//!   after reorientation, and the spacing of its physical extent over the grid), so nibabel,
+//!   ITK-SNAP or 3D Slicer overlay them on the original target scan: `tgt_XX.nii.gz` (the
+//!   preprocessed target, float32), `warped_XX.nii.gz` (the warped source, float32),
+//!   `warped_seg_XX.nii.gz` (the warped source lung mask binarized at 0.5, uint8; with masks);
+//! - on the target scan's **native** grid, the registration in physical space (SPEC section
+//!   10): `displacement_XX.nii.gz`, the world displacement `u(x)` (LPS mm) that sends target
+//!   point `x` to source point `x + u(x)`, a NIfTI DISPVECT field in ITK's
+//!   `DisplacementFieldTransform` convention (so `sitk.DisplacementFieldTransform` of it,
+//!   applied to the source scan, gives `warped_native_XX.nii.gz`), whatever the two scans'
+//!   boxes; and `warped_native_XX.nii.gz`, the source scan through it at full resolution.
 //!
 //! `ID` is a source scan id — paired with the atlas by the atlas generators, else with the
 //! target the session's generator gives it in the first id list (test, val, train) holding
@@ -33,7 +33,7 @@ use crate::eval::context::{
 };
 use crate::eval::{EvalError, EvalResult};
 use crate::fsutil::file_name_for;
-use crate::models::displacement_mm;
+use crate::registration::{Grid, Interp, network_grid, network_solution};
 use crate::report::observe::{Observation, write_observations};
 use crate::session::log::Logger;
 use crate::session::{IdSet, read_ids};
@@ -70,19 +70,19 @@ fn resolve_pair(ctx: &EvalContext, id: &str) -> EvalResult<Pair> {
         });
     }
     known(id)?;
-    let kind = ctx.config.generator;
+    let kind = ctx.net.config.generator;
     if kind.uses_atlas() {
-        let atlas = ctx.config.atlas_id.clone().ok_or_else(|| {
+        let atlas = ctx.net.config.atlas_id.clone().ok_or_else(|| {
             EvalError::Usage(format!(
                 "{}: the {} generator needs `atlas_id`",
-                ctx.paths.config().display(),
+                ctx.net.paths.config().display(),
                 kind.name()
             ))
         })?;
         if atlas == id {
             return Err(EvalError::Usage(format!(
                 "scan {id} is the atlas of session {}: give another source, or a pair SRC->TGT",
-                ctx.paths.name()
+                ctx.net.paths.name()
             )));
         }
         return Ok(Pair {
@@ -91,7 +91,7 @@ fn resolve_pair(ctx: &EvalContext, id: &str) -> EvalResult<Pair> {
         });
     }
     for set in [IdSet::Test, IdSet::Val, IdSet::Train] {
-        let ids = read_ids(&ctx.paths.ids(set))?;
+        let ids = read_ids(&ctx.net.paths.ids(set))?;
         if ids.iter().any(|i| i == id)
             && let Some(p) = single_pass(kind, &ids, None)?
                 .into_iter()
@@ -102,7 +102,7 @@ fn resolve_pair(ctx: &EvalContext, id: &str) -> EvalResult<Pair> {
     }
     Err(EvalError::Usage(format!(
         "scan {id} is in none of the id lists of session {}: give the pair as SRC->TGT",
-        ctx.paths.name()
+        ctx.net.paths.name()
     )))
 }
 
@@ -129,7 +129,7 @@ fn show_logged(opts: &ShowOptions, log: &mut Logger) -> EvalResult<ShowReport> {
     let ctx = EvalContext::open(inf, log)?;
     let pair = resolve_pair(&ctx, &opts.id)?;
     let dims = ctx.grid();
-    let epoch = ctx.meta.epoch;
+    let epoch = ctx.net.meta.epoch;
     let (batch, out) = ctx.run(&pair)?;
     let grid = out.grid.to_vec()?;
     let (src, tgt) = (batch.src.to_vec()?, batch.tgt.to_vec()?);
@@ -140,12 +140,12 @@ fn show_logged(opts: &ShowOptions, log: &mut Logger) -> EvalResult<ShowReport> {
         None
     };
     let dir = opts.out.clone().unwrap_or_else(|| {
-        let name = if ctx.config.generator.uses_atlas() && !opts.id.contains("->") {
+        let name = if ctx.net.config.generator.uses_atlas() && !opts.id.contains("->") {
             folder_name(&pair.src)
         } else {
             format!("{}_to_{}", folder_name(&pair.src), folder_name(&pair.tgt))
         };
-        ctx.paths.dir().join("show").join(name)
+        ctx.net.paths.dir().join("show").join(name)
     });
     write_observations(
         &dir,
@@ -184,65 +184,44 @@ fn show_logged(opts: &ShowOptions, log: &mut Logger) -> EvalResult<ShowReport> {
         let bin = seg.iter().map(|&v| f32::from(u8::from(v > 0.5))).collect();
         write("warped_seg", bin, ElementType::U8)?;
     }
-    let s = target.spacing;
-    let mut disp = displacement_mm(&out.grid, [s[0] as f32, s[1] as f32, s[2] as f32])?.to_vec()?;
-    image_to_world(&mut disp, &target.direction);
-    let components = (0..3)
-        .map(|c| volume(disp.iter().skip(c).step_by(3).copied().collect()))
-        .collect::<EvalResult<Vec<_>>>()?;
+    // The map in physical space, on the target scan's native grid.
+    let raw_target = ctx.dataset().load_image(&pair.tgt)?;
+    let raw_source = ctx.dataset().load_image(&pair.src)?;
+    let fixed = Grid::of(&raw_target);
+    let solution = network_solution(
+        &grid,
+        &Grid::of(&target),
+        &network_grid(&raw_source, dims)?,
+        fixed.centre(),
+        fixed.at_spacing(f64::MAX),
+    );
+    let field = solution.displacement_on(&fixed);
     let p = name("displacement");
-    nifti::write_vector(&p, &components.iter().collect::<Vec<_>>())?;
+    field.write_nifti(&p)?;
+    files.push(p);
+    let p = name("warped_native");
+    nifti::write(
+        &p,
+        &field.warp(&raw_source, Interp::Linear, 0.0),
+        ElementType::F32,
+    )?;
     files.push(p);
     log.line(&format!(
         "show {} with {} (epoch {epoch}): {} files in {}",
         pair.label(),
-        ctx.checkpoint.display(),
+        ctx.net.checkpoint.display(),
         files.len(),
         dir.display()
     ));
     Ok(ShowReport { pair, dir, files })
 }
 
-/// Turns vectors along the image axes x, y, z (interleaved triples) into world (LPS)
-/// components: `world = Σₐ vₐ · direction[a]` (row `a` of the direction is image axis `a` in
-/// world coordinates). Unchanged for the identity direction.
-fn image_to_world(vectors: &mut [f32], direction: &[[f64; 3]; 3]) {
-    if *direction == crate::data::volume::IDENTITY_DIRECTION {
-        return;
-    }
-    for v in vectors.chunks_exact_mut(3) {
-        let image = [v[0] as f64, v[1] as f64, v[2] as f64];
-        for (w, out) in v.iter_mut().enumerate() {
-            *out = (0..3).map(|a| image[a] * direction[a][w]).sum::<f64>() as f32;
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use super::image_to_world;
-
     #[test]
     fn folder_names_never_leave_the_show_folder() {
         assert_eq!(super::folder_name(".."), "%2E%2E");
         assert_eq!(super::folder_name("1.3.6"), "1.3.6");
         assert_eq!(super::folder_name("a/b"), "a%2Fb");
-    }
-
-    #[test]
-    fn displacements_along_tilted_image_axes_become_world_components() {
-        let (c, s) = (0.8f64, 0.6f64);
-        // Image x runs along world (c, s, 0), image y along (−s, c, 0).
-        let tilt = [[c, s, 0.0], [-s, c, 0.0], [0.0, 0.0, 1.0]];
-        let mut v = vec![1.0, 0.0, 0.0, 0.0, 2.0, 3.0];
-        image_to_world(&mut v, &tilt);
-        let want = [0.8, 0.6, 0.0, -1.2, 1.6, 3.0];
-        assert!(
-            v.iter().zip(want).all(|(a, b)| (a - b).abs() < 1e-6),
-            "{v:?}"
-        );
-        let mut same = vec![1.0, 2.0, 3.0];
-        image_to_world(&mut same, &crate::data::volume::IDENTITY_DIRECTION);
-        assert_eq!(same, [1.0, 2.0, 3.0]);
     }
 }

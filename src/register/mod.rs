@@ -34,7 +34,7 @@ pub use run::{OUTPUTS, RegisterArgs, run};
 
 use crate::data::volume::Volume;
 use crate::registration::{
-    DisplacementField, Grid, Interp, OptimizeOptions, Pair, Solution, Step, optimize,
+    DisplacementField, Grid, Interp, OptimizeOptions, Pair, Solution, Step, optimize, refine,
 };
 use std::time::Instant;
 
@@ -67,6 +67,9 @@ pub enum RegisterError {
     Engine(#[from] crate::Error),
     #[error(transparent)]
     Data(#[from] crate::data::DataError),
+    /// The session and checkpoint of `--session`/`--weights`.
+    #[error(transparent)]
+    Session(#[from] crate::session::SessionError),
     /// The scans' world boxes are disjoint even after aligning their centres of mass.
     #[error(
         "{fixed} and {moving} do not overlap in world space: the moving scan's box is {gap:.0} mm \
@@ -90,22 +93,37 @@ pub fn register(
     opts: &RegisterOptions,
     progress: &mut dyn FnMut(&Step) -> bool,
 ) -> Result<Registration, crate::Error> {
-    let start = Instant::now();
+    register_from(fixed, moving, None, opts, progress)
+}
+
+/// [`register`] from `start` (a network's prediction: [`crate::session::Network::predict`]),
+/// refined by the dense stage of `opts` (none: `start` itself); `None` optimizes from scratch.
+pub fn register_from(
+    fixed: &Volume,
+    moving: &Volume,
+    start: Option<&Solution>,
+    opts: &RegisterOptions,
+    progress: &mut dyn FnMut(&Step) -> bool,
+) -> Result<Registration, crate::Error> {
+    let t0 = Instant::now();
     let pair = Pair {
         fixed,
         moving,
         fixed_mask: None,
     };
-    let solution = optimize(&pair, &opts.optimize, progress)?;
-    let optimized = start.elapsed().as_secs_f64();
-    let start = Instant::now();
+    let solution = match start {
+        Some(s) => refine(&pair, &opts.optimize, s, progress)?,
+        None => optimize(&pair, &opts.optimize, progress)?,
+    };
+    let optimized = t0.elapsed().as_secs_f64();
+    let t1 = Instant::now();
     let displacement = solution.displacement_on(&Grid::of(fixed));
     let warped = displacement.warp(moving, Interp::Linear, 0.0);
     Ok(Registration {
         solution,
         displacement,
         warped,
-        seconds: (optimized, start.elapsed().as_secs_f64()),
+        seconds: (optimized, t1.elapsed().as_secs_f64()),
     })
 }
 

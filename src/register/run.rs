@@ -1,12 +1,14 @@
 //! The `voxflow register` command: files in, the registration, the outputs written all or
 //! nothing, one screen of results.
 
-use super::report::{Summary, correlation, mask_scores, tre};
-use super::{RegisterError, RegisterOptions, box_gap, register};
+use super::report::{NetworkSummary, Summary};
+use super::{RegisterError, RegisterOptions, box_gap, register_from};
 use crate::data::io::{metaimage::ElementType, nifti, read_volume};
 use crate::data::landmarks::read_landmark_pair;
 use crate::data::volume::Volume;
-use crate::registration::{DisplacementField, Grid, Interp, Step};
+use crate::registration::{DisplacementField, Grid, Interp, Solution, Step};
+use crate::registration::{correlation, mask_scores, tre};
+use crate::session::{InferenceOptions, Logger, Network};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -21,6 +23,8 @@ pub struct RegisterArgs {
     pub fixed_landmarks: Option<PathBuf>,
     pub moving_landmarks: Option<PathBuf>,
     pub options: RegisterOptions,
+    /// A session's network predicts, the optimization refines (`options`' dense stage).
+    pub network: Option<InferenceOptions>,
 }
 
 /// The files `run` writes into the output directory.
@@ -79,6 +83,17 @@ pub fn run(args: &RegisterArgs, say: &mut dyn FnMut(&str)) -> Result<Summary, Re
     };
     check_out(&args.out)?;
     let read_s = t0.elapsed().as_secs_f64();
+    let t_net = Instant::now();
+    let start = match &args.network {
+        Some(inf) => Some(predict(
+            inf,
+            (&fixed, &moving),
+            masks.as_ref().map(|m| &m.1),
+            &args.options,
+        )?),
+        None => None,
+    };
+    let network_s = t_net.elapsed().as_secs_f64();
     let mut last_level = (String::new(), Instant::now());
     let mut report = |s: &Step| {
         let key = format!("{} {:.1} mm", s.stage, s.level_mm);
@@ -95,7 +110,13 @@ pub fn run(args: &RegisterArgs, say: &mut dyn FnMut(&str)) -> Result<Summary, Re
     crate::interrupt::install(
         "stopping the optimization after this step (the transform so far is kept)",
     );
-    let r = register(&fixed, &moving, &args.options, &mut report);
+    let r = register_from(
+        &fixed,
+        &moving,
+        start.as_ref().map(|s| &s.1),
+        &args.options,
+        &mut report,
+    );
     crate::interrupt::clear();
     let r = r?;
     let t1 = Instant::now();
@@ -118,6 +139,12 @@ pub fn run(args: &RegisterArgs, say: &mut dyn FnMut(&str)) -> Result<Summary, Re
         tre: landmarks
             .as_ref()
             .map(|(f, m)| tre(f, m, |p| r.solution.map_point(p))),
+        network: start.as_ref().map(|(label, s)| NetworkSummary {
+            checkpoint: label.clone(),
+            tre: landmarks
+                .as_ref()
+                .map(|(f, m)| tre(f, m, |p| s.map_point(p)).after),
+        }),
         affine_theta: r.solution.affine.theta,
         affine_centre: r.solution.affine.centre,
         options: format!("{:?}", args.options.optimize),
@@ -126,6 +153,7 @@ pub fn run(args: &RegisterArgs, say: &mut dyn FnMut(&str)) -> Result<Summary, Re
     let t2 = Instant::now();
     summary.seconds = vec![
         ("read".into(), read_s),
+        ("network".into(), network_s),
         ("optimize".into(), r.seconds.0),
         ("resample".into(), r.seconds.1),
         ("score".into(), score_s),
@@ -140,6 +168,26 @@ pub fn run(args: &RegisterArgs, say: &mut dyn FnMut(&str)) -> Result<Summary, Re
     )?;
     say(&summary.screen());
     Ok(summary)
+}
+
+/// The network's prediction for the pair, and a label naming its session and checkpoint.
+fn predict(
+    inf: &InferenceOptions,
+    (fixed, moving): (&Volume, &Volume),
+    moving_mask: Option<&Volume>,
+    opts: &RegisterOptions,
+) -> Result<(String, Solution), RegisterError> {
+    let net = Network::open(inf, &mut Logger::console())?;
+    let o = &opts.optimize;
+    let dense = Grid::of(fixed).at_spacing(o.levels_mm[0] * o.control_voxels);
+    let solution = net.predict(fixed, moving, moving_mask, dense)?;
+    let label = format!(
+        "session {}, {} (epoch {})",
+        net.paths.name(),
+        net.paths.checkpoint_label(&net.checkpoint),
+        net.meta.epoch
+    );
+    Ok((label, solution))
 }
 
 /// The output directory: created if missing; a file in its place is an error.

@@ -15,6 +15,9 @@
 //!    smooth and, with steps well below a voxel, free of folding). `u` carries over from level
 //!    to level by trilinear interpolation.
 //!
+//! [`refine`] starts from a given solution (a network's prediction) instead: no affine stage,
+//! the dense stage from the prediction's displacement.
+//!
 //! Everything that depends on the voxels runs through the engine's differentiable ops
 //! (`dense` for the affine part, `grid_sample` for the moving image, the losses), so the same
 //! code runs on the CPU and on a GPU; the smoothing of `u` between steps is host code.
@@ -130,6 +133,23 @@ impl Affine {
         [0, 1, 2].map(|c| self.centre[c] + (0..4).map(|r| ph[r] * self.theta[r][c]).sum::<f64>())
     }
 
+    /// The affine map `m` (any map that is affine, evaluated at `centre` and one millimetre
+    /// along each axis from it) about `centre`.
+    pub fn from_map(centre: [f64; 3], m: impl Fn([f64; 3]) -> [f64; 3]) -> Affine {
+        let at_c = m(centre);
+        let mut theta = [[0.0; 3]; 4];
+        for (r, row) in theta.iter_mut().take(3).enumerate() {
+            let mut p = centre;
+            p[r] += 1.0;
+            let q = m(p);
+            for c in 0..3 {
+                row[c] = 100.0 * (q[c] - at_c[c]);
+            }
+        }
+        theta[3] = [0, 1, 2].map(|c| at_c[c] - centre[c]);
+        Affine { centre, theta }
+    }
+
     fn flat(&self) -> Vec<f32> {
         self.theta.iter().flatten().map(|&v| v as f32).collect()
     }
@@ -145,10 +165,13 @@ impl Affine {
     }
 }
 
-/// What the optimization found: `p ↦ affine(p) + dense(p)`.
+/// What the optimization found: `p ↦ affine(p) + prior(p) + dense(p)`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Solution {
     pub affine: Affine,
+    /// A network's displacement (its prediction, before any refinement), world mm, trilinear
+    /// between its voxels; `None`: zero. [`refine`] folds it into `dense`.
+    pub prior: Option<DisplacementField>,
     /// The dense displacement at the finest level's control points (world mm), trilinear in
     /// between.
     pub dense: DisplacementField,
@@ -159,7 +182,8 @@ impl Solution {
     pub fn map_point(&self, p: [f64; 3]) -> [f64; 3] {
         let a = self.affine.apply(p);
         let u = self.dense.sample(p);
-        [a[0] + u[0], a[1] + u[1], a[2] + u[2]]
+        let v = self.prior.as_ref().map_or([0.0; 3], |f| f.sample(p));
+        [0, 1, 2].map(|c| a[c] + u[c] + v[c])
     }
 
     /// The whole transform as a displacement field on `grid` (the fixed image's, typically).
@@ -378,14 +402,48 @@ pub fn optimize(
     opts: &OptimizeOptions,
     progress: &mut dyn FnMut(&Step) -> bool,
 ) -> Result<Solution> {
+    optimize_from(pair, opts, None, progress)
+}
+
+/// Refines `start` (a network's prediction, typically): its affine part is kept and the affine
+/// stage skipped; its prior and dense part, summed on the first level's control grid, start
+/// the dense stage. With no dense iterations the result is `start` itself.
+pub fn refine(
+    pair: &Pair,
+    opts: &OptimizeOptions,
+    start: &Solution,
+    progress: &mut dyn FnMut(&Step) -> bool,
+) -> Result<Solution> {
+    optimize_from(pair, opts, Some(start), progress)
+}
+
+fn optimize_from(
+    pair: &Pair,
+    opts: &OptimizeOptions,
+    start: Option<&Solution>,
+    progress: &mut dyn FnMut(&Step) -> bool,
+) -> Result<Solution> {
     check_options(opts)?;
     let dev = opts.device;
-    let centre = Grid::of(pair.fixed).centre();
     let (fs, ms) = (robust_scale(pair.fixed), robust_scale(pair.moving));
-    let shift = centre_of_mass_shift(&fs, &ms);
-    let mut affine = Affine::translation(centre, shift);
+    // From a start, its prior (a network's displacement) joins the dense part: sampled onto
+    // the first level's control grid, then optimized and smoothed with it, which also smooths
+    // away the network's small folds.
+    let (mut affine, mut absorb, mut dense) = match start {
+        Some(s) => (s.affine.clone(), s.prior.clone(), Some(s.dense.clone())),
+        None => {
+            let centre = Grid::of(pair.fixed).centre();
+            let shift = centre_of_mass_shift(&fs, &ms);
+            (Affine::translation(centre, shift), None, None)
+        }
+    };
+    if let Some(s) = start
+        && opts.dense_iterations.iter().all(|&n| n == 0)
+    {
+        return Ok(s.clone());
+    }
+    let centre = affine.centre;
     let kind = opts.similarity.loss();
-    let mut dense: Option<DisplacementField> = None;
     for (li, (&s, &iters)) in opts
         .levels_mm
         .iter()
@@ -403,17 +461,24 @@ pub fn optimize(
             centre,
             dev,
         )?;
-        if li == 0 && opts.affine_iterations > 0 {
+        if li == 0 && start.is_none() && opts.affine_iterations > 0 {
             let go = optimize_affine(&lv, &mut affine, opts, kind, progress)?;
             if !go {
                 break;
             }
         }
-        let start = match &dense {
-            Some(prev) => DisplacementField::from_fn(lv.ctrl.clone(), |p| prev.sample(p)),
+        let from = match &dense {
+            Some(prev) => DisplacementField::from_fn(lv.ctrl.clone(), |p| {
+                let (a, b) = (
+                    prev.sample(p),
+                    absorb.as_ref().map_or([0.0; 3], |f| f.sample(p)),
+                );
+                [a[0] + b[0], a[1] + b[1], a[2] + b[2]]
+            }),
             None => DisplacementField::zeros(lv.ctrl.clone()),
         };
-        let (field, go) = optimize_dense(&lv, &affine, start, (s, iters), opts, progress)?;
+        absorb = None;
+        let (field, go) = optimize_dense(&lv, &affine, from, (s, iters), opts, progress)?;
         dense = Some(field);
         if !go {
             break;
@@ -425,7 +490,11 @@ pub fn optimize(
             Grid::of(pair.fixed).at_spacing(opts.levels_mm[0] * opts.control_voxels),
         ),
     };
-    Ok(Solution { affine, dense })
+    Ok(Solution {
+        affine,
+        prior: None,
+        dense,
+    })
 }
 
 fn check_options(opts: &OptimizeOptions) -> Result<()> {
@@ -681,6 +750,60 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("2 levels but 1 dense iteration counts"), "{e}");
+    }
+
+    /// A start with a folding, rough prior (a network's prediction, say): no steps give the
+    /// start back; refining keeps the start's affine part, takes the prior in, unfolds it and
+    /// registers the pair.
+    #[test]
+    fn refining_a_rough_prediction_keeps_its_affine_part_and_removes_its_folds() {
+        let (fixed, _, lf) = generate_phase(&cfg(), 0, 0).unwrap();
+        let (moving, _, lm) = generate_phase(&cfg(), 0, 1).unwrap();
+        let pair = Pair {
+            fixed: &fixed,
+            moving: &moving,
+            fixed_mask: None,
+        };
+        let g = Grid::of(&fixed);
+        let affine = Affine::translation(g.centre(), [1.0, -2.0, 0.5]);
+        // A prior that folds: a ripple along x of 12 mm over a period of four voxels.
+        let (c, period) = (g.centre()[0], 4.0 * g.spacing[0]);
+        let prior = DisplacementField::from_fn(g.clone(), |p| {
+            let phase = std::f64::consts::TAU * (p[0] - c) / period;
+            [12.0 * phase.sin(), 0.0, 0.0]
+        });
+        let start = Solution {
+            affine: affine.clone(),
+            prior: Some(prior),
+            dense: DisplacementField::zeros(g.at_spacing(40.0)),
+        };
+        assert!(start.displacement_on(&g).folding_pct() > 10.0);
+        let tre = |s: &Solution| {
+            let mapped: Vec<[f64; 3]> = lf.iter().map(|&p| s.map_point(p)).collect();
+            TreStats::of(&landmark_errors(&mapped, &lm))
+        };
+        let none = OptimizeOptions {
+            dense_iterations: vec![0, 0],
+            ..quick()
+        };
+        assert_eq!(refine(&pair, &none, &start, &mut |_| true).unwrap(), start);
+        let mut steps = 0;
+        let sol = refine(&pair, &quick(), &start, &mut |s| {
+            assert_eq!(s.stage, "dense");
+            steps += 1;
+            true
+        })
+        .unwrap();
+        assert_eq!(steps, 30 + 20, "no affine stage");
+        assert_eq!(sol.affine, affine);
+        assert!(sol.prior.is_none());
+        assert_eq!(sol.displacement_on(&g).folding_pct(), 0.0);
+        let before = TreStats::of(&landmark_errors(&lf, &lm));
+        let (from, after) = (tre(&start), tre(&sol));
+        assert!(
+            after.mean < 0.5 * before.mean && after.mean < 0.5 * from.mean,
+            "unregistered {before:?}, start {from:?} → {after:?}"
+        );
     }
 
     #[test]

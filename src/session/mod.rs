@@ -21,6 +21,8 @@
 //! - [`log`]: `logs.txt`, where every command writes what it prints.
 //! - [`dataset`]: the session's data directory (or the phantom), opened and checked.
 //! - [`new`]: `voxflow new`, a session made from defaults.
+//! - [`inference`]: the session's network restored from a checkpoint, registering any two
+//!   volumes in physical space.
 //!
 //! Every file is written to a temporary file in the same directory and renamed over its name,
 //! so an interrupted write never leaves a half-written file.
@@ -31,6 +33,7 @@ pub mod create;
 pub mod dataset;
 pub mod history;
 pub mod ids;
+pub mod inference;
 pub mod lock;
 pub mod log;
 pub mod new;
@@ -49,6 +52,7 @@ pub use create::{create_session, open_session};
 pub use dataset::{log_cache_events, open_dataset, resolve_data_dir};
 pub use history::TrainingHistory;
 pub use ids::{read_ids, read_ids_maybe_empty, write_ids};
+pub use inference::{InferenceOptions, Network};
 pub use log::Logger;
 pub use new::{NewSession, new_session};
 pub use paths::{IdSet, SessionPaths, latest_checkpoint, sessions_root};
@@ -102,6 +106,17 @@ pub enum SessionError {
     /// A bad argument: split fractions, an id list, a set name.
     #[error("{0}")]
     Usage(String),
+    /// `--weights` names no checkpoint file (`what`: it does not exist, or is not a file);
+    /// `have` says which checkpoints the session has.
+    #[error("checkpoint {} {what}; {have}", path.display())]
+    NoCheckpoint {
+        path: PathBuf,
+        what: &'static str,
+        have: String,
+    },
+    /// The engine, running the network.
+    #[error(transparent)]
+    Engine(#[from] crate::Error),
 }
 
 impl SessionError {

@@ -73,17 +73,24 @@ pub struct NoduleRecord {
     pub diameter_mm: f64,
 }
 
-/// Directory of the landmark files, `<id>.csv`.
+/// Directory of the landmark files, `<subject>/<id>.csv`: a folder per subject, since rows
+/// correspond across a subject's breathing phases only.
 pub const LANDMARK_DIR: &str = "landmarks";
 
-fn record((s, phase): (&Subject, usize)) -> SubjectRecord {
+/// The landmark file of scan `id` of the subject whose phase-0 id is `subject`, relative to
+/// the dataset directory.
+pub fn landmark_file(subject: &str, id: &str) -> String {
+    format!("{LANDMARK_DIR}/{subject}/{id}.csv")
+}
+
+fn record(s: &Subject, phase: usize, subject: &str) -> SubjectRecord {
     SubjectRecord {
         index: s.index,
         phase,
         id: s.id.clone(),
         image: format!("subset{}/{}.mhd", s.subset, s.id),
         mask: format!("{MASK_DIR}/{}.mhd", s.id),
-        landmarks: format!("{LANDMARK_DIR}/{}.csv", s.id),
+        landmarks: landmark_file(subject, &s.id),
         dim_size: [s.dims[2], s.dims[1], s.dims[0]],
         spacing_mm: s.spacing,
         origin_mm: s.origin,
@@ -191,25 +198,32 @@ fn check_existing(out: &Path, cfg: &PhantomConfig) -> DataResult<bool> {
     Ok(true)
 }
 
-/// Writes the landmark file of every scan that lacks one (older datasets had none); returns
-/// the bytes written.
-fn write_landmarks(out: &Path, cfg: &PhantomConfig, scans: &[Subject]) -> DataResult<u64> {
-    let dir = out.join(LANDMARK_DIR);
-    let todo: Vec<&Subject> = scans
-        .iter()
-        .filter(|s| !dir.join(format!("{}.csv", s.id)).is_file())
+/// Writes the landmark file of every scan that lacks one (older datasets had none, or kept
+/// them all in one folder); returns the bytes written. `subjects[k]` is scan `scans[k]`
+/// (subject, phase), phases of a subject in a row.
+fn write_landmarks(
+    out: &Path,
+    cfg: &PhantomConfig,
+    subjects: &[Subject],
+    scans: &[(usize, usize)],
+) -> DataResult<u64> {
+    let path = |k: usize| {
+        let base = &subjects[scans[k].0 * cfg.phases].id;
+        out.join(landmark_file(base, &subjects[k].id))
+    };
+    let todo: Vec<usize> = (0..subjects.len())
+        .filter(|&k| !path(k).is_file())
         .collect();
-    if todo.is_empty() {
-        return Ok(0);
-    }
-    std::fs::create_dir_all(&dir).map_err(|e| DataError::io(&dir, e))?;
     let written: DataResult<Vec<u64>> = todo
         .par_iter()
-        .map(|s| {
-            let path = dir.join(format!("{}.csv", s.id));
-            let points = super::phases::world_landmarks(cfg, s);
-            crate::data::landmarks::write_landmarks_csv(&path, &points)?;
-            Ok(file_len(&path).unwrap_or(0))
+        .map(|&k| {
+            let p = path(k);
+            if let Some(d) = p.parent() {
+                std::fs::create_dir_all(d).map_err(|e| DataError::io(d, e))?;
+            }
+            let points = super::phases::world_landmarks(cfg, &subjects[k]);
+            crate::data::landmarks::write_landmarks_csv(&p, &points)?;
+            Ok(file_len(&p).unwrap_or(0))
         })
         .collect();
     Ok(written?.iter().sum())
@@ -279,8 +293,8 @@ pub fn write_dataset(out: &Path, cfg: &PhantomConfig) -> DataResult<PhantomSumma
             phases: cfg.phases,
             subjects: subjects
                 .iter()
-                .zip(scans.iter().map(|s| s.1))
-                .map(record)
+                .zip(&scans)
+                .map(|(s, &(i, p))| record(s, p, &subjects[i * cfg.phases].id))
                 .collect(),
         };
         let mut json = serde_json::to_vec_pretty(&manifest)
@@ -291,7 +305,7 @@ pub fn write_dataset(out: &Path, cfg: &PhantomConfig) -> DataResult<PhantomSumma
         atomic_write(&csv_path, csv.as_bytes())?;
         bytes_written += (json.len() + csv.len()) as u64;
     }
-    bytes_written += write_landmarks(out, cfg, &subjects)?;
+    bytes_written += write_landmarks(out, cfg, &subjects, &scans)?;
     let results: Vec<DataResult<SubjectSummary>> = subjects
         .par_iter()
         .zip(&todo)

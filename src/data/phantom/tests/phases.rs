@@ -5,7 +5,7 @@
 use super::super::phases::draw_phase;
 use super::super::*;
 use super::{TempDir, is_lung, small};
-use crate::data::landmarks::read_landmarks;
+use crate::data::landmarks::{LandmarkIndex, read_landmarks};
 use crate::metrics::{TreStats, landmark_errors};
 
 #[test]
@@ -74,7 +74,9 @@ fn a_dataset_with_phases_holds_every_scan_and_its_landmarks() {
     assert_eq!(ids.len(), 4);
     assert_eq!(ids[1], format!("{}_p1", ids[0]));
     for (k, id) in ids.iter().enumerate() {
-        let written = read_landmarks(&dir.0.join(format!("landmarks/{id}.csv")), None).unwrap();
+        let subject = ids[k - k % 2];
+        let file = dir.0.join(format!("landmarks/{subject}/{id}.csv"));
+        let written = read_landmarks(&file, None).unwrap();
         let (_, _, want) = generate_phase(&cfg, k / 2, k % 2).unwrap();
         assert_eq!(written, want, "{id}");
     }
@@ -90,10 +92,15 @@ fn a_dataset_with_phases_holds_every_scan_and_its_landmarks() {
         vec![0, 1, 0, 1]
     );
     // A landmark file removed is written again; the dataset is otherwise kept.
-    std::fs::remove_file(dir.0.join(format!("landmarks/{}.csv", ids[3]))).unwrap();
+    let last = dir.0.join(format!("landmarks/{}/{}.csv", ids[2], ids[3]));
+    std::fs::remove_file(&last).unwrap();
     let again = write_dataset(&dir.0, &cfg).unwrap();
     assert!(again.subjects.iter().all(|s| !s.written));
-    assert!(dir.0.join(format!("landmarks/{}.csv", ids[3])).is_file());
+    assert!(last.is_file());
+    // Rows correspond within a subject's folder only.
+    let index = LandmarkIndex::discover(&dir.0.join("landmarks")).unwrap();
+    assert!(index.pair(ids[0], ids[1]).is_some());
+    assert!(index.pair(ids[0], ids[2]).is_none());
     // Another phase count is another dataset.
     let e = write_dataset(&dir.0, &PhantomConfig { phases: 3, ..cfg })
         .unwrap_err()
