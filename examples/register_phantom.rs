@@ -11,7 +11,8 @@ use voxflow::registration::{Grid, OptimizeOptions, Pair, optimize};
 
 /// The defaults, with `VF_LEVELS` (mm, comma-separated), `VF_ITERS` (dense steps per level),
 /// `VF_AFFINE` (affine steps), `VF_LR` (dense step, mm), `VF_SMOOTH` (voxels) and `VF_SIM`
-/// (mse, ncc, lncc) replacing them when set: for trying settings.
+/// (mse, ncc, lncc) replacing them when set: for trying settings. `VF_STAGES=1` also prints
+/// when each stage starts and ends.
 fn options_from_env() -> Result<OptimizeOptions, Box<dyn std::error::Error>> {
     let mut o = OptimizeOptions::default();
     let var = |k: &str| std::env::var(k).ok();
@@ -62,6 +63,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let (fixed, _, lf) = generate_phase(&cfg, i, 0)?;
         let (moving, _, lm) = generate_phase(&cfg, i, 1)?;
         let start = Instant::now();
+        // Seconds to each stage's first step (its setup and what came before) and to its last.
+        let mut stages: Vec<String> = Vec::new();
         let sol = optimize(
             &Pair {
                 fixed: &fixed,
@@ -69,9 +72,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 fixed_mask: None,
             },
             &opts,
-            &mut |_| true,
+            &mut |s| {
+                if s.iteration == 1 || s.iteration == s.of {
+                    let at = start.elapsed().as_secs_f64();
+                    stages.push(format!("{} {:.0}mm#{} {at:.2}", s.stage, s.level_mm, s.iteration));
+                }
+                true
+            },
         )?;
         let secs = start.elapsed().as_secs_f64();
+        if std::env::var("VF_STAGES").is_ok() {
+            println!("  {}", stages.join(" | "));
+        }
         let mapped: Vec<[f64; 3]> = lf.iter().map(|&p| sol.map_point(p)).collect();
         let b = landmark_errors(&lf, &lm);
         let affine: Vec<[f64; 3]> = lf.iter().map(|&p| sol.affine.apply(p)).collect();

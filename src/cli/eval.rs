@@ -61,7 +61,7 @@ pub struct EvalArgs {
     /// before the physical-space scores; the table goes to scores/SET_refined_scores.csv.
     #[arg(long)]
     pub refine: bool,
-    /// With --refine: Adam steps per level (default 60).
+    /// With --refine: Adam steps on each level (default: 60 at 6 mm, 30 at 3 mm).
     #[arg(long, requires = "refine")]
     pub iterations: Option<usize>,
 }

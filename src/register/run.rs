@@ -151,13 +151,15 @@ pub fn run(args: &RegisterArgs, say: &mut dyn FnMut(&str)) -> Result<Summary, Re
     };
     let score_s = t1.elapsed().as_secs_f64();
     let t2 = Instant::now();
-    summary.seconds = vec![
-        ("read".into(), read_s),
-        ("network".into(), network_s),
+    summary.seconds = vec![("read".into(), read_s)];
+    if start.is_some() {
+        summary.seconds.push(("network".into(), network_s));
+    }
+    summary.seconds.extend([
         ("optimize".into(), r.seconds.0),
         ("resample".into(), r.seconds.1),
         ("score".into(), score_s),
-    ];
+    ]);
     write_outputs(
         &args.out,
         &r.warped,

@@ -162,7 +162,9 @@ fn header_bytes(
     Ok(bytes)
 }
 
-/// Gzips `bytes` when `path` ends in `.gz`, then writes them atomically.
+/// Gzips `bytes` when `path` ends in `.gz` (level 1, nibabel's default: float volumes shrink
+/// little more at higher levels, which take several times longer), then writes them
+/// atomically.
 fn finish(path: &Path, bytes: Vec<u8>) -> DataResult<()> {
     let gz = path
         .extension()
@@ -170,7 +172,7 @@ fn finish(path: &Path, bytes: Vec<u8>) -> DataResult<()> {
     if !gz {
         return atomic_write(path, &bytes);
     }
-    let mut z = GzEncoder::new(Vec::with_capacity(bytes.len() / 2), Compression::new(6));
+    let mut z = GzEncoder::new(Vec::with_capacity(bytes.len() / 2), Compression::new(1));
     z.write_all(&bytes).map_err(|e| DataError::io(path, e))?;
     let packed = z.finish().map_err(|e| DataError::io(path, e))?;
     atomic_write(path, &packed)
