@@ -75,7 +75,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             &mut |s| {
                 if s.iteration == 1 || s.iteration == s.of {
                     let at = start.elapsed().as_secs_f64();
-                    stages.push(format!("{} {:.0}mm#{} {at:.2}", s.stage, s.level_mm, s.iteration));
+                    stages.push(format!(
+                        "{} {:.0}mm#{} {at:.2}",
+                        s.stage, s.level_mm, s.iteration
+                    ));
                 }
                 true
             },

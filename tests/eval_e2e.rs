@@ -144,11 +144,13 @@ fn eval_show_and_inspect_a_trained_session() {
     );
     // Then the physical-space columns (no TRE: the phantom's subjects have one scan each,
     // and landmarks correspond only within a subject).
-    let tail = &table.columns[table.columns.len() - 4..];
+    let tail = &table.columns[table.columns.len() - 6..];
     assert_eq!(
         tail,
         [
             "dice_1mm",
+            "ncc_native_before",
+            "ncc_native",
             "dice_native_before",
             "dice_native",
             "folding_native_pct"
@@ -747,6 +749,35 @@ fn eval_show_and_inspect_a_trained_session() {
         ]),
         &["test_ids.csv: unknown scan id id"],
     );
+    std::fs::write(&list, ids).unwrap();
+
+    // ---- train --evaluate: one more epoch, then the test pairs registered and refined.
+    let out = stdout(&voxflow(&[
+        "train",
+        "--session",
+        "tiny",
+        "--builder",
+        "unet",
+        "--gen",
+        "atlas",
+        "--epochs",
+        "3",
+        "--sessions-dir",
+        r,
+        "--weights",
+        "chkpt_02.safetensors",
+        "--evaluate",
+    ]));
+    let last = out.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with(&format!(
+            "registration of the {} test pairs at native resolution: image correlation",
+            pairs.len()
+        )) && last.contains("; folding"),
+        "{out}"
+    );
+    let record = std::fs::read_to_string(dir.join("scores/test_refined_scores.json")).unwrap();
+    assert!(record.contains("chkpt_03.safetensors"), "{record}");
     let _ = std::fs::remove_dir_all(&root);
     let _ = std::fs::remove_dir_all(&data);
 }

@@ -240,6 +240,13 @@ fn registration_line(t: &crate::eval::scores::ScoreTable) -> String {
     };
     let mut parts = vec![];
     if let (Some(b), Some(n), Some(r)) = (
+        mean("ncc_native_before"),
+        mean("ncc_native_network"),
+        mean("ncc_native"),
+    ) {
+        parts.push(format!("image correlation {b:.3} → {n:.3} → {r:.3}"));
+    }
+    if let (Some(b), Some(n), Some(r)) = (
         mean("dice_native_before"),
         mean("dice_native_network"),
         mean("dice_native"),

@@ -1,6 +1,9 @@
 //! `eval`'s physical-space columns: each pair's registration as a world map (the network's
 //! sampling grid through both scans' network-grid geometry, [`network_solution`]), refined per
 //! pair with `--refine`, and scored at the target scan's native resolution:
+//! - `ncc_native_before`, `ncc_native`: Pearson correlation of the target scan with the source
+//!   scan carried onto its native grid (0 outside the source's box), as the scans lie in world
+//!   space and through the map;
 //! - `dice_native_before`, `dice_native` (with masks): Dice of the source's lung mask carried
 //!   onto the target's native grid (nearest), as the scans lie in world space and through the
 //!   map, against the target's lung mask;
@@ -8,15 +11,15 @@
 //!   in `landmarks/` beside the data, [`LandmarkIndex`]): mean landmark error in mm, unregistered
 //!   and through the map, and its 90th percentile;
 //! - `folding_native_pct`: voxels of the target's native grid where the map folds;
-//! - with `--refine`, also `dice_native_network` and `tre_network`: the network alone, before
-//!   its refinement.
+//! - with `--refine`, also `ncc_native_network`, `dice_native_network` and `tre_network`: the
+//!   network alone, before its refinement.
 
 use crate::data::landmarks::{LandmarkIndex, read_landmark_pair};
 use crate::data::preprocess::binarize_mask;
 use crate::data::volume::Volume;
 use crate::eval::EvalResult;
 use crate::eval::context::EvalContext;
-use crate::metrics::{TreStats, dice, landmark_errors};
+use crate::metrics::{TreStats, dice, landmark_errors, pearson_r};
 use crate::registration::{
     DisplacementField, Grid, Interp, OptimizeOptions, Pair as ScanPair, Solution, network_grid,
     network_solution, refine,
@@ -97,6 +100,23 @@ pub fn score(
     let last = refined.as_ref().unwrap_or(&network);
     let field = last.displacement_on(&Grid::of(&tgt.image));
     let mut out = vec![];
+    let net_field = refined
+        .as_ref()
+        .map(|_| network.displacement_on(&Grid::of(&tgt.image)));
+    let ncc = |f: &DisplacementField| {
+        pearson_r(
+            &tgt.image.data,
+            &f.warp(&src.image, Interp::Linear, 0.0).data,
+        )
+    };
+    out.push((
+        "ncc_native_before",
+        ncc(&DisplacementField::zeros(Grid::of(&tgt.image))),
+    ));
+    if let Some(net) = &net_field {
+        out.push(("ncc_native_network", ncc(net)));
+    }
+    out.push(("ncc_native", ncc(&field)));
     if let (Some(fm), Some(mm)) = (&tgt.mask, &src.mask) {
         let carried =
             |f: &DisplacementField| dice(&f.warp(mm, Interp::Nearest, 0.0).data, &fm.data);
@@ -104,9 +124,8 @@ pub fn score(
             "dice_native_before",
             carried(&DisplacementField::zeros(Grid::of(fm))),
         ));
-        if refined.is_some() {
-            let net = network.displacement_on(&Grid::of(&tgt.image));
-            out.push(("dice_native_network", carried(&net)));
+        if let Some(net) = &net_field {
+            out.push(("dice_native_network", carried(net)));
         }
         out.push(("dice_native", carried(&field)));
     }

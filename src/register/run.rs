@@ -4,7 +4,7 @@
 use super::report::{NetworkSummary, Summary};
 use super::{RegisterError, RegisterOptions, box_gap, register_from};
 use crate::data::io::{metaimage::ElementType, nifti, read_volume};
-use crate::data::landmarks::read_landmark_pair;
+use crate::data::landmarks::{Points, read_landmark_pair};
 use crate::data::volume::Volume;
 use crate::registration::{DisplacementField, Grid, Interp, Solution, Step};
 use crate::registration::{correlation, mask_scores, tre};
@@ -119,38 +119,35 @@ pub fn run(args: &RegisterArgs, say: &mut dyn FnMut(&str)) -> Result<Summary, Re
     );
     crate::interrupt::clear();
     let r = r?;
-    let t1 = Instant::now();
     let warped_mask = masks
         .as_ref()
         .map(|(_, m)| r.displacement.warp(m, Interp::Nearest, 0.0));
-    let mask_summary = masks.as_ref().zip(warped_mask.as_ref()).map(|((f, m), w)| {
-        let identity = DisplacementField::zeros(Grid::of(f)).warp(m, Interp::Nearest, 0.0);
-        mask_scores(f, &identity, w)
-    });
-    let mut summary = Summary {
-        fixed: args.fixed.display().to_string(),
-        moving: args.moving.display().to_string(),
-        grid: fixed.dims,
-        spacing_mm: fixed.spacing,
-        seconds: vec![],
-        correlation: correlation(&fixed, &moving, &r.warped),
-        folding_pct: r.displacement.folding_pct(),
-        masks: mask_summary,
-        tre: landmarks
-            .as_ref()
-            .map(|(f, m)| tre(f, m, |p| r.solution.map_point(p))),
-        network: start.as_ref().map(|(label, s)| NetworkSummary {
-            checkpoint: label.clone(),
-            tre: landmarks
-                .as_ref()
-                .map(|(f, m)| tre(f, m, |p| s.map_point(p)).after),
-        }),
-        affine_theta: r.solution.affine.theta,
-        affine_centre: r.solution.affine.centre,
-        options: format!("{:?}", args.options.optimize),
-    };
-    let score_s = t1.elapsed().as_secs_f64();
-    let t2 = Instant::now();
+    // Scoring and writing the volumes run side by side.
+    let ((written, write_s), (mut summary, score_s)) = rayon::join(
+        || {
+            let t = Instant::now();
+            let w = write_volumes(&args.out, &r.warped, &r.displacement, warped_mask.as_ref());
+            (w, t.elapsed().as_secs_f64())
+        },
+        || {
+            let t = Instant::now();
+            let s = score(args, (&fixed, &moving), &r, landmarks.as_ref());
+            let s = Summary {
+                network: start.as_ref().map(|(label, s)| NetworkSummary {
+                    checkpoint: label.clone(),
+                    tre: landmarks
+                        .as_ref()
+                        .map(|(f, m)| tre(f, m, |p| s.map_point(p)).after),
+                }),
+                masks: masks.as_ref().zip(warped_mask.as_ref()).map(|((f, m), w)| {
+                    let lying = DisplacementField::zeros(Grid::of(f)).warp(m, Interp::Nearest, 0.0);
+                    mask_scores(f, &lying, w)
+                }),
+                ..s
+            };
+            (s, t.elapsed().as_secs_f64())
+        },
+    );
     summary.seconds = vec![("read".into(), read_s)];
     if start.is_some() {
         summary.seconds.push(("network".into(), network_s));
@@ -159,17 +156,35 @@ pub fn run(args: &RegisterArgs, say: &mut dyn FnMut(&str)) -> Result<Summary, Re
         ("optimize".into(), r.seconds.0),
         ("resample".into(), r.seconds.1),
         ("score".into(), score_s),
+        ("write".into(), write_s),
     ]);
-    write_outputs(
-        &args.out,
-        &r.warped,
-        &r.displacement,
-        warped_mask.as_ref(),
-        &mut summary,
-        t2,
-    )?;
+    finish_outputs(&args.out, written, &summary)?;
     say(&summary.screen());
     Ok(summary)
+}
+
+/// The summary's scores but masks and network (correlation, folding, TRE).
+fn score(
+    args: &RegisterArgs,
+    (fixed, moving): (&Volume, &Volume),
+    r: &super::Registration,
+    landmarks: Option<&(Points, Points)>,
+) -> Summary {
+    Summary {
+        fixed: args.fixed.display().to_string(),
+        moving: args.moving.display().to_string(),
+        grid: fixed.dims,
+        spacing_mm: fixed.spacing,
+        seconds: vec![],
+        correlation: correlation(fixed, moving, &r.warped),
+        folding_pct: r.displacement.folding_pct(),
+        masks: None,
+        tre: landmarks.map(|(f, m)| tre(f, m, |p| r.solution.map_point(p))),
+        network: None,
+        affine_theta: r.solution.affine.theta,
+        affine_centre: r.solution.affine.centre,
+        options: format!("{:?}", args.options.optimize),
+    }
 }
 
 /// The network's prediction for the pair, and a label naming its session and checkpoint.
@@ -204,48 +219,74 @@ fn check_out(out: &Path) -> Result<(), RegisterError> {
     Ok(())
 }
 
-/// Writes every output under a temporary name, then renames them all: an error leaves none
-/// of this run's files (and the earlier ones of a previous run as they were).
-fn write_outputs(
+/// Temporary names of this run's outputs and the names they take.
+type Written = Vec<(PathBuf, PathBuf)>;
+
+/// Writes the volumes under temporary names (in parallel); on an error, removes what it wrote.
+fn write_volumes(
     out: &Path,
     warped: &Volume,
     displacement: &DisplacementField,
     warped_mask: Option<&Volume>,
-    summary: &mut Summary,
-    start: Instant,
-) -> Result<(), RegisterError> {
+) -> Result<Written, RegisterError> {
     // The temporary names keep the extension: the NIfTI writer compresses by it.
     let tmp = |name: &str| out.join(format!(".tmp{}.{name}", std::process::id()));
-    let mut written: Vec<(PathBuf, PathBuf)> = Vec::new();
-    let result = (|| -> Result<(), RegisterError> {
-        let p = tmp("warped.nii.gz");
-        written.push((p.clone(), out.join("warped.nii.gz")));
-        nifti::write(&p, warped, ElementType::F32)?;
-        let p = tmp("displacement.nii.gz");
-        written.push((p.clone(), out.join("displacement.nii.gz")));
-        displacement.write_nifti(&p)?;
-        if let Some(m) = warped_mask {
-            let p = tmp("warped_mask.nii.gz");
-            written.push((p.clone(), out.join("warped_mask.nii.gz")));
-            nifti::write(&p, m, ElementType::U8)?;
+    let pair = |name: &str| (tmp(name), out.join(name));
+    let (d, (w, m)) = rayon::join(
+        || {
+            let p = pair("displacement.nii.gz");
+            displacement.write_nifti(&p.0).map(|_| p)
+        },
+        || {
+            rayon::join(
+                || {
+                    let p = pair("warped.nii.gz");
+                    nifti::write(&p.0, warped, ElementType::F32).map(|_| p)
+                },
+                || {
+                    warped_mask.map(|v| {
+                        let p = pair("warped_mask.nii.gz");
+                        nifti::write(&p.0, v, ElementType::U8).map(|_| p)
+                    })
+                },
+            )
+        },
+    );
+    let results: Vec<crate::data::DataResult<(PathBuf, PathBuf)>> =
+        [Some(w), Some(d), m].into_iter().flatten().collect();
+    if results.iter().any(|r| r.is_err()) {
+        for name in ["warped.nii.gz", "displacement.nii.gz", "warped_mask.nii.gz"] {
+            let _ = std::fs::remove_file(tmp(name));
         }
-        summary
-            .seconds
-            .push(("write".into(), start.elapsed().as_secs_f64()));
-        let p = tmp("summary.json");
-        written.push((p.clone(), out.join("summary.json")));
-        let mut json = serde_json::to_vec_pretty(&*summary)
-            .map_err(|e| RegisterError::Usage(format!("summary.json: {e}")))?;
-        json.push(b'\n');
-        crate::fsutil::atomic_write(&p, &json).map_err(|e| crate::data::DataError::io(&p, e))?;
-        Ok(())
-    })();
-    if let Err(e) = result {
+        let first = results.into_iter().find_map(|r| r.err());
+        return Err(first.expect("an error was found").into());
+    }
+    Ok(results.into_iter().flatten().collect())
+}
+
+/// Writes `summary.json` beside the volumes, then renames every output into place: an error
+/// leaves none of this run's files (and the earlier ones of a previous run as they were).
+fn finish_outputs(
+    out: &Path,
+    written: Result<Written, RegisterError>,
+    summary: &Summary,
+) -> Result<(), RegisterError> {
+    let mut written = written?;
+    let tmp = out.join(format!(".tmp{}.summary.json", std::process::id()));
+    let json = serde_json::to_vec_pretty(summary)
+        .map_err(|e| RegisterError::Usage(format!("summary.json: {e}")))
+        .and_then(|mut j| {
+            j.push(b'\n');
+            crate::fsutil::atomic_write(&tmp, &j)
+                .map_err(|e| crate::data::DataError::io(&tmp, e).into())
+        });
+    if let Err(e) = json {
         for (t, _) in &written {
             let _ = std::fs::remove_file(t);
         }
         return Err(e);
     }
+    written.push((tmp, out.join("summary.json")));
     for (t, dest) in &written {
         std::fs::rename(t, dest).map_err(|e| crate::data::DataError::io(dest, e))?;
     }

@@ -86,7 +86,7 @@ pub struct OptimizeOptions {
 /// The defaults were chosen on the phantom's breathing-phase pairs at native resolution
 /// (docs/accuracy.md has the runs): levels 6 and 3 mm with 60 and 30 dense steps (the fine
 /// level's steps cost most; beyond 30 they gain 0.02 mm), control points 4 voxels apart, Adam
-/// steps of 3 mm with a 0.5-voxel smoothing, the similarity on the 30% of voxels where the
+/// steps of 2 mm with a 0.5-voxel smoothing, the similarity on the 30% of voxels where the
 /// fixed image's gradient is largest.
 impl Default for OptimizeOptions {
     fn default() -> Self {
@@ -95,7 +95,7 @@ impl Default for OptimizeOptions {
             affine_iterations: 80,
             dense_iterations: vec![60, 30],
             affine_lr: 1.0,
-            dense_lr: 3.0,
+            dense_lr: 2.0,
             control_voxels: 4.0,
             smooth_voxels: 0.5,
             sample_fraction: 0.3,
