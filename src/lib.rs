@@ -15,9 +15,10 @@
 //!   command): [`data`] (volume I/O, datasets, preprocessing, generators, the phantom),
 //!   [`models`] (builder.toml, U-Net, MariaNet, the spatial transformer), [`metrics`] (Dice,
 //!   surface distances, Jacobian), [`session`] (the session directory: paths, ids, split,
-//!   lock, history, checkpoints, config.toml, logs.txt, the dataset, `voxflow new`), [`report`]
-//!   (TensorBoard, PNG figures, observations), [`registration`] (physical-space grids,
-//!   displacement fields, the instance optimization).
+//!   lock, history, checkpoints, config.toml, logs.txt, the dataset, `voxflow new`, the
+//!   network restored for inference), [`report`] (TensorBoard, PNG figures, observations),
+//!   [`registration`] (physical-space grids, displacement fields, the instance optimization
+//!   and refinement, a network's prediction as a world map, before/after scores).
 //! - **Commands** (what a user runs): [`train`] (the training loop), [`eval`] (eval, show,
 //!   inspect), [`register`] (`voxflow register`), [`cli`] (flags) and the binaries. Commands do not import each other: what two
 //!   need moves down into the domain.
