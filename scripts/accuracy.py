@@ -1,11 +1,14 @@
 """The registration accuracy benchmark (docs/accuracy.md): breathing-phase pairs of phantom
 subjects (phase 1 moving onto phase 0 fixed, 400 corresponding landmarks each) registered by
-no registration, `voxflow register`, and SimpleITK (affine, then multi-resolution demons).
+no registration, `voxflow register`, SimpleITK (affine, then multi-resolution demons) and,
+with --ants, ANTs SyN (antspyx's defaults).
 Prints one row per method and pair (TRE mean/p90/max in mm, lung Dice at native resolution,
 % folding, seconds) and the means.
 
 Usage: python3 scripts/accuracy.py [--voxflow BIN] [--n 3] [--seed 11] [--work DIR] [--no-sitk]
-Needs `pip install SimpleITK numpy` for the SimpleITK rows; not run by CI.
+                                   [--ants]
+Needs `pip install SimpleITK numpy` for the SimpleITK rows, `pip install antspyx pandas` for
+ANTs; not run by CI.
 """
 import argparse
 import csv
@@ -93,6 +96,29 @@ def run_sitk(f, m, fm, mm, fl, ml):
     return (*stats(errors), dice(fmask, wmask), 100.0 * float((jac <= 0).mean()), secs)
 
 
+def run_ants(f, m, fm, mm, fl, ml):
+    """ANTs SyN with antspyx's defaults (affine, then SyN; mutual information and CC)."""
+    import ants
+    import pandas as pd
+
+    fixed, moving = ants.image_read(f), ants.image_read(m)
+    start = time.time()
+    reg = ants.registration(fixed, moving, type_of_transform="SyN")
+    secs = time.time() - start
+    # Points go the other way round from images: the forward transforms carry fixed points
+    # into the moving scan.
+    lf, lm = landmarks(fl), landmarks(ml)
+    pts = pd.DataFrame(lf, columns=["x", "y", "z"])
+    mapped = ants.apply_transforms_to_points(3, pts, reg["fwdtransforms"])[["x", "y", "z"]]
+    errors = np.linalg.norm(mapped.to_numpy() - lm, axis=1)
+    fmask = ants.image_read(fm).numpy()
+    wmask = ants.apply_transforms(fixed, ants.image_read(mm), reg["fwdtransforms"],
+                                  interpolator="nearestNeighbor").numpy()
+    warp = [t for t in reg["fwdtransforms"] if t.endswith("Warp.nii.gz")][0]
+    jac = ants.create_jacobian_determinant_image(fixed, warp).numpy()
+    return (*stats(errors), dice(fmask, wmask), 100.0 * float((jac <= 0).mean()), secs)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--voxflow", default="target/release/voxflow")
@@ -100,6 +126,7 @@ def main():
     ap.add_argument("--seed", type=int, default=11)
     ap.add_argument("--work", default="/tmp/voxflow-accuracy")
     ap.add_argument("--no-sitk", action="store_true")
+    ap.add_argument("--ants", action="store_true", help="also ANTs SyN (pip antspyx)")
     a = ap.parse_args()
     data = os.path.join(a.work, "phantom")
     subprocess.run([a.voxflow, "phantom", "--out", data, "--n", str(a.n), "--seed",
@@ -107,7 +134,7 @@ def main():
                    stdout=subprocess.DEVNULL)
     with open(os.path.join(data, "phantom.json")) as fh:
         ids = [s["id"] for s in json.load(fh)["subjects"] if s["phase"] == 0]
-    rows = {"none": [], "voxflow": [], "simpleitk": []}
+    rows = {"none": [], "voxflow": [], "simpleitk": [], "ants": []}
     print(f"{'method':<10} {'pair':<6} {'TRE mean':>9} {'p90':>6} {'max':>6} {'Dice':>7} "
           f"{'fold %':>7} {'s':>6}")
     for k, i in enumerate(ids):
@@ -125,6 +152,8 @@ def main():
         rows["voxflow"].append(run_voxflow(a.voxflow, f, m, fm, mm, fl, ml, out))
         if not a.no_sitk:
             rows["simpleitk"].append(run_sitk(f, m, fm, mm, fl, ml))
+        if a.ants:
+            rows["ants"].append(run_ants(f, m, fm, mm, fl, ml))
         for name in rows:
             if len(rows[name]) > k:
                 r = rows[name][k]
