@@ -171,6 +171,23 @@ pub fn generate_phase(
     Ok((image, mask, phases::world_landmarks(cfg, &s)))
 }
 
+/// The true map between two phases of subject `index`: world point `p` of phase `from` to the
+/// world point of phase `to` at the same place of the anatomy (through the canonical frame).
+/// A registration of phase `to` (moving) onto phase `from` (fixed) is perfect when it equals
+/// this map.
+pub fn phase_map(
+    cfg: &PhantomConfig,
+    index: usize,
+    from: usize,
+    to: usize,
+) -> impl Fn([f64; 3]) -> [f64; 3] + Sync + use<> {
+    let (a, b) = (
+        phases::draw_phase(cfg, index, from).deform,
+        phases::draw_phase(cfg, index, to).deform,
+    );
+    move |p| b.to_world(a.to_canonical(p))
+}
+
 /// Noise deviate for voxel `i`: a sum of four 16-bit uniforms from a hash (Irwin–Hall),
 /// rescaled to zero mean and unit variance — close to Gaussian, bounded by ±3.5.
 fn noise(key: u64, i: usize) -> f64 {

@@ -21,10 +21,8 @@ fn the_true_map_between_phases_scores_zero_and_no_registration_does_not() {
     assert_eq!(la.len(), lb.len());
     assert!(la.len() > LUNG_LANDMARKS && la.len() <= LUNG_LANDMARKS + BIFURCATION_LANDMARKS);
     // The true map fixed (phase 0) → moving (phase 1): through the canonical anatomy.
-    let mapped: Vec<[f64; 3]> = la
-        .iter()
-        .map(|&p| b.deform.to_world(a.deform.to_canonical(p)))
-        .collect();
+    let map = phase_map(&cfg, 1, 0, 1);
+    let mapped: Vec<[f64; 3]> = la.iter().map(|&p| map(p)).collect();
     let exact = TreStats::of(&landmark_errors(&mapped, &lb));
     assert!(exact.max < 1e-6, "true map: {exact:?}");
     let none = TreStats::of(&landmark_errors(&la, &lb));
