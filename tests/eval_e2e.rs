@@ -13,6 +13,7 @@ use std::process::{Command, Output};
 use voxflow::data::generators::GenKind;
 use voxflow::data::generators::{VolumeSource, single_pass};
 use voxflow::data::io::nifti;
+use voxflow::data::landmarks::write_landmarks_csv;
 use voxflow::data::phantom::{PhantomConfig, write_dataset};
 use voxflow::data::preprocess::binarize_mask;
 use voxflow::data::preprocess::preprocess_image;
@@ -294,6 +295,51 @@ fn eval_show_and_inspect_a_trained_session() {
         e.contains("cannot write the score table") && e.contains("--out"),
         "{e}"
     );
+
+    // ---- landmarks beside the data (landmarks/<id>.csv: rows correspond across all scans):
+    // the TRE columns. Each scan's points are its box's centre plus the same offsets, so
+    // unregistered, every row is off by the distance between the two centres.
+    // (The phantom's own files, one folder per subject, correspond within a subject only.)
+    let marks = data.join("landmarks");
+    std::fs::remove_dir_all(&marks).unwrap();
+    std::fs::create_dir_all(&marks).unwrap();
+    for id in ctx.dataset().ids() {
+        let c = Grid::of(&ctx.dataset().load_image(&id).unwrap()).centre();
+        let rows: Vec<[f64; 3]> = [[0.0, 0.0, 0.0], [12.0, 0.0, -4.0], [0.0, -9.0, 6.0]]
+            .iter()
+            .map(|o| [c[0] + o[0], c[1] + o[1], c[2] + o[2]])
+            .collect();
+        write_landmarks_csv(&marks.join(format!("{id}.csv")), &rows).unwrap();
+    }
+    let out = stdout(&voxflow(&[
+        "eval",
+        "tiny",
+        "--weights",
+        "chkpt_02.safetensors",
+        "--sessions-dir",
+        r,
+        "--out",
+        root.join("with_landmarks.csv").to_str().unwrap(),
+    ]));
+    assert!(out.contains("tre: mean landmark error in mm"), "{out}");
+    let csv = root.join("with_landmarks.csv");
+    let marked = ScoreTable::parse(&std::fs::read_to_string(&csv).unwrap(), &csv).unwrap();
+    let tail = &marked.columns[marked.columns.len() - 4..];
+    assert_eq!(tail, ["tre_before", "tre", "tre_p90", "folding_native_pct"]);
+    for (pair, row) in pairs.iter().zip(&marked.rows) {
+        let col = |c: &str| row.values[marked.columns.iter().position(|x| x == c).unwrap()];
+        let centre = |id: &str| Grid::of(&ctx.dataset().load_image(id).unwrap()).centre();
+        let (a, b) = (centre(&pair.src), centre(&pair.tgt));
+        let apart = ((a[0] - b[0]).powi(2) + (a[1] - b[1]).powi(2) + (a[2] - b[2]).powi(2)).sqrt();
+        assert!(
+            (col("tre_before") - apart).abs() < 1e-6,
+            "{} vs {apart}",
+            col("tre_before")
+        );
+        assert!(col("tre").is_finite() && col("tre") != col("tre_before"));
+        assert!(col("tre_p90") >= 0.0);
+    }
+    std::fs::remove_dir_all(&marks).unwrap();
 
     // ---- show
     let show_dir = root.join("shown");

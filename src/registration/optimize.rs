@@ -807,6 +807,50 @@ mod tests {
         );
     }
 
+    /// One code path on every device: the optimization on the GPU kernels (run by the
+    /// emulator here, by the GPU where there is one) finds the CPU's solution up to float
+    /// rounding.
+    #[test]
+    fn the_kernels_optimize_as_the_cpu_does() {
+        let tiny = PhantomConfig {
+            grid_scale: 0.12,
+            ..cfg()
+        };
+        let (fixed, _, _) = generate_phase(&tiny, 0, 0).unwrap();
+        let (moving, _, _) = generate_phase(&tiny, 0, 1).unwrap();
+        let pair = Pair {
+            fixed: &fixed,
+            moving: &moving,
+            fixed_mask: None,
+        };
+        let opts = |device| OptimizeOptions {
+            levels_mm: vec![20.0],
+            affine_iterations: 5,
+            dense_iterations: vec![5],
+            device,
+            ..OptimizeOptions::default()
+        };
+        let cpu = optimize(&pair, &opts(Device::Cpu), &mut |_| true).unwrap();
+        let g = Grid::of(&fixed);
+        let moved = |s: &Solution| {
+            s.displacement_on(&g)
+                .data
+                .iter()
+                .fold(0f32, |m, v| m.max(v.abs()))
+        };
+        assert!(moved(&cpu) > 1.0, "the CPU solution moves: {}", moved(&cpu));
+        for dev in crate::ops::testing::test_devices().into_iter().skip(1) {
+            let other = optimize(&pair, &opts(dev), &mut |_| true).unwrap();
+            let (a, b) = (cpu.displacement_on(&g), other.displacement_on(&g));
+            let worst = a
+                .data
+                .iter()
+                .zip(&b.data)
+                .fold(0f32, |m, (x, y)| m.max((x - y).abs()));
+            assert!(worst < 1e-2, "{dev}: the maps differ by up to {worst} mm");
+        }
+    }
+
     #[test]
     fn the_sampled_voxels_are_where_the_fixed_image_changes() {
         // A step along x between columns 3 and 4: only voxels next to it have a gradient.
