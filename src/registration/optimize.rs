@@ -674,6 +674,21 @@ mod tests {
         }
     }
 
+    type Points = Vec<[f64; 3]>;
+
+    /// Phases 0 and 1 of subject 0 of `c`, with their landmarks.
+    fn two_phases(c: &PhantomConfig) -> ((Volume, Points), (Volume, Points)) {
+        let (fixed, _, lf) = generate_phase(c, 0, 0).unwrap();
+        let (moving, _, lm) = generate_phase(c, 0, 1).unwrap();
+        ((fixed, lf), (moving, lm))
+    }
+
+    /// The landmark error of `s`'s map of the fixed landmarks `lf` against the moving `lm`.
+    fn tre_through(s: &Solution, lf: &[[f64; 3]], lm: &[[f64; 3]]) -> TreStats {
+        let mapped: Vec<[f64; 3]> = lf.iter().map(|&p| s.map_point(p)).collect();
+        TreStats::of(&landmark_errors(&mapped, lm))
+    }
+
     fn quick() -> OptimizeOptions {
         OptimizeOptions {
             levels_mm: vec![12.0, 8.0],
@@ -715,8 +730,7 @@ mod tests {
     /// no registration, without folding; a stop request ends it early.
     #[test]
     fn breathing_phases_register_and_a_stop_request_is_honoured() {
-        let (fixed, _, lf) = generate_phase(&cfg(), 0, 0).unwrap();
-        let (moving, _, lm) = generate_phase(&cfg(), 0, 1).unwrap();
+        let ((fixed, lf), (moving, lm)) = two_phases(&cfg());
         let pair = Pair {
             fixed: &fixed,
             moving: &moving,
@@ -730,8 +744,7 @@ mod tests {
         .unwrap();
         assert_eq!(steps.len(), 40 + 30 + 20);
         let before = TreStats::of(&landmark_errors(&lf, &lm));
-        let mapped: Vec<[f64; 3]> = lf.iter().map(|&p| sol.map_point(p)).collect();
-        let after = TreStats::of(&landmark_errors(&mapped, &lm));
+        let after = tre_through(&sol, &lf, &lm);
         assert!(after.mean < 0.5 * before.mean, "{before:?} → {after:?}");
         assert_eq!(sol.displacement_on(&Grid::of(&fixed)).folding_pct(), 0.0);
         let again = optimize(&pair, &quick(), &mut |_| true).unwrap();
@@ -758,8 +771,7 @@ mod tests {
     /// registers the pair.
     #[test]
     fn refining_a_rough_prediction_keeps_its_affine_part_and_removes_its_folds() {
-        let (fixed, _, lf) = generate_phase(&cfg(), 0, 0).unwrap();
-        let (moving, _, lm) = generate_phase(&cfg(), 0, 1).unwrap();
+        let ((fixed, lf), (moving, lm)) = two_phases(&cfg());
         let pair = Pair {
             fixed: &fixed,
             moving: &moving,
@@ -779,10 +791,7 @@ mod tests {
             dense: DisplacementField::zeros(g.at_spacing(40.0)),
         };
         assert!(start.displacement_on(&g).folding_pct() > 10.0);
-        let tre = |s: &Solution| {
-            let mapped: Vec<[f64; 3]> = lf.iter().map(|&p| s.map_point(p)).collect();
-            TreStats::of(&landmark_errors(&mapped, &lm))
-        };
+        let tre = |s: &Solution| tre_through(s, &lf, &lm);
         let none = OptimizeOptions {
             dense_iterations: vec![0, 0],
             ..quick()
@@ -816,8 +825,7 @@ mod tests {
             grid_scale: 0.12,
             ..cfg()
         };
-        let (fixed, _, _) = generate_phase(&tiny, 0, 0).unwrap();
-        let (moving, _, _) = generate_phase(&tiny, 0, 1).unwrap();
+        let ((fixed, _), (moving, _)) = two_phases(&tiny);
         let pair = Pair {
             fixed: &fixed,
             moving: &moving,
