@@ -244,16 +244,16 @@ fn registration_line(t: &crate::eval::scores::ScoreTable) -> String {
         mean("ncc_native_network"),
         mean("ncc_native"),
     ) {
-        parts.push(format!("image correlation {b:.3} → {n:.3} → {r:.3}"));
+        parts.push(format!(
+            "image correlation {b:.3} as the scans lie → {n:.3} network → {r:.3} refined"
+        ));
     }
     if let (Some(b), Some(n), Some(r)) = (
         mean("dice_native_before"),
         mean("dice_native_network"),
         mean("dice_native"),
     ) {
-        parts.push(format!(
-            "lung Dice {b:.3} as they lie → {n:.3} network → {r:.3} refined"
-        ));
+        parts.push(format!("lung Dice {b:.3} → {n:.3} → {r:.3}"));
     }
     if let (Some(b), Some(n), Some(r)) = (mean("tre_before"), mean("tre_network"), mean("tre")) {
         parts.push(format!("TRE {b:.2} → {n:.2} → {r:.2} mm"));
