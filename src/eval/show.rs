@@ -169,7 +169,8 @@ fn show_logged(opts: &ShowOptions, log: &mut Logger) -> EvalResult<ShowReport> {
 
     // The target's geometry on the network grid, as preprocessing gives it.
     let tgt_path = ctx.dataset().image_path(&pair.tgt)?.to_path_buf();
-    let target = preprocess_image(&ctx.dataset().load_image(&pair.tgt)?, dims)?;
+    let raw_target = ctx.dataset().load_image(&pair.tgt)?;
+    let target = preprocess_image(&raw_target, dims)?;
     let name = |n: &str| dir.join(format!("{n}_{epoch:02}.nii.gz"));
     let volume = |data: Vec<f32>| with_geometry(&target, data, &tgt_path);
     let mut write = |n: &str, data: Vec<f32>, ty: ElementType| -> EvalResult<()> {
@@ -185,7 +186,6 @@ fn show_logged(opts: &ShowOptions, log: &mut Logger) -> EvalResult<ShowReport> {
         write("warped_seg", bin, ElementType::U8)?;
     }
     // The map in physical space, on the target scan's native grid.
-    let raw_target = ctx.dataset().load_image(&pair.tgt)?;
     let raw_source = ctx.dataset().load_image(&pair.src)?;
     let fixed = Grid::of(&raw_target);
     let solution = network_solution(

@@ -131,20 +131,15 @@ pub fn run(args: &RegisterArgs, say: &mut dyn FnMut(&str)) -> Result<Summary, Re
         },
         || {
             let t = Instant::now();
-            let s = score(args, (&fixed, &moving), &r, landmarks.as_ref());
-            let s = Summary {
-                network: start.as_ref().map(|(label, s)| NetworkSummary {
-                    checkpoint: label.clone(),
-                    tre: landmarks
-                        .as_ref()
-                        .map(|(f, m)| tre(f, m, |p| s.map_point(p)).after),
-                }),
-                masks: masks.as_ref().zip(warped_mask.as_ref()).map(|((f, m), w)| {
-                    let lying = DisplacementField::zeros(Grid::of(f)).warp(m, Interp::Nearest, 0.0);
-                    mask_scores(f, &lying, w)
-                }),
-                ..s
-            };
+            let masks = masks.as_ref().zip(warped_mask.as_ref());
+            let s = score(
+                args,
+                (&fixed, &moving),
+                &r,
+                masks,
+                landmarks.as_ref(),
+                &start,
+            );
             (s, t.elapsed().as_secs_f64())
         },
     );
@@ -163,12 +158,18 @@ pub fn run(args: &RegisterArgs, say: &mut dyn FnMut(&str)) -> Result<Summary, Re
     Ok(summary)
 }
 
-/// The summary's scores but masks and network (correlation, folding, TRE).
+/// The fixed and moving masks, and the moving mask warped.
+type MaskPair<'a> = (&'a (Volume, Volume), &'a Volume);
+
+/// Everything the summary measures (its seconds are filled in by the caller): correlation,
+/// folding, Dice and HD95 of the masks, TRE of the registration and of the network alone.
 fn score(
     args: &RegisterArgs,
     (fixed, moving): (&Volume, &Volume),
     r: &super::Registration,
+    masks: Option<MaskPair>,
     landmarks: Option<&(Points, Points)>,
+    start: &Option<(String, Solution)>,
 ) -> Summary {
     Summary {
         fixed: args.fixed.display().to_string(),
@@ -178,9 +179,15 @@ fn score(
         seconds: vec![],
         correlation: correlation(fixed, moving, &r.warped),
         folding_pct: r.displacement.folding_pct(),
-        masks: None,
+        masks: masks.map(|((f, m), w)| {
+            let lying = DisplacementField::zeros(Grid::of(f)).warp(m, Interp::Nearest, 0.0);
+            mask_scores(f, &lying, w)
+        }),
         tre: landmarks.map(|(f, m)| tre(f, m, |p| r.solution.map_point(p))),
-        network: None,
+        network: start.as_ref().map(|(label, s)| NetworkSummary {
+            checkpoint: label.clone(),
+            tre: landmarks.map(|(f, m)| tre(f, m, |p| s.map_point(p)).after),
+        }),
         affine_theta: r.solution.affine.theta,
         affine_centre: r.solution.affine.centre,
         options: format!("{:?}", args.options.optimize),
